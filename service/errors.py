@@ -1,0 +1,257 @@
+"""The problem+json family (RFC 9457) and the one middleware that turns every
+exception into a problem document. Nothing else in the service builds an
+error response."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+from marshmallow import ValidationError
+
+log = logging.getLogger("service.errors")
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+RETRY_AFTER_SECONDS = 2
+
+# Headers an aiohttp HTTPException carries that a client needs (405's Allow,
+# 401's WWW-Authenticate, 503's Retry-After, 3xx Location).
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Location")
+
+
+class Problem(Exception):
+    """An error the client can act on. Raise it anywhere; the middleware
+    renders it."""
+
+    status: int = 500
+    slug: str | None = None  # None means type "about:blank"
+    title: str | None = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        slug: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        if slug is not None:
+            self.slug = slug
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.slug if self.slug else "about:blank"
+
+    def body(self, instance: str) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": self.type,
+            "title": self.title or HTTPStatus(self.status).phrase,
+            "status": self.status,
+        }
+        if self.detail:
+            doc["detail"] = self.detail
+        doc["instance"] = instance
+        doc.update(self.extra)
+        return doc
+
+
+class BadRequest(Problem):
+    status = 400
+
+
+class MalformedJSON(Problem):
+    status = 400
+    slug = "malformed-json"
+    title = "Malformed JSON"
+
+
+class Unauthorized(Problem):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="todo-api"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(Problem):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(Problem):
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(Problem):
+    status = 409
+    slug = "conflict"
+    title = "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition Failed"
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class Unprocessable(Problem):
+    """422 with marshmallow's `{"field": ["message", ...]}` shape."""
+
+    status = 422
+    slug = "validation-error"
+    title = "Validation failed"
+
+    def __init__(self, errors: Mapping[str, Any], detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The request has invalid fields; see errors.",
+            extra={"errors": _normalise_errors(errors)},
+        )
+
+
+class DatabaseUnavailable(Problem):
+    status = 503
+    slug = "database-unavailable"
+    title = "Database unavailable"
+
+    def __init__(self, detail: str = "The database is unavailable; retry shortly.") -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+# A unique or check violation is recognised by its constraint name, which the
+# migrations set explicitly. Each maps to the problem the client sees.
+CONSTRAINT_PROBLEMS: dict[str, Problem | tuple[str, str]] = {}
+
+
+def register_constraint(name: str, *, field: str, message: str) -> None:
+    """A CHECK constraint that mirrors a field validator: a violation the
+    validator missed is still a 422 on that field."""
+    CONSTRAINT_PROBLEMS[name] = (field, message)
+
+
+def register_conflict(name: str, problem: Problem) -> None:
+    """A UNIQUE constraint whose violation is a client-visible conflict."""
+    CONSTRAINT_PROBLEMS[name] = problem
+
+
+_UNAVAILABLE = (
+    OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.CannotConnectNowError,  # 57P03: starting up / shutting down
+    asyncpg.AdminShutdownError,  # 57P01: terminated by administrator
+    asyncpg.CrashShutdownError,
+    asyncpg.QueryCanceledError,  # 57014: statement_timeout
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.InsufficientResourcesError,  # class 53
+    asyncpg.InterfaceError,  # "connection is closed" and friends
+    asyncpg.InternalClientError,
+)
+
+_BAD_TEXT = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+    asyncpg.InvalidTextRepresentationError,
+    asyncpg.StringDataRightTruncationError,
+)
+
+
+def problem_from_exception(exc: BaseException) -> Problem | None:
+    """The problem a known exception stands for; None for a bug."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, ValidationError):
+        errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return Unprocessable(errors)
+    if isinstance(exc, web.HTTPException):
+        return _from_http_exception(exc)
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        mapped = CONSTRAINT_PROBLEMS.get(getattr(exc, "constraint_name", None) or "")
+        if isinstance(mapped, Problem):
+            return mapped
+        if isinstance(mapped, tuple):
+            return Unprocessable({mapped[0]: [mapped[1]]})
+        return None
+    if isinstance(exc, _BAD_TEXT):
+        return Unprocessable({"_schema": ["Text contains characters that cannot be stored."]})
+    if isinstance(exc, _UNAVAILABLE):
+        return DatabaseUnavailable()
+    return None
+
+
+def _from_http_exception(exc: web.HTTPException) -> Problem:
+    headers = {k: exc.headers[k] for k in _KEPT_HEADERS if k in exc.headers}
+    detail = None
+    if exc.status == 404:
+        detail = "No resource at this address."
+    elif exc.status == 405:
+        detail = f"Method not allowed here; use one of: {headers.get('Allow', '')}."
+    elif exc.status == 413:
+        detail = "The request body is too large."
+    elif exc.text and not exc.text.startswith(f"{exc.status}:"):
+        detail = exc.text
+    return Problem(detail, status=exc.status, headers=headers)
+
+
+def problem_response(problem: Problem, request: web.Request) -> web.Response:
+    response = web.Response(
+        body=orjson.dumps(problem.body(request.path)),
+        status=problem.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+    return response
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects and 304 are answers, not errors
+            raise
+        return problem_response(_from_http_exception(exc), request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        problem = problem_from_exception(exc)
+        if problem is None:
+            # A bug. The client learns nothing; the log has everything.
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            problem = Problem(status=500, detail="An unexpected error occurred.")
+        elif problem.status >= 500:
+            log.warning(
+                "%s %s answered %d: %s", request.method, request.path, problem.status,
+                type(exc).__name__,
+            )
+        return problem_response(problem, request)
+
+
+def _normalise_errors(errors: Mapping[str, Any]) -> dict[str, Any]:
+    # marshmallow's shape, with keys as strings so it serialises cleanly.
+    return {str(k): v for k, v in errors.items()}

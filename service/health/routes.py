@@ -1,0 +1,36 @@
+"""Liveness (/health) and readiness (/ready)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from service import __version__, keys
+from service.errors import DatabaseUnavailable
+from service.jsonio import json_response
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    """Liveness: the process answers. Never touches the database."""
+    settings = request.app[keys.SETTINGS]
+    return json_response({"status": "ok", "app": settings.app_name, "version": __version__})
+
+
+@routes.get("/ready")
+async def ready(request: web.Request) -> web.Response:
+    """Readiness: the database answers and the schema is at the newest
+    migration on disk."""
+    db = request.app[keys.DB]
+    try:
+        rows = await db.many("list_applied_migrations")
+    except asyncpg.UndefinedTableError:
+        raise DatabaseUnavailable("The database has no schema yet; run `todo-api migrate`.") from None
+    missing = set(request.app[keys.MIGRATIONS]) - {r["migration_id"] for r in rows}
+    if missing:
+        raise DatabaseUnavailable(
+            f"The schema is {len(missing)} migration(s) behind; run `todo-api migrate`."
+        )
+    return json_response({"status": "ok", "database": "ok"})

@@ -1,0 +1,67 @@
+"""JSON in and out: orjson, with the body rules of API.md (415, 400, 413)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from service.errors import BadRequest, MalformedJSON, UnsupportedMediaType
+
+MAX_BODY_BYTES = 64 * 1024
+JSON_TYPES = ("application/json",)
+
+
+def dumps(data: Any) -> bytes:
+    # OPT_UTC_Z: datetimes in UTC render with a Z suffix, per API.md.
+    return orjson.dumps(data, option=orjson.OPT_UTC_Z)
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=dumps(data), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type in JSON_TYPES or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+def has_body(request: web.Request) -> bool:
+    return request.body_exists and request.content_length != 0
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body. 400 when there is none or it does not parse,
+    415 when it is not declared as JSON, 413 (from aiohttp) when too large."""
+    if not has_body(request):
+        raise BadRequest("This request needs a JSON body.", slug="missing-body", title="Missing body")
+    if not _is_json(request.content_type):
+        raise UnsupportedMediaType("Send the body as Content-Type: application/json.")
+    charset = request.charset
+    if charset and charset.lower() not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("JSON bodies must be UTF-8.")
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"The body is not valid JSON: {_short(exc)}") from None
+
+
+async def read_optional_json(request: web.Request) -> Any | None:
+    """Like read_json, but a request without a body gives None."""
+    if not has_body(request):
+        return None
+    return await read_json(request)
+
+
+def _short(exc: orjson.JSONDecodeError) -> str:
+    # orjson's message says what and where (line, column), never echoes input
+    # beyond a character; keep it to one line.
+    return str(exc).splitlines()[0][:200]

@@ -1,0 +1,222 @@
+"""One frozen settings object, read from the environment (and `.env`) and
+validated once at startup. A bad setting raises SettingsError with one line
+that names it; the command line prints that line and exits."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "text")
+MIN_SECRET_LENGTH = 32
+MIN_BCRYPT_ROUNDS = 10
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/todo"
+
+# The repository's sql/ folder; SQL_DIR overrides it (the container sets it).
+DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; str(self) is the one-line reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    app_env: str = "development"
+    app_name: str = "TODO API"
+    database_url: str = DEV_DATABASE_URL
+    auth_secret: str = field(default="", repr=False)
+    frontend_urls: tuple[str, ...] = ("http://localhost:3000",)
+    jwt_ttl_seconds: int = 604800
+    jwt_issuer: str = "todo-api"
+    bcrypt_rounds: int = 12
+    db_pool_min: int = 5
+    db_pool_max: int = 20
+    db_connect_timeout: float = 3.0
+    db_statement_timeout: float = 5.0
+    log_level: str = "INFO"
+    log_format: str = "json"
+    sql_dir: Path = DEFAULT_SQL_DIR
+    shutdown_timeout: float = 8.0
+    # Settings the service filled in by itself (development/test only), for
+    # the loud warning at startup.
+    filled_in: tuple[str, ...] = ()
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def queries_dir(self) -> Path:
+        return self.sql_dir / "queries"
+
+    @property
+    def migrations_dir(self) -> Path:
+        return self.sql_dir / "migrations"
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env"
+    ) -> Settings:
+        """Read settings from `environ` (default os.environ) laid over the
+        `.env` file, when one exists. Real environment variables win."""
+        env: dict[str, str] = {}
+        if dotenv_path and Path(dotenv_path).is_file():
+            env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        env.update(os.environ if environ is None else environ)
+        return cls.from_mapping(env)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Settings:
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            if value is None or value.strip() == "":
+                return None
+            return value.strip()
+
+        filled: list[str] = []
+        app_env = (get("APP_ENV") or "development").lower()
+        if app_env not in ENVIRONMENTS:
+            raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+        production = app_env == "production"
+
+        database_url = get("DATABASE_URL")
+        if database_url is None:
+            if production:
+                raise SettingsError("DATABASE_URL is required when APP_ENV=production")
+            database_url = DEV_DATABASE_URL
+            filled.append("DATABASE_URL")
+        _check_database_url(database_url)
+
+        secret = get("BETTER_AUTH_SECRET")
+        if secret is None:
+            if production:
+                raise SettingsError(
+                    "BETTER_AUTH_SECRET is required when APP_ENV=production "
+                    f"(at least {MIN_SECRET_LENGTH} characters)"
+                )
+            secret = secrets.token_urlsafe(48)
+            filled.append("BETTER_AUTH_SECRET")
+        elif len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters"
+            )
+
+        origins = tuple(
+            o.strip().rstrip("/")
+            for o in (get("FRONTEND_URL") or "http://localhost:3000").split(",")
+            if o.strip()
+        )
+        for origin in origins:
+            _check_origin(origin)
+
+        bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", 12, low=4, high=31)
+        if bcrypt_rounds < MIN_BCRYPT_ROUNDS and app_env != "test":
+            raise SettingsError(
+                f"BCRYPT_ROUNDS below {MIN_BCRYPT_ROUNDS} is only allowed when APP_ENV=test"
+            )
+
+        pool_min = _int(env, "DB_POOL_MIN", 5, low=0, high=1000)
+        pool_max = _int(env, "DB_POOL_MAX", 20, low=1, high=1000)
+        if pool_min > pool_max:
+            raise SettingsError("DB_POOL_MIN must not be greater than DB_POOL_MAX")
+
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        log_format = (get("LOG_FORMAT") or "json").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+
+        sql_dir = Path(get("SQL_DIR") or DEFAULT_SQL_DIR)
+        if not (sql_dir / "queries").is_dir() or not (sql_dir / "migrations").is_dir():
+            raise SettingsError(f"SQL_DIR {str(sql_dir)!r} must hold queries/ and migrations/")
+
+        return cls(
+            app_env=app_env,
+            app_name=get("APP_NAME") or "TODO API",
+            database_url=database_url,
+            auth_secret=secret,
+            frontend_urls=origins,
+            jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 604800, low=60, high=31_536_000),
+            jwt_issuer=get("JWT_ISSUER") or "todo-api",
+            bcrypt_rounds=bcrypt_rounds,
+            db_pool_min=pool_min,
+            db_pool_max=pool_max,
+            db_connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", 3.0, low=0.1, high=60),
+            db_statement_timeout=_float(env, "DB_STATEMENT_TIMEOUT", 5.0, low=0.1, high=600),
+            log_level=log_level,
+            log_format=log_format,
+            sql_dir=sql_dir,
+            shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 8.0, low=0, high=300),
+            filled_in=tuple(filled),
+        )
+
+    def warn_filled_in(self, logger: logging.Logger) -> None:
+        """The loud warning for settings the service made up by itself."""
+        for name in self.filled_in:
+            if name == "BETTER_AUTH_SECRET":
+                logger.warning(
+                    "BETTER_AUTH_SECRET is not set: using a random secret for this run "
+                    "(APP_ENV=%s). Tokens stop working when the service restarts. "
+                    "Set it in .env; production refuses to start without it.",
+                    self.app_env,
+                )
+            elif name == "DATABASE_URL":
+                logger.warning(
+                    "DATABASE_URL is not set: using the local default %s (APP_ENV=%s).",
+                    self.database_url,
+                    self.app_env,
+                )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high} seconds, not {value}")
+    return value
+
+
+def _check_database_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        # Never echo the URL: it may carry a password.
+        raise SettingsError(
+            "DATABASE_URL must look like postgresql://user:pass@host:port/dbname"
+        )
+
+
+def _check_origin(origin: str) -> None:
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+        raise SettingsError(
+            f"FRONTEND_URL entries must be origins like https://app.example.com, not {origin!r}"
+        )
