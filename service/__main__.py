@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -161,7 +162,11 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return 1
     log.info(
         "todo-api %s serving on http://%s:%d with %d worker(s) (APP_ENV=%s)",
-        __version__, host, port, workers, settings.app_env,
+        __version__,
+        host,
+        port,
+        workers,
+        settings.app_env,
     )
     if workers == 1:
         _run_worker(settings, sock)
@@ -195,10 +200,8 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
         nonlocal stopping
         stopping = True
         for pid in list(children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

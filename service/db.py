@@ -167,7 +167,11 @@ class Database:
             yield conn
 
     async def _run(
-        self, shape: str, method: str, name: str, args: tuple[Any, ...],
+        self,
+        shape: str,
+        method: str,
+        name: str,
+        args: tuple[Any, ...],
         conn: asyncpg.Connection | None,
     ) -> Any:
         query = self.queries[name]

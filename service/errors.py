@@ -246,7 +246,10 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             problem = Problem(status=500, detail="An unexpected error occurred.")
         elif problem.status >= 500:
             log.warning(
-                "%s %s answered %d: %s", request.method, request.path, problem.status,
+                "%s %s answered %d: %s",
+                request.method,
+                request.path,
+                problem.status,
                 type(exc).__name__,
             )
         return problem_response(problem, request)

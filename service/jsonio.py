@@ -41,7 +41,9 @@ async def read_json(request: web.Request) -> Any:
     """The request's JSON body. 400 when there is none or it does not parse,
     415 when it is not declared as JSON, 413 (from aiohttp) when too large."""
     if not has_body(request):
-        raise BadRequest("This request needs a JSON body.", slug="missing-body", title="Missing body")
+        raise BadRequest(
+            "This request needs a JSON body.", slug="missing-body", title="Missing body"
+        )
     if not _is_json(request.content_type):
         raise UnsupportedMediaType("Send the body as Content-Type: application/json.")
     charset = request.charset

@@ -19,10 +19,23 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
-class RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
+def _install_record_factory() -> None:
+    """Stamp every record with the current request id at creation, so any
+    handler (ours, pytest's, a library's) sees it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_stamps_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
         record.request_id = request_id_var.get()
-        return True
+        return record
+
+    factory._stamps_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()
 
 
 class JsonFormatter(logging.Formatter):
@@ -56,7 +69,6 @@ class TextFormatter(logging.Formatter):
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -86,7 +86,9 @@ class Settings:
         filled: list[str] = []
         app_env = (get("APP_ENV") or "development").lower()
         if app_env not in ENVIRONMENTS:
-            raise SettingsError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+            raise SettingsError(
+                f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}"
+            )
         production = app_env == "production"
 
         database_url = get("DATABASE_URL")
@@ -209,9 +211,7 @@ def _check_database_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
         # Never echo the URL: it may carry a password.
-        raise SettingsError(
-            "DATABASE_URL must look like postgresql://user:pass@host:port/dbname"
-        )
+        raise SettingsError("DATABASE_URL must look like postgresql://user:pass@host:port/dbname")
 
 
 def _check_origin(origin: str) -> None:

@@ -27,7 +27,9 @@ async def ready(request: web.Request) -> web.Response:
     try:
         rows = await db.many("list_applied_migrations")
     except asyncpg.UndefinedTableError:
-        raise DatabaseUnavailable("The database has no schema yet; run `todo-api migrate`.") from None
+        raise DatabaseUnavailable(
+            "The database has no schema yet; run `todo-api migrate`."
+        ) from None
     missing = set(request.app[keys.MIGRATIONS]) - {r["migration_id"] for r in rows}
     if missing:
         raise DatabaseUnavailable(

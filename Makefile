@@ -1,0 +1,38 @@
+# The two commands of the README:
+#   make run    set up, migrate and serve on http://localhost:8000
+#   make test   set up, then lint and run the whole test suite
+# Both build .venv from the pinned requirements when it is missing or stale,
+# and start the local PostgreSQL cluster when it is not answering.
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install postgres clean
+
+run: install postgres
+	$(BIN)/todo-api migrate
+	exec $(BIN)/todo-api serve
+
+test: install postgres lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+postgres:
+	scripts/ensure-postgres
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,226 @@
+"""Each migration up, down and up again, one at a time; the commands; and the
+database refusing bad rows on its own."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import asyncpg
+import psycopg
+import pytest
+from yoyo import get_backend, read_migrations
+
+from service.migrations import migrate, rollback, yoyo_url
+from tests.conftest import MIGRATIONS_DIR
+
+SNAPSHOT_SQL = """
+SELECT 'table ' || c.relname || ' ' || c.relkind::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relname NOT LIKE '\\_yoyo%' AND c.relname NOT LIKE 'yoyo%'
+UNION ALL
+SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' '
+       || is_nullable || ' ' || coalesce(column_default, '')
+FROM information_schema.columns
+WHERE table_schema = 'public' AND table_name NOT LIKE '\\_yoyo%' AND table_name NOT LIKE 'yoyo%'
+UNION ALL
+SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint
+WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '%yoyo%'
+UNION ALL
+SELECT 'index ' || indexname || ' ' || indexdef FROM pg_indexes
+WHERE schemaname = 'public' AND tablename NOT LIKE '\\_yoyo%' AND tablename NOT LIKE 'yoyo%'
+UNION ALL
+SELECT 'function ' || proname || ' ' || md5(prosrc) FROM pg_proc
+WHERE pronamespace = 'public'::regnamespace
+UNION ALL
+SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+ORDER BY 1
+"""
+
+
+def schema(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute(SNAPSHOT_SQL).fetchall()]
+
+
+def test_each_migration_goes_up_down_and_up_again(empty_database):
+    backend = get_backend(yoyo_url(empty_database))
+    migrations = read_migrations(str(MIGRATIONS_DIR))
+    assert len(migrations) >= 2
+    try:
+        for migration in migrations:
+            one = migrations.__class__([migration])
+            before = schema(empty_database)
+            backend.apply_migrations(backend.to_apply(one))
+            after = schema(empty_database)
+            assert after != before, f"{migration.id} changed nothing"
+
+            backend.rollback_migrations(backend.to_rollback(one))
+            assert schema(empty_database) == before, f"{migration.id} did not roll back cleanly"
+
+            backend.apply_migrations(backend.to_apply(one))
+            assert schema(empty_database) == after, f"{migration.id} re-applied differently"
+    finally:
+        backend.connection.close()
+
+
+def test_migrate_twice_is_a_no_op_and_rollback_all_leaves_no_tables(empty_database):
+    count = len(read_migrations(str(MIGRATIONS_DIR)))
+    first = migrate(empty_database, MIGRATIONS_DIR)
+    assert len(first) == count
+    full = schema(empty_database)
+    assert migrate(empty_database, MIGRATIONS_DIR) == []
+    assert schema(empty_database) == full
+
+    rolled = rollback(empty_database, MIGRATIONS_DIR, count=count)
+    assert rolled == list(reversed(first))
+    assert schema(empty_database) == []
+
+    assert migrate(empty_database, MIGRATIONS_DIR) == first
+    assert schema(empty_database) == full
+
+
+def test_rollback_defaults_to_the_newest_one(empty_database):
+    applied = migrate(empty_database, MIGRATIONS_DIR)
+    assert rollback(empty_database, MIGRATIONS_DIR) == [applied[-1]]
+    assert migrate(empty_database, MIGRATIONS_DIR) == [applied[-1]]
+
+
+def _migrate_in_a_process(url: str, queue) -> None:
+    try:
+        queue.put(("ok", migrate(url, MIGRATIONS_DIR)))
+    except Exception as exc:  # reported to the test
+        queue.put(("error", repr(exc)))
+
+
+def test_several_replicas_may_migrate_at_once(empty_database):
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_migrate_in_a_process, args=(empty_database, queue)) for _ in range(3)
+    ]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(kind == "ok" for kind, _ in results), results
+    applied = [ids for _, ids in results if ids]
+    # Exactly one replica applied everything; the others found nothing to do.
+    assert len(applied) == 1
+    assert len(applied[0]) == len(read_migrations(str(MIGRATIONS_DIR)))
+
+
+# --- the database's own rules, with the application bypassed --------------
+
+
+@pytest.fixture
+async def conn(migrated_database):
+    connection = await asyncpg.connect(migrated_database)
+    yield connection
+    await connection.close()
+
+
+HASH = "$2b$04$" + "a" * 53
+
+
+async def make_user(conn, email="ann@example.com", name="Ann") -> str:
+    return await conn.fetchval(
+        "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3) RETURNING id",
+        email,
+        HASH,
+        name,
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "description", "constraint"),
+    [
+        ("", None, "tasks_title_check"),
+        ("   \t\n", None, "tasks_title_check"),
+        ("x" * 201, None, "tasks_title_check"),
+        ("ok", "d" * 2001, "tasks_description_check"),
+    ],
+)
+async def test_the_database_rejects_bad_tasks(conn, title, description, constraint):
+    user_id = await make_user(conn)
+    with pytest.raises(asyncpg.CheckViolationError) as info:
+        await conn.execute(
+            "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3)",
+            user_id,
+            title,
+            description,
+        )
+    assert info.value.constraint_name == constraint
+
+
+async def test_the_database_accepts_the_limits(conn):
+    user_id = await make_user(conn)
+    await conn.execute(
+        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3)",
+        user_id,
+        "x" * 200,
+        "d" * 2000,
+    )
+    await conn.execute(
+        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, NULL)", user_id, "x"
+    )
+
+
+async def test_the_database_rejects_a_duplicate_email_in_other_case(conn):
+    await make_user(conn, email="Ann@Example.com")
+    with pytest.raises(asyncpg.UniqueViolationError) as info:
+        await make_user(conn, email="aNN@example.COM")
+    assert info.value.constraint_name == "users_email_lower_key"
+
+
+@pytest.mark.parametrize(
+    ("email", "name", "password_hash", "constraint"),
+    [
+        ("ann@example.com", "  ", HASH, "users_name_check"),
+        ("ann@example.com", "n" * 101, HASH, "users_name_check"),
+        ("no-at-sign", "Ann", HASH, "users_email_check"),
+        ("a@" + "b" * 253, "Ann", HASH, "users_email_check"),
+        ("ann@example.com", "Ann", "plaintext-password", "users_password_hash_check"),
+    ],
+)
+async def test_the_database_rejects_bad_users(conn, email, name, password_hash, constraint):
+    with pytest.raises(asyncpg.CheckViolationError) as info:
+        await conn.execute(
+            "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)",
+            email,
+            password_hash,
+            name,
+        )
+    assert info.value.constraint_name == constraint
+
+
+async def test_the_trigger_stamps_every_update(conn):
+    user_id = await make_user(conn)
+    row = await conn.fetchrow(
+        "INSERT INTO tasks (user_id, title) VALUES ($1, 'a') "
+        "RETURNING id, version, created_at, updated_at",
+        user_id,
+    )
+    async with conn.transaction():
+        # Two updates in one transaction still get distinct, later stamps.
+        first = await conn.fetchrow(
+            "UPDATE tasks SET title = 'b', created_at = created_at - interval '1 day' "
+            "WHERE id = $1 RETURNING version, created_at, updated_at",
+            row["id"],
+        )
+        second = await conn.fetchrow(
+            "UPDATE tasks SET completed = true WHERE id = $1 "
+            "RETURNING version, created_at, updated_at",
+            row["id"],
+        )
+    assert (first["version"], second["version"]) == (2, 3)
+    assert first["created_at"] == second["created_at"] == row["created_at"]
+    assert row["updated_at"] < first["updated_at"] < second["updated_at"]
+
+
+async def test_deleting_a_user_deletes_their_tasks(conn):
+    user_id = await make_user(conn)
+    await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'a')", user_id)
+    await conn.execute("DELETE FROM users WHERE id = $1", user_id)
+    assert await conn.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", user_id) == 0

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from service.settings import DEV_DATABASE_URL, Settings, SettingsError
+from tests.conftest import TEST_SECRET
+
+PROD = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgresql://app:pw@db:5432/todo?sslmode=require",
+    "BETTER_AUTH_SECRET": TEST_SECRET,
+}
+
+
+def test_defaults_follow_the_contract():
+    s = Settings.from_mapping(PROD)
+    assert s.app_name == "TODO API"
+    assert s.frontend_urls == ("http://localhost:3000",)
+    assert s.jwt_ttl_seconds == 604800
+    assert s.bcrypt_rounds == 12
+    assert (s.db_pool_min, s.db_pool_max) == (5, 20)
+    assert (s.log_level, s.log_format) == ("INFO", "json")
+    assert s.filled_in == ()
+
+
+def test_settings_are_frozen():
+    s = Settings.from_mapping(PROD)
+    with pytest.raises(AttributeError):
+        s.app_name = "other"  # type: ignore[misc]
+
+
+def test_secret_is_not_in_repr():
+    assert TEST_SECRET not in repr(Settings.from_mapping(PROD))
+
+
+@pytest.mark.parametrize("missing", ["DATABASE_URL", "BETTER_AUTH_SECRET"])
+def test_production_refuses_to_start_without_a_required_setting(missing):
+    env = {k: v for k, v in PROD.items() if k != missing}
+    with pytest.raises(SettingsError, match=missing):
+        Settings.from_mapping(env)
+
+
+def test_production_treats_a_blank_secret_as_missing():
+    with pytest.raises(SettingsError, match="BETTER_AUTH_SECRET is required"):
+        Settings.from_mapping({**PROD, "BETTER_AUTH_SECRET": "   "})
+
+
+@pytest.mark.parametrize("env", ["production", "development", "test"])
+def test_a_short_secret_is_refused_everywhere(env):
+    with pytest.raises(SettingsError, match="BETTER_AUTH_SECRET must be at least 32"):
+        Settings.from_mapping({**PROD, "APP_ENV": env, "BETTER_AUTH_SECRET": "x" * 31})
+
+
+def test_development_fills_in_what_is_missing():
+    s = Settings.from_mapping({})
+    assert s.app_env == "development"
+    assert s.database_url == DEV_DATABASE_URL
+    assert len(s.auth_secret) >= 32
+    assert set(s.filled_in) == {"DATABASE_URL", "BETTER_AUTH_SECRET"}
+    # A new secret each time: nothing guessable is ever baked in.
+    assert Settings.from_mapping({}).auth_secret != s.auth_secret
+
+
+def test_development_warns_loudly_about_filled_in_settings(caplog):
+    import logging
+
+    s = Settings.from_mapping({})
+    with caplog.at_level(logging.WARNING):
+        s.warn_filled_in(logging.getLogger("t"))
+    text = caplog.text
+    assert "BETTER_AUTH_SECRET is not set" in text
+    assert "DATABASE_URL is not set" in text
+    assert s.auth_secret not in text
+
+
+def test_bcrypt_rounds_below_ten_only_in_test():
+    with pytest.raises(SettingsError, match="BCRYPT_ROUNDS"):
+        Settings.from_mapping({**PROD, "BCRYPT_ROUNDS": "9"})
+    with pytest.raises(SettingsError, match="BCRYPT_ROUNDS"):
+        Settings.from_mapping({"APP_ENV": "development", "BCRYPT_ROUNDS": "4"})
+    assert Settings.from_mapping({"APP_ENV": "test", "BCRYPT_ROUNDS": "4"}).bcrypt_rounds == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("APP_ENV", "staging", "APP_ENV must be one of"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL must look like"),
+        ("DATABASE_URL", "postgresql://host", "DATABASE_URL must look like"),
+        ("FRONTEND_URL", "localhost:3000", "FRONTEND_URL"),
+        ("FRONTEND_URL", "https://app.example.com/path", "FRONTEND_URL"),
+        ("JWT_TTL_SECONDS", "soon", "JWT_TTL_SECONDS must be a whole number"),
+        ("JWT_TTL_SECONDS", "0", "JWT_TTL_SECONDS must be between"),
+        ("DB_POOL_MAX", "0", "DB_POOL_MAX must be between"),
+        ("DB_POOL_MIN", "30", "DB_POOL_MIN must not be greater"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+        ("DB_STATEMENT_TIMEOUT", "-1", "DB_STATEMENT_TIMEOUT"),
+        ("SQL_DIR", "/nonexistent", "SQL_DIR"),
+    ],
+)
+def test_a_bad_setting_names_itself(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_mapping({**PROD, name: value})
+
+
+def test_a_bad_database_url_is_not_echoed():
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping({**PROD, "DATABASE_URL": "mysql://u:hunter2@h/db"})
+    assert "hunter2" not in str(info.value)
+
+
+def test_frontend_url_takes_several_origins():
+    s = Settings.from_mapping(
+        {**PROD, "FRONTEND_URL": "https://a.example.com, http://localhost:3000/"}
+    )
+    assert s.frontend_urls == ("https://a.example.com", "http://localhost:3000")
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("APP_NAME=From dotenv\nJWT_TTL_SECONDS=3600\nAPP_ENV=production\n")
+    s = Settings.from_env(
+        {"APP_ENV": "test", "APP_NAME": "From env", "BETTER_AUTH_SECRET": TEST_SECRET},
+        dotenv_path=str(dotenv),
+    )
+    assert s.app_name == "From env"
+    assert s.app_env == "test"
+    assert s.jwt_ttl_seconds == 3600
+
+
+def test_the_command_refuses_production_without_a_secret_in_one_line(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgresql://u@127.0.0.1:5432/todo",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", "1"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "BETTER_AUTH_SECRET" in lines[0]
+    assert result.stdout == ""
