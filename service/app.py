@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp_cors
 from aiohttp import web
 
 from service import keys
+from service.auth.passwords import PasswordHasher
+from service.auth.routes import routes as auth_routes
+from service.auth.tokens import TokenService, auth_middleware
 from service.db import Database, load_queries, migration_ids
 from service.errors import problem_middleware
 from service.health.routes import routes as health_routes
@@ -20,14 +25,17 @@ EXPOSED_HEADERS = ("ETag", "Location", "Link", "X-Request-ID")
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[request_context_middleware, problem_middleware],
+        middlewares=[request_context_middleware, problem_middleware, auth_middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = migration_ids(settings.migrations_dir)
     app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
+    app[keys.TOKENS] = TokenService(settings)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_passwords_ctx)
     app.add_routes(health_routes)
+    app.add_routes(auth_routes)
     _setup_cors(app, settings)
     return app
 
@@ -37,6 +45,15 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.open()
     yield
     await db.close()
+
+
+async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
+    # bcrypt runs here, one thread per core: sign-ins use the CPU, never the
+    # event loop.
+    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
+    app[keys.PASSWORDS] = PasswordHasher(app[keys.SETTINGS].bcrypt_rounds, executor)
+    yield
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _setup_cors(app: web.Application, settings: Settings) -> None:

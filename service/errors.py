@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -145,7 +145,7 @@ class DatabaseUnavailable(Problem):
 
 # A unique or check violation is recognised by its constraint name, which the
 # migrations set explicitly. Each maps to the problem the client sees.
-CONSTRAINT_PROBLEMS: dict[str, Problem | tuple[str, str]] = {}
+CONSTRAINT_PROBLEMS: dict[str, Callable[[], Problem] | tuple[str, str]] = {}
 
 
 def register_constraint(name: str, *, field: str, message: str) -> None:
@@ -154,8 +154,9 @@ def register_constraint(name: str, *, field: str, message: str) -> None:
     CONSTRAINT_PROBLEMS[name] = (field, message)
 
 
-def register_conflict(name: str, problem: Problem) -> None:
-    """A UNIQUE constraint whose violation is a client-visible conflict."""
+def register_conflict(name: str, problem: Callable[[], Problem]) -> None:
+    """A UNIQUE or FOREIGN KEY constraint whose violation the client should
+    see as `problem()`."""
     CONSTRAINT_PROBLEMS[name] = problem
 
 
@@ -192,11 +193,9 @@ def problem_from_exception(exc: BaseException) -> Problem | None:
         return _from_http_exception(exc)
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         mapped = CONSTRAINT_PROBLEMS.get(getattr(exc, "constraint_name", None) or "")
-        if isinstance(mapped, Problem):
-            return mapped
         if isinstance(mapped, tuple):
             return Unprocessable({mapped[0]: [mapped[1]]})
-        return None
+        return mapped() if mapped is not None else None
     if isinstance(exc, _BAD_TEXT):
         return Unprocessable({"_schema": ["Text contains characters that cannot be stored."]})
     if isinstance(exc, _UNAVAILABLE):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +15,16 @@ MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
 
 
+def _default(value: Any) -> Any:
+    # asyncpg's UUID is its own fast type, not a uuid.UUID subclass orjson knows.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
 def dumps(data: Any) -> bytes:
     # OPT_UTC_Z: datetimes in UTC render with a Z suffix, per API.md.
-    return orjson.dumps(data, option=orjson.OPT_UTC_Z)
+    return orjson.dumps(data, default=_default, option=orjson.OPT_UTC_Z)
 
 
 def json_response(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from service.auth.passwords import PasswordHasher
+    from service.auth.tokens import TokenService
     from service.db import Database
     from service.settings import Settings
 
@@ -14,3 +17,8 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
 # yoyo ids of the migrations on disk: /ready compares them with the applied ones.
 MIGRATIONS: web.AppKey[tuple[str, ...]] = web.AppKey("migrations")
+TOKENS: web.AppKey[TokenService] = web.AppKey("tokens")
+PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
+
+# The caller's user id, set by the auth middleware on protected routes.
+USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")

@@ -1,0 +1,70 @@
+"""POST /api/auth/signup, POST /api/auth/signin, GET /api/auth/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from service import keys
+from service.auth.schemas import SigninSchema, SignupSchema, user_json
+from service.errors import Conflict, Unauthorized, register_conflict
+from service.jsonio import json_response, read_json
+
+routes = web.RouteTableDef()
+
+SIGNUP = SignupSchema()
+SIGNIN = SigninSchema()
+BAD_CREDENTIALS = "The email or password is incorrect."
+# Token responses must not be cached (RFC 6749 section 5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+register_conflict(
+    "users_email_lower_key",
+    lambda: Conflict(
+        "An account with this email already exists.",
+        slug="email-taken",
+        title="Email already registered",
+    ),
+)
+
+
+def _session(request: web.Request, user: Any) -> dict[str, Any]:
+    tokens = request.app[keys.TOKENS]
+    return {
+        "user": user_json(user),
+        "access_token": tokens.issue(user["id"]),
+        "token_type": "bearer",
+        "expires_in": tokens.ttl,
+    }
+
+
+@routes.post("/api/auth/signup")
+async def signup(request: web.Request) -> web.Response:
+    data = SIGNUP.load(await read_json(request))
+    password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
+    user = await request.app[keys.DB].one("create_user", data["email"], password_hash, data["name"])
+    return json_response(
+        _session(request, user), status=201, headers={**NO_STORE, "Location": "/api/auth/me"}
+    )
+
+
+@routes.post("/api/auth/signin")
+async def signin(request: web.Request) -> web.Response:
+    data = SIGNIN.load(await read_json(request))
+    user = await request.app[keys.DB].one("get_user_for_signin", data["email"])
+    # Unknown email and wrong password: same work, same status, same body.
+    ok = await request.app[keys.PASSWORDS].check(
+        data["password"], user["password_hash"] if user else None
+    )
+    if not ok:
+        raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
+    return json_response(_session(request, user), headers=NO_STORE)
+
+
+@routes.get("/api/auth/me")
+async def me(request: web.Request) -> web.Response:
+    user = await request.app[keys.DB].one("get_user_by_id", request[keys.USER_ID])
+    if user is None:  # a validly signed token for an account that is gone
+        raise Unauthorized("The account for this token no longer exists.")
+    return json_response(user_json(user))

@@ -1,0 +1,76 @@
+"""Account inputs and outputs. Limits equal users' CHECK constraints
+(sql/migrations/0001.create_users.sql)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import ValidationError, fields, post_load, validate
+
+from service.schemas import StrictSchema, Text, not_blank
+
+EMAIL_MAX = 254
+NAME_MAX = 100
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256  # characters; far above the 64 the contract demands
+SIGNIN_PASSWORD_MAX = 4096  # longer is never a password of ours; refuse early
+
+
+def valid_email(value: str) -> None:
+    if len(value) > EMAIL_MAX:
+        raise ValidationError(f"Must be at most {EMAIL_MAX} characters.")
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(f"Not a valid email address: {exc}") from None
+
+
+class Email(Text):
+    """An email address, surrounding whitespace trimmed, case kept."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class SignupSchema(StrictSchema):
+    email = Email(required=True, validate=valid_email)
+    password = Text(required=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
+    name = Text(required=True, validate=[validate.Length(min=1, max=NAME_MAX), not_blank])
+
+
+class SigninSchema(StrictSchema):
+    # Only shape is checked: a malformed email or a wrong-length password is
+    # simply not a valid credential (401), which leaks nothing.
+    email = Text(required=True, validate=validate.Length(min=1, max=1024))
+    password = Text(required=True, validate=validate.Length(min=1, max=SIGNIN_PASSWORD_MAX))
+
+    @post_load
+    def _trim(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["email"] = data["email"].strip()
+        return data
+
+
+class UserSchema(StrictSchema):
+    """The user as the API returns it (documentation; see `user_json`)."""
+
+    id = fields.UUID(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class SessionSchema(StrictSchema):
+    user = fields.Nested(UserSchema, required=True)
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, validate=validate.OneOf(["bearer"]))
+    expires_in = fields.Integer(required=True)
+
+
+def user_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "created_at": row["created_at"],
+    }
