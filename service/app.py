@@ -19,6 +19,7 @@ from service.health.routes import routes as health_routes
 from service.jsonio import MAX_BODY_BYTES
 from service.middlewares import request_context_middleware
 from service.settings import Settings
+from service.tasks import routes as tasks
 
 EXPOSED_HEADERS = ("ETag", "Location", "Link", "X-Request-ID")
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_passwords_ctx)
     app.add_routes(health_routes)
     app.add_routes(auth_routes)
+    tasks.setup(app)
     _setup_cors(app, settings)
     return app
 

@@ -1,0 +1,46 @@
+"""ETags and the If-Match / If-None-Match headers (RFC 9110 section 13).
+
+A task's ETag is its version, which the database bumps on every change:
+strong, cheap, and compared inside the UPDATE/DELETE statement itself."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _tags(header: str) -> list[tuple[bool, str]] | None:
+    """(weak, opaque) pairs, or None for `*`. Junk yields no tags."""
+    if header.strip() == "*":
+        return None
+    return [(bool(m[1]), m[2]) for m in _ENTITY_TAG.finditer(header)]
+
+
+def if_match_versions(request: web.Request) -> list[int] | None:
+    """The versions If-Match accepts, None when it sets no condition (absent
+    or `*`). Strong comparison: weak tags never match; an unparseable header
+    matches nothing, so the write is refused rather than done blindly."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tags = _tags(header)
+    if tags is None:
+        return None
+    return [int(opaque) for weak, opaque in tags if not weak and opaque.isdecimal()][:32]
+
+
+def none_match(request: web.Request, version: int) -> bool:
+    """True when If-None-Match names the current version (weak comparison)
+    or is `*`: the GET answers 304."""
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    tags = _tags(header)
+    return tags is None or any(opaque == str(version) for _, opaque in tags)

@@ -1,0 +1,233 @@
+"""The task routes, under /api/tasks and, for the frontend's own contract,
+under /api/{user_id}/tasks. Every query filters by the caller's id, so
+another user's task is a 404 exactly like a missing one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDict
+
+from service import keys
+from service.errors import (
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    Unauthorized,
+    Unprocessable,
+    register_conflict,
+    register_constraint,
+)
+from service.jsonio import json_response, read_json, read_optional_json
+from service.tasks.conditional import etag, if_match_versions, none_match
+from service.tasks.cursor import CursorCodec
+from service.tasks.schemas import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
+    TaskCompleteSchema,
+    TaskCreateSchema,
+    TaskListQuerySchema,
+    TaskPatchSchema,
+    TaskReplaceSchema,
+    task_json,
+)
+
+CREATE = TaskCreateSchema()
+REPLACE = TaskReplaceSchema()
+PATCH = TaskPatchSchema()
+COMPLETE = TaskCompleteSchema()
+LIST_QUERY = TaskListQuerySchema()
+
+CURSORS: web.AppKey[CursorCodec] = web.AppKey("task_cursors")
+# Task data is private and changes: caches must revalidate, per user.
+PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
+
+register_constraint(
+    "tasks_title_check",
+    field="title",
+    message=f"Must be 1 to {TITLE_MAX} characters and not blank.",
+)
+register_constraint(
+    "tasks_description_check",
+    field="description",
+    message=f"Must be at most {DESCRIPTION_MAX} characters.",
+)
+register_conflict(
+    "tasks_user_id_fkey", lambda: Unauthorized("The account for this token no longer exists.")
+)
+
+# sort parameter -> (query name stem, row column that the cursor carries)
+_SORT_QUERIES = {
+    "created_at": ("list_tasks_by_created_at_asc", "created_at"),
+    "-created_at": ("list_tasks_by_created_at_desc", "created_at"),
+    "updated_at": ("list_tasks_by_updated_at_asc", "updated_at"),
+    "-updated_at": ("list_tasks_by_updated_at_desc", "updated_at"),
+    "title": ("list_tasks_by_title_asc", "title"),
+    "-title": ("list_tasks_by_title_desc", "title"),
+}
+
+
+def setup(app: web.Application) -> None:
+    app[CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
+    # The plain routes first: /api/tasks/{id} must win over /api/{user_id}/tasks.
+    for prefix in ("/api/tasks", "/api/{user_id}/tasks"):
+        app.router.add_post(prefix, create_task)
+        app.router.add_get(prefix, list_tasks, allow_head=False)
+        app.router.add_get(prefix + "/{id}", get_task, allow_head=False)
+        app.router.add_put(prefix + "/{id}", replace_task)
+        app.router.add_patch(prefix + "/{id}", patch_task)
+        app.router.add_delete(prefix + "/{id}", delete_task)
+        app.router.add_patch(prefix + "/{id}/complete", complete_task)
+
+
+def _caller(request: web.Request) -> uuid.UUID:
+    """The caller's user id; under /api/{user_id}/... the path must name it."""
+    user_id = request[keys.USER_ID]
+    in_path = request.match_info.get("user_id")
+    if in_path is not None:
+        try:
+            same = uuid.UUID(in_path) == user_id
+        except ValueError:
+            same = False
+        if not same:
+            raise Forbidden("This path names another user; use your own id or /api/tasks.")
+    return user_id
+
+
+def _task_id(request: web.Request) -> uuid.UUID:
+    """A path id that is not a UUID names nothing: 404."""
+    try:
+        return uuid.UUID(request.match_info["id"])
+    except ValueError:
+        raise _not_found() from None
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such task.", slug="task-not-found", title="Task not found")
+
+
+def _task_response(row: Any, *, status: int = 200, headers: dict[str, str] | None = None):
+    return json_response(
+        task_json(row), status=status, headers={"ETag": etag(row["version"]), **(headers or {})}
+    )
+
+
+async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: uuid.UUID) -> Any:
+    """A conditional write matched no row: 412 if the task is there (its
+    version moved on), else 404."""
+    if row is not None:
+        return row
+    if await request.app[keys.DB].val("get_task_version", task_id, user_id) is not None:
+        raise PreconditionFailed(
+            "The task changed since you read it (If-Match does not match its ETag); "
+            "fetch it again and reapply your change."
+        )
+    raise _not_found()
+
+
+async def create_task(request: web.Request) -> web.Response:
+    user_id = _caller(request)
+    data = CREATE.load(await read_json(request))
+    row = await request.app[keys.DB].one(
+        "create_task", user_id, data["title"], data["description"], data["completed"]
+    )
+    return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
+
+
+async def get_task(request: web.Request) -> web.StreamResponse:
+    user_id = _caller(request)
+    task_id = _task_id(request)
+    row = await request.app[keys.DB].one("get_task", task_id, user_id)
+    if row is None:
+        raise _not_found()
+    if none_match(request, row["version"]):
+        return web.Response(status=304, headers={"ETag": etag(row["version"]), **PRIVATE})
+    return _task_response(row, headers=PRIVATE)
+
+
+async def replace_task(request: web.Request) -> web.Response:
+    user_id = _caller(request)
+    task_id = _task_id(request)
+    data = REPLACE.load(await read_json(request))
+    return await _update(request, task_id, user_id, data)
+
+
+async def patch_task(request: web.Request) -> web.Response:
+    user_id = _caller(request)
+    task_id = _task_id(request)
+    data = PATCH.load(await read_json(request))
+    return await _update(request, task_id, user_id, data)
+
+
+async def _update(
+    request: web.Request, task_id: uuid.UUID, user_id: uuid.UUID, data: dict[str, Any]
+) -> web.Response:
+    row = await request.app[keys.DB].one(
+        "update_task",
+        task_id,
+        user_id,
+        if_match_versions(request),
+        data.get("title"),
+        "description" in data,
+        data.get("description"),
+        data.get("completed"),
+    )
+    return _task_response(await _written(request, row, task_id, user_id))
+
+
+async def complete_task(request: web.Request) -> web.Response:
+    user_id = _caller(request)
+    task_id = _task_id(request)
+    body = await read_optional_json(request)
+    completed = None if body is None else COMPLETE.load(body)["completed"]  # None toggles
+    row = await request.app[keys.DB].one(
+        "set_task_completed", task_id, user_id, if_match_versions(request), completed
+    )
+    return _task_response(await _written(request, row, task_id, user_id))
+
+
+async def delete_task(request: web.Request) -> web.Response:
+    user_id = _caller(request)
+    task_id = _task_id(request)
+    deleted = await request.app[keys.DB].val(
+        "delete_task", task_id, user_id, if_match_versions(request)
+    )
+    await _written(request, deleted, task_id, user_id)
+    return web.Response(status=204)
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    user_id = _caller(request)
+    params = LIST_QUERY.load(_single_values(request.query))
+    sort = params["sort"]
+    completed = params.get("completed")
+    q = params.get("q") or None
+    limit = params["limit"]
+    query, column = _SORT_QUERIES[sort]
+    context = (user_id, sort, completed, q)
+    codec = request.app[CURSORS]
+    args: list[Any] = [user_id, completed, q, limit + 1]
+    if "cursor" in params:
+        value, after_id = codec.decode(params["cursor"], context, timestamp=column != "title")
+        query += "_after"
+        args += [value, after_id]
+    rows = await request.app[keys.DB].many(query, *args)
+
+    headers = dict(PRIVATE)
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        cursor = codec.encode(last[column], last["id"], context)
+        next_url = request.url.update_query({"cursor": cursor})
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return json_response([task_json(r) for r in rows], headers=headers)
+
+
+def _single_values(query: MultiDict[str]) -> dict[str, str]:
+    """Query parameters as a dict; a parameter given twice is a 422."""
+    repeated = sorted({k for k in query if len(query.getall(k)) > 1})
+    if repeated:
+        raise Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
+    return dict(query)
