@@ -30,3 +30,17 @@ async def signup(client, email="ann@example.com", password="correct horse", name
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def user_token(client, email="ann@example.com") -> tuple[str, str]:
+    """Sign up a user; (user id, token)."""
+    body = await signup(client, email=email)
+    return body["user"]["id"], body["access_token"]
+
+
+async def make_task(client, token: str, **fields) -> tuple[dict, str]:
+    """Create a task; (task, its ETag)."""
+    payload = {"title": "a task", **fields}
+    resp = await client.post("/api/tasks", json=payload, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    return await resp.json(), resp.headers["ETag"]
