@@ -10,6 +10,9 @@ import re
 from aiohttp import web
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
+# A version is a PostgreSQL integer: ASCII digits, 1 to 2**31 - 1.
+_VERSION = re.compile(r"[1-9][0-9]{0,9}")
+_MAX_VERSION = 2**31 - 1
 
 
 def etag(version: int) -> str:
@@ -33,7 +36,8 @@ def if_match_versions(request: web.Request) -> list[int] | None:
     tags = _tags(header)
     if tags is None:
         return None
-    return [int(opaque) for weak, opaque in tags if not weak and opaque.isdecimal()][:32]
+    versions = [int(opaque) for weak, opaque in tags if not weak and _VERSION.fullmatch(opaque)]
+    return [v for v in versions if v <= _MAX_VERSION][:32]
 
 
 def none_match(request: web.Request, version: int) -> bool:

@@ -1,0 +1,61 @@
+"""Odd, oversized and hostile requests get a clean 4xx (or a harmless 2xx),
+never a 5xx, and the service keeps serving."""
+
+from __future__ import annotations
+
+import pytest
+from yarl import URL
+
+from tests.helpers import bearer, make_task, user_token
+
+CASES = [
+    # (method, path, JSON body, extra headers, expected status)
+    ("GET", "/api/tasks?q=%ED%A0%80", None, {}, 200),
+    ("GET", "/api/tasks?q=%FF%FE", None, {}, 200),
+    ("GET", "/api/tasks?q=a%00b", None, {}, 422),
+    ("GET", "/api/tasks?cursor=%C3%A9.%C3%A9", None, {}, 422),
+    ("GET", "/api/tasks?cursor=" + "A" * 2000, None, {}, 422),
+    ("GET", "/api/tasks?cursor=" + "A" * 3000, None, {}, 422),
+    ("GET", "/api/tasks?cursor=...", None, {}, 422),
+    ("GET", "/api/tasks?sort=%00", None, {}, 422),
+    ("GET", "/api/tasks?limit=99999999999999999999999", None, {}, 422),
+    ("GET", "/api/tasks?completed=", None, {}, 422),
+    ("GET", "/api/tasks/%00", None, {}, 404),
+    ("GET", "/api/tasks/" + "f" * 5000, None, {}, 404),
+    ("GET", "/api/" + "a" * 5000 + "/tasks", None, {}, 403),
+    ("PATCH", "/api/tasks/{id}", {"title": "x"}, {"If-Match": '"99999999999999999999999"'}, 412),
+    ("PATCH", "/api/tasks/{id}", {"title": "x"}, {"If-Match": '"' + "1" * 5000 + '"'}, 412),
+    ("PATCH", "/api/tasks/{id}", {"title": "x"}, {"If-Match": '"\u0663"'}, 412),  # Arabic 3
+    ("PATCH", "/api/tasks/{id}", {"title": "x"}, {"If-Match": '"0"'}, 412),
+    ("PATCH", "/api/tasks/{id}", {"title": "x"}, {"If-Match": '"-1"'}, 412),
+    ("PATCH", "/api/tasks/{id}", {"title": "x"}, {"If-Match": '"1", "2", ' * 100}, 200),
+    ("GET", "/api/tasks/{id}", None, {"If-None-Match": '"' + "1" * 5000 + '"'}, 200),
+    ("POST", "/api/tasks", {"title": "x", "extra": {"deep": [[[[[]]]]]}}, {}, 422),
+    ("POST", "/api/tasks", {"title": "x", "completed": 1e400}, {}, 400),  # JSON Infinity
+    ("POST", "/api/tasks", {"title": "x" * 50000}, {}, 422),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers", "expected"),
+    CASES,
+    ids=[f"{c[0]} {c[1][:40]} {list(c[3].values())[:1]!s:.20}" for c in CASES],
+)
+async def test_hostile_requests_get_a_clean_answer(client, method, path, body, headers, expected):
+    _, token = await user_token(client)
+    task, _ = await make_task(client, token)
+    url = URL(path.replace("{id}", task["id"]), encoded=True)
+    resp = await client.request(method, url, json=body, headers={**bearer(token), **headers})
+    assert resp.status == expected, await resp.text()
+    if resp.status >= 400:
+        assert resp.content_type == "application/problem+json"
+    assert (await client.get("/health")).status == 200
+
+
+async def test_deeply_nested_json_is_a_clean_400_or_422(client):
+    _, token = await user_token(client)
+    raw = '{"title": "x", "d": ' + "[" * 5000 + "]" * 5000 + "}"
+    resp = await client.post(
+        "/api/tasks", data=raw, headers={**bearer(token), "Content-Type": "application/json"}
+    )
+    assert resp.status in (400, 422)
