@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    set up, migrate and serve on http://localhost:8000
-#   make test   set up, then lint and run the whole test suite
+#   make test   set up, then lint, run the whole test suite and fuzz the API
 # Both build .venv from the pinned requirements when it is missing or stale,
 # and start the local PostgreSQL cluster when it is not answering.
 
@@ -9,7 +9,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install postgres clean
+.PHONY: run test lint fuzz install postgres clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
@@ -17,6 +17,10 @@ run: install postgres
 
 test: install postgres lint
 	$(BIN)/pytest
+	$(BIN)/python fuzz/run.py
+
+fuzz: install postgres
+	$(BIN)/python fuzz/run.py
 
 lint: install
 	$(BIN)/ruff check .

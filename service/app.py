@@ -14,6 +14,7 @@ from service.auth.passwords import PasswordHasher
 from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService, auth_middleware
 from service.db import Database, load_queries, migration_ids
+from service.docs import routes as docs
 from service.errors import problem_middleware
 from service.health.routes import routes as health_routes
 from service.jsonio import MAX_BODY_BYTES
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(health_routes)
     app.add_routes(auth_routes)
     tasks.setup(app)
+    docs.setup(app)
     _setup_cors(app, settings)
     return app
 

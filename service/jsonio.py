@@ -64,13 +64,6 @@ async def read_json(request: web.Request) -> Any:
         raise MalformedJSON(f"The body is not valid JSON: {_short(exc)}") from None
 
 
-async def read_optional_json(request: web.Request) -> Any | None:
-    """Like read_json, but a request without a body gives None."""
-    if not has_body(request):
-        return None
-    return await read_json(request)
-
-
 def _short(exc: orjson.JSONDecodeError) -> str:
     # orjson's message says what and where (line, column), never echoes input
     # beyond a character; keep it to one line.

@@ -3,6 +3,7 @@ read-only fields a frontend echoes back ignored, text PostgreSQL can store."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
@@ -10,10 +11,40 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
 # Fields the server owns. A frontend may send back an object it received.
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at"})
 
+# "Blank" is whitespace as Python's str.isspace() has it, plus U+FEFF. The
+# OpenAPI patterns below say the same in the regex dialect both Python and
+# JavaScript read: JS \s lacks U+001C-U+001F and U+0085 but has U+FEFF, so
+# naming all three sets makes the two agree. The classes are disjoint, so
+# matching is linear, whatever the input.
+_BLANK = r"\s\x1c-\x1f\x85\ufeff"
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NOT_BLANK_PATTERN = rf"^[{_BLANK}]*[^{_BLANK}\x00][^\x00]*$"
+_NOT_BLANK_CHAR = re.compile(rf"[^{_BLANK}\x00]")
 
-class StrictSchema(Schema):
+
+class QuerySchema(Schema):
+    """Query parameters: unknown ones are a 422."""
+
     class Meta:
         unknown = RAISE
+
+
+class StrictSchema(Schema):
+    """Request bodies: unknown fields are a 422; the read-only fields are
+    accepted and ignored (documented as readOnly), so a frontend may send
+    back what it got."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.UUID(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
+    user_id = fields.UUID(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
+    created_at = fields.DateTime(
+        dump_only=True, metadata={"description": "Read-only; ignored if sent."}
+    )
+    updated_at = fields.DateTime(
+        dump_only=True, metadata={"description": "Read-only; ignored if sent."}
+    )
 
     @pre_load
     def _drop_read_only(self, data: Any, **_: Any) -> Any:
@@ -25,6 +56,20 @@ class StrictSchema(Schema):
 class Text(fields.String):
     """A JSON string PostgreSQL can store: no NUL, valid Unicode (no lone
     surrogates). Length limits come from `validate=`."""
+
+    def __init__(self, *, not_blank: bool = False, **kwargs: Any) -> None:
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("pattern", NOT_BLANK_PATTERN if not_blank else NO_NUL_PATTERN)
+        given = kwargs.pop("validate", None)
+        if given is None:
+            validators = []
+        elif isinstance(given, list | tuple):
+            validators = list(given)
+        else:
+            validators = [given]
+        if not_blank:
+            validators.append(_not_blank)
+        super().__init__(validate=validators, **kwargs)
 
     default_error_messages = {
         "nul": "Must not contain the NUL character.",
@@ -53,7 +98,7 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-def not_blank(value: str) -> None:
+def _not_blank(value: str) -> None:
     """Not only whitespace (the database's `~ '[^[:space:]]'` checks)."""
-    if not value.strip():
+    if not _NOT_BLANK_CHAR.search(value):
         raise ValidationError("Must not be blank.")

@@ -62,7 +62,7 @@ async def signin(request: web.Request) -> web.Response:
     return json_response(_session(request, user), headers=NO_STORE)
 
 
-@routes.get("/api/auth/me")
+@routes.get("/api/auth/me", allow_head=False)
 async def me(request: web.Request) -> web.Response:
     user = await request.app[keys.DB].one("get_user_by_id", request[keys.USER_ID])
     if user is None:  # a validly signed token for an account that is gone

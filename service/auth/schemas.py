@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from service.schemas import StrictSchema, Text, not_blank
+from service.schemas import StrictSchema, Text
 
 EMAIL_MAX = 254
 NAME_MAX = 100
@@ -34,9 +34,13 @@ class Email(Text):
 
 
 class SignupSchema(StrictSchema):
-    email = Email(required=True, validate=valid_email)
+    email = Email(
+        required=True,
+        validate=valid_email,
+        metadata={"format": "email", "maxLength": EMAIL_MAX, "pattern": "^[^\\x00]*$"},
+    )
     password = Text(required=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
-    name = Text(required=True, validate=[validate.Length(min=1, max=NAME_MAX), not_blank])
+    name = Text(required=True, not_blank=True, validate=validate.Length(min=1, max=NAME_MAX))
 
 
 class SigninSchema(StrictSchema):
@@ -51,7 +55,7 @@ class SigninSchema(StrictSchema):
         return data
 
 
-class UserSchema(StrictSchema):
+class UserSchema(Schema):
     """The user as the API returns it (documentation; see `user_json`)."""
 
     id = fields.UUID(required=True)
@@ -60,7 +64,7 @@ class UserSchema(StrictSchema):
     created_at = fields.DateTime(required=True)
 
 
-class SessionSchema(StrictSchema):
+class SessionSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
     access_token = fields.String(required=True)
     token_type = fields.String(required=True, validate=validate.OneOf(["bearer"]))

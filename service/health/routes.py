@@ -12,14 +12,14 @@ from service.jsonio import json_response
 routes = web.RouteTableDef()
 
 
-@routes.get("/health")
+@routes.get("/health", allow_head=False)
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process answers. Never touches the database."""
     settings = request.app[keys.SETTINGS]
     return json_response({"status": "ok", "app": settings.app_name, "version": __version__})
 
 
-@routes.get("/ready")
+@routes.get("/ready", allow_head=False)
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the database answers and the schema is at the newest
     migration on disk."""

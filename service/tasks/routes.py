@@ -20,7 +20,7 @@ from service.errors import (
     register_conflict,
     register_constraint,
 )
-from service.jsonio import json_response, read_json, read_optional_json
+from service.jsonio import has_body, json_response, read_json
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
@@ -180,8 +180,9 @@ async def _update(
 async def complete_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     task_id = _task_id(request)
-    body = await read_optional_json(request)
-    completed = None if body is None else COMPLETE.load(body)["completed"]  # None toggles
+    completed = None  # no body: toggle
+    if has_body(request):
+        completed = COMPLETE.load(await read_json(request))["completed"]
     row = await request.app[keys.DB].one(
         "set_task_completed", task_id, user_id, if_match_versions(request), completed
     )

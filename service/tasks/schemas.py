@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from service.schemas import StrictBoolean, StrictSchema, Text, not_blank
+from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -18,7 +18,7 @@ SORTS = ("-created_at", "created_at", "-updated_at", "updated_at", "-title", "ti
 
 
 def _title(**kw: Any) -> Text:
-    return Text(validate=[validate.Length(min=1, max=TITLE_MAX), not_blank], **kw)
+    return Text(not_blank=True, validate=validate.Length(min=1, max=TITLE_MAX), **kw)
 
 
 def _description(**kw: Any) -> Text:
@@ -66,7 +66,7 @@ class QueryBoolean(fields.Boolean):
     default_error_messages = {"invalid": "Must be true or false."}
 
 
-class TaskListQuerySchema(StrictSchema):
+class TaskListQuerySchema(QuerySchema):
     completed = QueryBoolean()
     q = Text(validate=validate.Length(max=Q_MAX))
     sort = fields.String(validate=validate.OneOf(SORTS), load_default="-created_at")
@@ -76,7 +76,7 @@ class TaskListQuerySchema(StrictSchema):
     cursor = Text(validate=validate.Length(min=1, max=2048))
 
 
-class TaskSchema(StrictSchema):
+class TaskSchema(Schema):
     """A task as the API returns it (documentation; see `task_json`)."""
 
     id = fields.UUID(required=True)

@@ -424,3 +424,15 @@ async def test_concurrent_delete_and_update_with_the_same_if_match(client, ann):
         )
         # One of them wins; the loser is told (412 if the task survived, 404 if not).
         assert sorted([update.status, delete.status]) in ([200, 412], [204, 404], [204, 412])
+
+
+async def test_complete_with_a_json_null_body_is_422_not_a_toggle(client, ann):
+    task, _ = await make_task(client, ann[1])
+    resp = await client.patch(
+        f"{TASKS}/{task['id']}/complete",
+        data="null",
+        headers={**bearer(ann[1]), "Content-Type": "application/json"},
+    )
+    await problem(resp, 422)
+    fetched = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann[1]))
+    assert (await fetched.json())["completed"] is False

@@ -1,0 +1,75 @@
+"""GET /openapi.json, GET /docs (Swagger UI) and its assets. The assets come
+from the swagger-ui-bundle package, so the page works with no internet."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from aiohttp import web
+
+from service import keys
+from service.docs.assets import ASSETS
+from service.docs.openapi import build_spec
+from service.errors import NotFound
+from service.jsonio import dumps
+
+routes = web.RouteTableDef()
+
+OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
+_ASSET_BYTES: dict[str, tuple[bytes, str]] = {}
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>{title} — API docs</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+"""
+# Everything the page needs is ours; nothing inline but Swagger UI's styles.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def setup(app: web.Application) -> None:
+    app[OPENAPI] = dumps(build_spec(app[keys.SETTINGS]))
+    app.add_routes(routes)
+
+
+@routes.get("/openapi.json", allow_head=False)
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+@routes.get("/docs", allow_head=False)
+async def docs(request: web.Request) -> web.Response:
+    title = request.app[keys.SETTINGS].app_name.replace("&", "&amp;").replace("<", "&lt;")
+    return web.Response(
+        text=PAGE.format(title=title),
+        content_type="text/html",
+        headers={"Content-Security-Policy": CSP},
+    )
+
+
+@routes.get("/docs/{asset}", allow_head=False)
+async def asset(request: web.Request) -> web.Response:
+    name = request.match_info["asset"]
+    if name not in ASSETS:
+        raise NotFound("No such asset.")
+    if name not in _ASSET_BYTES:
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        _ASSET_BYTES[name] = (ASSETS[name].read_bytes(), content_type)
+    body, content_type = _ASSET_BYTES[name]
+    return web.Response(
+        body=body, content_type=content_type, headers={"Cache-Control": "public, max-age=86400"}
+    )
