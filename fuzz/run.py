@@ -45,7 +45,7 @@ def call(url: str, body: dict | None = None) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--examples", type=int, default=40)
+    parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--seed", type=int, default=20261124)
     args = parser.parse_args()
 
