@@ -6,9 +6,11 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -144,14 +146,25 @@ def _run_worker(settings: Settings, sock: socket.socket) -> None:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is in requirements
         pass
+    app = create_app(settings)
+    app.on_startup.append(_unblock_stop_signals)
     web.run_app(
-        create_app(settings),
+        app,
         sock=sock,
         shutdown_timeout=settings.shutdown_timeout,
         access_log=None,
         print=None,
         loop=loop,
     )
+
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+async def _unblock_stop_signals(_app: object) -> None:
+    # run_app's handlers are installed by now: a SIGTERM that arrived while
+    # the worker was starting is delivered here and drains as usual.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
@@ -175,13 +188,41 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     return _supervise(settings, sock, workers)
 
 
+def _metrics_dir() -> str | None:
+    """Workers share metrics through files in PROMETHEUS_MULTIPROC_DIR. Use
+    the operator's folder (emptied: old samples would be counted) or a
+    private temporary one. Returns the folder to remove at exit, if ours."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        os.makedirs(given, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.remove(os.path.join(given, name))
+        return None
+    ours = tempfile.mkdtemp(prefix="todo-api-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = ours
+    return ours
+
+
 def _supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
     """Fork `workers` processes that accept on one socket; forward SIGTERM and
     SIGINT to them; restart one that dies unasked."""
+    metrics_dir = _metrics_dir()  # before any worker imports prometheus_client
+    try:
+        return _run_workers(settings, sock, workers)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_workers(settings: Settings, sock: socket.socket, workers: int) -> int:
     stopping = False
     children: dict[int, int] = {}  # pid -> slot
 
     def spawn(slot: int) -> None:
+        # Blocked across the fork: a stop signal must not kill a worker that
+        # has not yet installed its graceful handlers.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -195,6 +236,8 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
             finally:
                 os._exit(code)
         children[pid] = slot
+        # A stop that arrived during the fork is handled now, this child included.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -206,6 +249,8 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for slot in range(workers):
+        if stopping:
+            break
         spawn(slot)
 
     worst = 0
@@ -218,6 +263,9 @@ def _supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
             continue
         slot = children.pop(pid, None)
         code = os.waitstatus_to_exitcode(status)
+        from service.metrics import mark_worker_dead
+
+        mark_worker_dead(pid)
         if slot is None:
             continue
         if stopping:

@@ -15,6 +15,8 @@ import orjson
 from aiohttp import web
 from marshmallow import ValidationError
 
+from service import metrics
+
 log = logging.getLogger("service.errors")
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -174,6 +176,8 @@ _UNAVAILABLE = (
     asyncpg.InternalClientError,
 )
 
+_TIMEOUTS = (asyncio.TimeoutError, asyncpg.QueryCanceledError)
+
 _BAD_TEXT = (
     asyncpg.CharacterNotInRepertoireError,
     asyncpg.UntranslatableCharacterError,
@@ -244,6 +248,9 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             log.exception("unhandled error in %s %s", request.method, request.path)
             problem = Problem(status=500, detail="An unexpected error occurred.")
         elif problem.status >= 500:
+            if isinstance(problem, DatabaseUnavailable):
+                kind = "timeout" if isinstance(exc, _TIMEOUTS) else "unavailable"
+                metrics.DB_ERRORS.labels(kind).inc()
             log.warning(
                 "%s %s answered %d: %s",
                 request.method,

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from service import metrics
 from service.logs import request_id_var
 
 access_log = logging.getLogger("service.access")
@@ -42,8 +43,11 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         exc.headers[REQUEST_ID_HEADER] = rid
         raise
     finally:
-        route = request.match_info.route.resource
-        duration_ms = round((time.perf_counter() - start) * 1000, 2)
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else None
+        elapsed = time.perf_counter() - start
+        metrics.observe(request.method, route, status, elapsed)
+        duration_ms = round(elapsed * 1000, 2)
         access_log.info(
             "%s %s %d %.2fms",
             request.method,
@@ -53,7 +57,7 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
             extra={
                 "method": request.method,
                 "path": request.path,
-                "route": route.canonical if route is not None else None,
+                "route": route,
                 "status": status,
                 "duration_ms": duration_ms,
             },

@@ -426,6 +426,23 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         for suffix, operations in _task_operations(alias).items():
             spec.path(prefix + suffix, operations=operations)
     spec.path(
+        "/metrics",
+        operations={
+            "get": {
+                "tags": ["health"],
+                "summary": "Prometheus metrics (text exposition format)",
+                "operationId": "metrics",
+                "security": public,
+                "responses": {
+                    "200": {
+                        "description": "Metrics, summed over all workers.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+    )
+    spec.path(
         "/openapi.json",
         operations={
             "get": {

@@ -78,6 +78,7 @@ async def test_protected_operations_declare_401_and_bearer_security(spec):
         "/openapi.json",
         "/docs",
         "/docs/{asset}",
+        "/metrics",
     }
     for path, method, op in operations(spec):
         if path in public:

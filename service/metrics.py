@@ -1,0 +1,110 @@
+"""Prometheus metrics (prometheus-client), served at GET /metrics.
+
+With `serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR
+before forking, every worker writes its samples there, and whichever worker
+answers the scrape sums them all (MultiProcessCollector), so counts are
+right whichever process served each request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from service import keys
+
+REQUESTS = Counter(
+    "todo_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "todo_http_request_duration_seconds",
+    "Time to answer a request, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DB_ERRORS = Counter(
+    "todo_db_errors_total",
+    "Requests that failed on the database, by kind (unavailable, timeout).",
+    ["kind"],
+)
+# livesum: with several workers, the sum over the processes alive now.
+POOL_CONNECTIONS = Gauge(
+    "todo_db_pool_connections",
+    "asyncpg pool connections by state (open, in_use), summed over workers.",
+    ["state"],
+    multiprocess_mode="livesum",
+)
+POOL_MAX = Gauge(
+    "todo_db_pool_max_connections",
+    "The pool's upper bound (DB_POOL_MAX), summed over workers.",
+    multiprocess_mode="livesum",
+)
+POOL_REFRESH_SECONDS = 5.0
+
+UNMATCHED = "unmatched"  # 404s and friends: no route template, no cardinality blow-up
+
+
+def observe(method: str, route: str | None, status: int, seconds: float) -> None:
+    route = route or UNMATCHED
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def refresh_pool_gauges(app: web.Application) -> None:
+    db = app[keys.DB]
+    pool = db.pool
+    size = pool.get_size() if pool else 0
+    idle = pool.get_idle_size() if pool else 0
+    POOL_CONNECTIONS.labels("open").set(size)
+    POOL_CONNECTIONS.labels("in_use").set(size - idle)
+    POOL_MAX.set(db.settings.db_pool_max)
+
+
+async def pool_gauges_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Keep this worker's pool gauges fresh, so a scrape answered by another
+    worker still sees them."""
+
+    async def loop() -> None:
+        while True:
+            refresh_pool_gauges(app)
+            await asyncio.sleep(POOL_REFRESH_SECONDS)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def metrics(request: web.Request) -> web.Response:
+    refresh_pool_gauges(request.app)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    response = web.Response(body=generate_latest(registry))
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def mark_worker_dead(pid: int) -> None:
+    """The supervisor calls this when a worker exits, so its live gauges
+    stop counting."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)
