@@ -27,7 +27,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(extra_env: dict[str, str] | None = None, workers: int = 1) -> Iterator[str]:
+def running_service(
+    extra_env: dict[str, str] | None = None, workers: int = 1, log_path: str = os.devnull
+) -> Iterator[str]:
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -46,10 +48,13 @@ def running_service(extra_env: dict[str, str] | None = None, workers: int = 1) -
         stderr=subprocess.DEVNULL,
     )
     port = free_port()
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [*todo_api, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         cwd=REPO,
+        stdout=log,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -65,3 +70,4 @@ def running_service(extra_env: dict[str, str] | None = None, workers: int = 1) -
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+        log.close()

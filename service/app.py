@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import aiohttp_cors
 from aiohttp import web
 
-from service import keys, metrics
+from service import keys, logs, metrics
 from service.auth.passwords import PasswordHasher
 from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService, auth_middleware
@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_passwords_ctx)
     app.cleanup_ctx.append(metrics.pool_gauges_ctx)
+    app.cleanup_ctx.append(logs.flusher_ctx)
     app.add_routes(health_routes)
     app.router.add_get("/metrics", metrics.metrics, allow_head=False)
     app.add_routes(auth_routes)

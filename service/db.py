@@ -37,6 +37,13 @@ _HEADER = re.compile(r"^--\s*name:\s*(?P<name>[a-z][a-z0-9_]*)\s+(?P<shape>:\w+)
 RECONNECT_BACKOFF_SECONDS = 1.0
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Replaces asyncpg's per-release `RESET ALL; UNLISTEN *; ...`, a round
+    trip on every request. The service never changes session state (no SET,
+    LISTEN, advisory locks or temp tables), and asyncpg still rolls back any
+    transaction left open before calling this."""
+
+
 class QueryFileError(Exception):
     pass
 
@@ -134,6 +141,7 @@ class Database:
                     timeout=s.db_connect_timeout,
                     command_timeout=self.timeout,
                     max_inactive_connection_lifetime=300,
+                    reset=_keep_session,
                     server_settings={
                         "application_name": "todo-api",
                         "statement_timeout": str(int(s.db_statement_timeout * 1000)),
@@ -179,8 +187,19 @@ class Database:
             raise QueryFileError(f"{name} is {query.shape}, called as {shape}")
         if conn is not None:
             return await getattr(conn, method)(query.sql, *args, timeout=self.timeout)
-        async with self.connection() as c:
+        # The hot path: acquire and release by hand, no context-manager frames.
+        pool = self._pool or await self._ensure_pool()
+        try:
+            if pool.get_idle_size():  # free now: skip the timeout's extra task
+                c = await pool.acquire()
+            else:
+                c = await pool.acquire(timeout=self.settings.db_connect_timeout)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable() from exc
+        try:
             return await getattr(c, method)(query.sql, *args, timeout=self.timeout)
+        finally:
+            await pool.release(c)
 
     async def one(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
         """A `:one` query: the row, or None."""

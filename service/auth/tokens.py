@@ -20,6 +20,10 @@ LEEWAY_SECONDS = 5
 # Routes anyone may call under /api.
 PUBLIC_ROUTES = frozenset({"/api/auth/signup", "/api/auth/signin"})
 MAX_TOKEN_LENGTH = 4096
+# Verified tokens are remembered (token -> user id, expiry) so a client's
+# every request does not re-run HMAC and JSON decoding; expiry is still
+# checked on every use. Bounded: cleared when full.
+CACHE_SIZE = 10_000
 
 
 class TokenService:
@@ -27,6 +31,7 @@ class TokenService:
         self._key = settings.auth_secret
         self.issuer = settings.jwt_issuer
         self.ttl = settings.jwt_ttl_seconds
+        self._verified: dict[str, tuple[uuid.UUID, int]] = {}
 
     def issue(self, user_id: uuid.UUID) -> str:
         now = int(time.time())
@@ -36,6 +41,12 @@ class TokenService:
     def verify(self, token: str) -> uuid.UUID:
         """The user id the token was issued to; Unauthorized for anything
         else (expired, forged, other algorithm, missing claims, junk)."""
+        known = self._verified.get(token)
+        if known is not None:
+            user_id, expires = known
+            if time.time() < expires + LEEWAY_SECONDS:
+                return user_id
+            del self._verified[token]
         try:
             claims = jwt.decode(
                 token,
@@ -45,11 +56,16 @@ class TokenService:
                 leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS},
             )
-            return uuid.UUID(str(claims["sub"]))
+            user_id = uuid.UUID(str(claims["sub"]))
+            expires = int(claims["exp"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired; sign in again.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("The token is not valid.") from None
+        if len(self._verified) >= CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (user_id, expires)
+        return user_id
 
 
 def bearer_token(request: web.Request) -> str:

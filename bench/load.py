@@ -1,0 +1,233 @@
+"""Load benchmark: wrk against a running service, beside the raw asyncpg
+ceiling of the same get-one SQL at the same concurrency.
+
+    .venv/bin/python bench/load.py                 # start a service, run everything
+    .venv/bin/python bench/load.py --workers 2     # the service with 2 workers
+    .venv/bin/python bench/load.py --url URL       # a service you started
+
+Scenarios (32 connections, 2 wrk threads, 10 s each by default): get one
+task, list 20, create, patch, and a mix (70% get, 15% list, 10% patch, 5%
+create). Prints a table and writes it to bench/results/load.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from service_runner import BENCH_DATABASE_URL, REPO, running_service
+
+RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
+SEED_TASKS = 1000
+
+LUA_COMMON = """
+local token = "{token}"
+local ids = {{ {ids} }}
+local counter = 0
+wrk.headers["Authorization"] = "Bearer " .. token
+wrk.headers["Content-Type"] = "application/json"
+local function pick()
+  counter = counter + 1
+  return ids[(counter * 7919) % #ids + 1]
+end
+local function get_one() return wrk.format("GET", "/api/tasks/" .. pick()) end
+local function list20() return wrk.format("GET", "/api/tasks?limit=20") end
+local function create()
+  local body = '{{"title": "bench task", "description": "made by wrk"}}'
+  return wrk.format("POST", "/api/tasks", nil, body)
+end
+local function patch()
+  local done = (counter % 2 == 0) and "true" or "false"
+  return wrk.format("PATCH", "/api/tasks/" .. pick(), nil, '{{"completed": ' .. done .. '}}')
+end
+"""
+
+SCENARIOS = {
+    "get one": "request = get_one",
+    "list 20": "request = list20",
+    "create": "request = create",
+    "patch": "request = patch",
+    "mix": """
+request = function()
+  local r = counter % 20
+  if r < 14 then return get_one()
+  elseif r < 17 then counter = counter + 1; return list20()
+  elseif r < 19 then return patch()
+  else counter = counter + 1; return create() end
+end
+""",
+}
+
+# The same routes on FastAPI + SQLModel, as the issue records them (req/s).
+FASTAPI_BASELINE = {"get one": 420, "list 20": 280, "create": 320, "patch": 360}
+
+
+def http(url: str, body: dict | None = None, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        return json.loads(resp.read())
+
+
+def seed(url: str) -> tuple[str, str, list[str]]:
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    session = http(
+        url + "/api/auth/signup", {"email": email, "password": "bench-password", "name": "Bench"}
+    )
+    token, user_id = session["access_token"], session["user"]["id"]
+    ids = [
+        http(url + "/api/tasks", {"title": f"seed {i}", "description": "x" * (i % 50)}, token)["id"]
+        for i in range(SEED_TASKS)
+    ]
+    return token, user_id, ids
+
+
+def parse_wrk(output: str) -> dict:
+    def latency_ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
+    p50 = latency_ms(re.search(r"\s50%\s+(\S+)", output)[1])
+    p99 = latency_ms(re.search(r"\s99%\s+(\S+)", output)[1])
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(non2xx[1]) if non2xx else 0
+    if socket:
+        errors += sum(int(x) for x in socket.groups())
+    requests = int(re.search(r"(\d+) requests in", output)[1])
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors, "requests": requests}
+
+
+def run_wrk(url: str, script: str, seconds: int, connections: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", path, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(path)
+    return parse_wrk(out)
+
+
+async def raw_ceiling(
+    database_url: str, sql: str, user_id: str, ids: list[str], seconds: float, concurrency: int
+) -> dict:
+    """The same get-one statement straight through asyncpg: no HTTP, no JSON."""
+    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    uids = [uuid.UUID(i) for i in ids]
+    owner = uuid.UUID(user_id)
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        n = offset
+        async with pool.acquire() as conn:
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                row = await conn.fetchrow(sql, uids[(n * 7919) % len(uids)], owner)
+                latencies.append(time.perf_counter() - start)
+                assert row is not None
+                n += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    await pool.close()
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+        "errors": 0,
+        "requests": len(latencies),
+    }
+
+
+def measure(url: str, seconds: int, connections: int) -> tuple[dict, dict]:
+    token, user_id, ids = seed(url)
+    common = LUA_COMMON.format(token=token, ids=", ".join(f'"{i}"' for i in ids))
+    results = {}
+    for name, body in SCENARIOS.items():
+        results[name] = run_wrk(url, common + body, seconds, connections)
+        print(
+            f"{name:8} {results[name]['rps']:9.0f} req/s  p50 {results[name]['p50']:.2f} ms  "
+            f"p99 {results[name]['p99']:.2f} ms  errors {results[name]['errors']}",
+            file=sys.stderr,
+        )
+    sql = (REPO / "sql" / "queries" / "tasks" / "get_task.sql").read_text()
+    raw = asyncio.run(raw_ceiling(BENCH_DATABASE_URL, sql, user_id, ids, seconds, connections))
+    return results, raw
+
+
+def report(results: dict, raw: dict, workers: int, seconds: int, connections: int) -> str:
+    lines = [
+        f"# Load benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"`bench/load.py --workers {workers}`: wrk, {connections} connections, 2 threads, "
+        f"{seconds} s a scenario, on the same {os.cpu_count()}-core machine as the service "
+        "and PostgreSQL; one user with 1,000 tasks; access logging on (INFO, JSON).",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | errors | vs FastAPI+SQLModel |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        base = FASTAPI_BASELINE.get(name)
+        ratio = f"{r['rps'] / base:.1f}x ({base} req/s)" if base else "-"
+        lines.append(
+            f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
+            f"| {r['errors']} | {ratio} |"
+        )
+    lines.append(
+        f"| raw asyncpg get-one (ceiling) | {raw['rps']:.0f} | {raw['p50']:.2f} "
+        f"| {raw['p99']:.2f} | 0 | - |"
+    )
+    share = results["get one"]["rps"] / raw["rps"]
+    lines += ["", f"get one reaches **{share:.2f}** of the raw asyncpg ceiling.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", help="a running service (default: start one)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if args.url:
+        results, raw = measure(args.url, args.seconds, args.connections)
+    else:
+        env = {"BCRYPT_ROUNDS": "10", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
+        with running_service(
+            env, workers=args.workers, log_path=str(RESULTS.with_name("load-service.log"))
+        ) as url:
+            results, raw = measure(url, args.seconds, args.connections)
+    text = report(results, raw, args.workers, args.seconds, args.connections)
+    print(text)
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
