@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -235,3 +236,22 @@ def test_logs_are_json_lines_with_the_request_id_on_every_line(unreachable_datab
     assert any(line["level"] == "WARNING" and line["logger"] != "service.access" for line in mine)
     for line in lines:
         assert {"ts", "level", "logger", "msg"} <= set(line)
+
+
+def test_text_logs_are_readable_lines_with_the_request_id(migrated_database):
+    env = {**base_env(migrated_database), "LOG_FORMAT": "text"}
+    with serving(env) as (proc, base, logged):
+        req = urllib.request.Request(base + "/health", headers={"X-Request-ID": "txt-7"})  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10):  # noqa: S310
+            pass
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        lines = logged().splitlines()
+    access = [line for line in lines if "[txt-7]" in line]
+    assert len(access) == 1
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO    service\.access \[txt-7\] "
+        r"GET /health 200 \d+\.\d\dms",
+        access[0],
+    ), access[0]
+    assert any(line.endswith("stopped") for line in lines)  # flushed at exit, in order
