@@ -190,3 +190,18 @@ async def test_cors_exposes_the_contract_headers(client):
 async def test_cors_ignores_other_origins(client):
     resp = await client.get("/health", headers={"Origin": "https://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_cors_preflight_for_a_conditional_task_patch(client):
+    resp = await client.options(
+        "/api/tasks/3b241101-e2bb-4255-8caf-4136c566a962",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, content-type, if-match",
+        },
+    )
+    assert resp.status == 200  # no token needed for a preflight
+    assert resp.headers["Access-Control-Allow-Methods"] == "PATCH"
+    allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "if-match"} <= allowed
