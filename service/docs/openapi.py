@@ -103,6 +103,10 @@ def _json(schema: Any, description: str, headers: tuple[str, ...] = ()) -> dict[
     return response
 
 
+def _content(content_type: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {content_type: {"schema": {"type": "string"}}}}
+
+
 def _body(schema: Any, *, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
@@ -308,194 +312,133 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     ]:
         c.header(name, {"description": description, "schema": schema})
 
-    public: list[dict[str, Any]] = []
-    spec.path(
+    def add(
+        method: str,
+        path: str,
+        tag: str,
+        op_id: str,
+        summary: str,
+        responses: dict,
+        *,
+        public: bool = False,
+        **extra: Any,
+    ) -> None:
+        operation = {"tags": [tag], "summary": summary, "operationId": op_id, **extra}
+        if public:
+            operation["security"] = []
+        operation["responses"] = responses
+        spec.path(path, operations={method: operation})
+
+    def status_ok(*fields: str) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": list(fields),
+            "properties": {
+                f: {"type": "string", "enum": ["ok"]}
+                if f in ("status", "database")
+                else {"type": "string"}
+                for f in fields
+            },
+        }
+
+    session = {"$ref": "#/components/schemas/Session"}
+    add(
+        "get",
         "/health",
-        operations={
-            "get": {
-                "tags": ["health"],
-                "summary": "Liveness; never touches the database",
-                "operationId": "health",
-                "security": public,
-                "responses": _responses(
-                    {
-                        200: _json(
-                            {
-                                "type": "object",
-                                "required": ["status", "app", "version"],
-                                "properties": {
-                                    "status": {"type": "string", "enum": ["ok"]},
-                                    "app": {"type": "string"},
-                                    "version": {"type": "string"},
-                                },
-                            },
-                            "Alive.",
-                        )
-                    }
-                ),
-            }
-        },
+        "health",
+        "health",
+        "Liveness; never touches the database",
+        _responses({200: _json(status_ok("status", "app", "version"), "Alive.")}),
+        public=True,
     )
-    spec.path(
+    add(
+        "get",
         "/ready",
-        operations={
-            "get": {
-                "tags": ["health"],
-                "summary": "Readiness: the database answers and the schema is current",
-                "operationId": "ready",
-                "security": public,
-                "responses": _responses(
-                    {
-                        200: _json(
-                            {
-                                "type": "object",
-                                "required": ["status", "database"],
-                                "properties": {
-                                    "status": {"type": "string", "enum": ["ok"]},
-                                    "database": {"type": "string", "enum": ["ok"]},
-                                },
-                            },
-                            "Ready.",
-                        )
-                    },
-                    503,
-                ),
-            }
-        },
+        "health",
+        "ready",
+        "Readiness: the database answers and the schema is current",
+        _responses({200: _json(status_ok("status", "database"), "Ready.")}, 503),
+        public=True,
     )
-    spec.path(
+    add(
+        "post",
         "/api/auth/signup",
-        operations={
-            "post": {
-                "tags": ["auth"],
-                "summary": "Create an account and get a session",
-                "operationId": "signup",
-                "security": public,
-                "requestBody": _body(SignupSchema),
-                "responses": _responses(
-                    {
-                        201: _json(
-                            {"$ref": "#/components/schemas/Session"}, "Signed up.", ("Location",)
-                        )
-                    },
-                    400,
-                    409,
-                    413,
-                    415,
-                    422,
-                    _DB,
-                ),
-            }
-        },
+        "auth",
+        "signup",
+        "Create an account and get a session",
+        _responses(
+            {201: _json(session, "Signed up.", ("Location",))}, 400, 409, 413, 415, 422, _DB
+        ),
+        public=True,
+        requestBody=_body(SignupSchema),
     )
-    spec.path(
+    add(
+        "post",
         "/api/auth/signin",
-        operations={
-            "post": {
-                "tags": ["auth"],
-                "summary": "Sign in with email and password",
-                "operationId": "signin",
-                "security": public,
-                "requestBody": _body(SigninSchema),
-                "responses": _responses(
-                    {200: _json({"$ref": "#/components/schemas/Session"}, "Signed in.")},
-                    400,
-                    401,
-                    413,
-                    415,
-                    422,
-                    _DB,
-                ),
-            }
-        },
+        "auth",
+        "signin",
+        "Sign in with email and password",
+        _responses({200: _json(session, "Signed in.")}, 400, 401, 413, 415, 422, _DB),
+        public=True,
+        requestBody=_body(SigninSchema),
     )
-    spec.path(
+    add(
+        "get",
         "/api/auth/me",
-        operations={
-            "get": {
-                "tags": ["auth"],
-                "summary": "The signed-in user",
-                "operationId": "me",
-                "responses": _responses(
-                    {200: _json({"$ref": "#/components/schemas/User"}, "The user.")}, 401, _DB
-                ),
-            }
-        },
+        "auth",
+        "me",
+        "The signed-in user",
+        _responses({200: _json({"$ref": "#/components/schemas/User"}, "The user.")}, 401, _DB),
     )
     for prefix, alias in (("/api/tasks", False), ("/api/{user_id}/tasks", True)):
         for suffix, operations in _task_operations(alias).items():
             spec.path(prefix + suffix, operations=operations)
-    spec.path(
+    add(
+        "get",
         "/metrics",
-        operations={
-            "get": {
-                "tags": ["health"],
-                "summary": "Prometheus metrics (text exposition format)",
-                "operationId": "metrics",
-                "security": public,
-                "responses": {
-                    "200": {
-                        "description": "Metrics, summed over all workers.",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
+        "health",
+        "metrics",
+        "Prometheus metrics (text exposition format)",
+        {"200": _content("text/plain", "Metrics, summed over all workers.")},
+        public=True,
     )
-    spec.path(
+    add(
+        "get",
         "/openapi.json",
-        operations={
-            "get": {
-                "tags": ["docs"],
-                "summary": "This document",
-                "operationId": "openapi",
-                "security": public,
-                "responses": _responses({200: _json({"type": "object"}, "The OpenAPI document.")}),
-            }
-        },
+        "docs",
+        "openapi",
+        "This document",
+        _responses({200: _json({"type": "object"}, "The OpenAPI document.")}),
+        public=True,
     )
-    spec.path(
+    add(
+        "get",
         "/docs",
-        operations={
-            "get": {
-                "tags": ["docs"],
-                "summary": "An interactive viewer for this document (works offline)",
-                "operationId": "docs",
-                "security": public,
-                "responses": {
-                    "200": {
-                        "description": "An HTML page.",
-                        "content": {"text/html": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
+        "docs",
+        "docs",
+        "An interactive viewer for this document (works offline)",
+        {"200": _content("text/html", "An HTML page.")},
+        public=True,
     )
-    spec.path(
+    add(
+        "get",
         "/docs/{asset}",
-        operations={
-            "get": {
-                "tags": ["docs"],
-                "summary": "The viewer's scripts and styles",
-                "operationId": "docsAsset",
-                "security": public,
-                "parameters": [
-                    {
-                        "name": "asset",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "enum": sorted(ASSETS)},
-                    }
-                ],
-                "responses": {
-                    "200": {
-                        "description": "A script or style sheet.",
-                        "content": {"*/*": {"schema": {"type": "string"}}},
-                    },
-                    "404": _problem(404) | {"description": "No such asset."},
-                },
-            }
+        "docs",
+        "docsAsset",
+        "The viewer's scripts and styles",
+        {
+            "200": _content("*/*", "A script, style sheet or icon."),
+            "404": _problem(404) | {"description": "No such asset."},
         },
+        public=True,
+        parameters=[
+            {
+                "name": "asset",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "enum": sorted(ASSETS)},
+            }
+        ],
     )
     document = spec.to_dict()
     # PATCH needs at least one field: say so in the schema, so a generated
