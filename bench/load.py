@@ -226,7 +226,8 @@ def main() -> None:
             results, raw = measure(url, args.seconds, args.connections)
     text = report(results, raw, args.workers, args.seconds, args.connections)
     print(text)
-    RESULTS.write_text(text)
+    name = "load.md" if args.workers == 1 else f"load-{args.workers}-workers.md"
+    RESULTS.with_name(name).write_text(text)
 
 
 if __name__ == "__main__":

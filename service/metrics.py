@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -59,10 +60,21 @@ POOL_REFRESH_SECONDS = 5.0
 UNMATCHED = "unmatched"  # 404s and friends: no route template, no cardinality blow-up
 
 
+# (method, route, status) -> (counter child, histogram child): labels() takes
+# a lock and validates its arguments on every call; this is one dict lookup.
+_children: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+
+
 def observe(method: str, route: str | None, status: int, seconds: float) -> None:
-    route = route or UNMATCHED
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _children.get(key)
+    if children is None:
+        label = route or UNMATCHED
+        children = (REQUESTS.labels(method, label, str(status)), LATENCY.labels(method, label))
+        if len(_children) < 10_000:  # methods x routes x statuses is small; stay bounded
+            _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def refresh_pool_gauges(app: web.Application) -> None:

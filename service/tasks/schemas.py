@@ -89,9 +89,10 @@ class TaskSchema(Schema):
 
 
 def task_json(row: Any) -> dict[str, Any]:
+    # str() here: asyncpg's UUID is not a type orjson serialises natively.
     return {
-        "id": row["id"],
-        "user_id": row["user_id"],
+        "id": str(row["id"]),
+        "user_id": str(row["user_id"]),
         "title": row["title"],
         "description": row["description"],
         "completed": row["completed"],
