@@ -9,7 +9,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fuzz install postgres clean
+.PHONY: run test lint lint-sql fuzz install postgres clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
@@ -22,9 +22,14 @@ test: install postgres lint
 fuzz: install postgres
 	$(BIN)/python fuzz/run.py
 
-lint: install
+lint: install lint-sql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-sql: install
+	$(BIN)/sqlfluff lint sql/ --nocolor
+	$(BIN)/squawk sql/migrations/*.sql
+	$(BIN)/python scripts/sql_review.py --check
 
 install: $(STAMP)
 

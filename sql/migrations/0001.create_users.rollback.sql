@@ -1,6 +1,15 @@
 -- Rollback of 0001: drops the users table, its constraints and index.
 -- Destroys every account; 0002 must be rolled back first (tasks reference users).
 
+-- squawk-ignore-file ban-drop-table, ban-drop-function, require-concurrent-index-deletion
+-- (a rollback removes exactly what its migration created; that is its job.)
+
+-- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
+-- (yoyo runs each migration in one transaction).
+SET LOCAL lock_timeout = '5s';
+
+SET LOCAL statement_timeout = '1min';
+
 DROP INDEX users_email_lower_key;
 
 DROP TABLE users;

@@ -7,6 +7,12 @@
 -- cannot store what the API would refuse.
 -- Rollback: 0001.create_users.rollback.sql drops the table.
 
+-- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
+-- (yoyo runs each migration in one transaction).
+SET LOCAL lock_timeout = '5s';
+
+SET LOCAL statement_timeout = '1min';
+
 CREATE TABLE users (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     email text NOT NULL,
@@ -28,4 +34,6 @@ CREATE TABLE users (
     )
 );
 
+-- Not CONCURRENTLY: the table was created above, in this transaction.
+-- squawk-ignore require-concurrent-index-creation
 CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));

@@ -10,12 +10,20 @@
 -- Indexes: tasks_pkey (by id), tasks_user_id_created_at_idx (a user's list,
 -- newest first, ties by id; also serves the foreign key's cascade).
 
+-- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
+-- (yoyo runs each migration in one transaction).
+SET LOCAL lock_timeout = '5s';
+
+SET LOCAL statement_timeout = '1min';
+
 CREATE TABLE tasks (
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     user_id uuid NOT NULL,
     title text NOT NULL,
     description text,
     completed boolean NOT NULL DEFAULT false,
+    -- Counts the edits of one task: 2^31 of them is not a real risk.
+    -- squawk-ignore prefer-bigint-over-int
     version integer NOT NULL DEFAULT 1,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
@@ -32,6 +40,8 @@ CREATE TABLE tasks (
     CONSTRAINT tasks_updated_at_check CHECK (updated_at >= created_at)
 );
 
+-- Not CONCURRENTLY: the table was created above, in this transaction.
+-- squawk-ignore require-concurrent-index-creation
 CREATE INDEX tasks_user_id_created_at_idx ON tasks (user_id, created_at, id);
 
 -- Every UPDATE: a strictly later updated_at (even within one transaction or

@@ -6,5 +6,5 @@ DELETE FROM tasks
 WHERE
     id = $1::uuid
     AND user_id = $2::uuid
-    AND ($3::integer [] IS NULL OR version = any($3::integer []))
+    AND ($3::integer[] IS NULL OR version = any($3::integer[]))
 RETURNING id;

@@ -15,5 +15,5 @@ SET
 WHERE
     id = $1::uuid
     AND user_id = $2::uuid
-    AND ($3::integer [] IS NULL OR version = any($3::integer []))
+    AND ($3::integer[] IS NULL OR version = any($3::integer[]))
 RETURNING id, user_id, title, description, completed, version, created_at, updated_at;
