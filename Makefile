@@ -9,7 +9,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-sql fuzz install postgres clean
+.PHONY: run test lint lint-sql fuzz image-smoke install postgres clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
@@ -25,6 +25,7 @@ fuzz: install postgres
 lint: install lint-sql
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
 
 lint-sql: install
 	$(BIN)/sqlfluff lint sql/ --nocolor
@@ -42,6 +43,10 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
 
 postgres:
 	scripts/ensure-postgres
+
+# Not part of `make test`: builds a Debian base and the image (about a minute).
+image-smoke:
+	scripts/image-smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
