@@ -117,6 +117,26 @@ def test_rollback_count_from_the_command_line(empty_database):
     assert f"rolled back 2 migration(s): {newest_two}" in result.stderr
 
 
+def test_rollback_of_every_migration_from_the_command_line_leaves_no_tables(empty_database):
+    import psycopg
+
+    env = base_env(empty_database)
+    assert run("migrate", env=env).returncode == 0
+    result = run("rollback", "--count", str(len(MIGRATION_IDS)), env=env)
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(empty_database) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        }
+    assert {t for t in tables if "yoyo" not in t} == set()
+    again = run("migrate", env=env)
+    assert again.returncode == 0, again.stderr
+    assert f"applied {len(MIGRATION_IDS)} migration(s)" in again.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [
