@@ -152,3 +152,17 @@ def test_the_command_refuses_production_without_a_secret_in_one_line(tmp_path):
     assert len(lines) == 1
     assert "BETTER_AUTH_SECRET" in lines[0]
     assert result.stdout == ""
+
+
+def test_env_example_documents_every_setting():
+    import re
+
+    from tests.conftest import REPO_ROOT
+
+    source = (REPO_ROOT / "service" / "settings.py").read_text()
+    read = set(re.findall(r'(?:get|_int|_float)\((?:env, )?"([A-Z_]+)"', source))
+    read.add("PROMETHEUS_MULTIPROC_DIR")  # read by the supervisor and prometheus-client
+    example = (REPO_ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.M))
+    assert read <= documented, read - documented
+    assert {"DATABASE_URL", "BETTER_AUTH_SECRET", "APP_ENV", "BCRYPT_ROUNDS"} <= read
