@@ -17,7 +17,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,11 +88,6 @@ def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
     )
 
 
-def asyncpg_dsn(url: str) -> str:
-    """asyncpg reads postgresql:// URLs, sslmode included, as they are."""
-    return url
-
-
 class Database:
     """A pool that may not exist yet. The service starts and serves /health
     with the database down; the first request after it returns builds the
@@ -135,7 +130,7 @@ class Database:
             s = self.settings
             try:
                 self._pool = await asyncpg.create_pool(
-                    asyncpg_dsn(s.database_url),
+                    s.database_url,  # asyncpg reads postgresql:// URLs, sslmode too
                     min_size=s.db_pool_min,
                     max_size=s.db_pool_max,
                     timeout=s.db_connect_timeout,
@@ -157,22 +152,25 @@ class Database:
             log.info("database pool ready (min %d, max %d)", s.db_pool_min, s.db_pool_max)
             return self._pool
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        pool = await self._ensure_pool()
+    async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
+        pool = self._pool or await self._ensure_pool()
         try:
-            conn = await pool.acquire(timeout=self.settings.db_connect_timeout)
+            if pool.get_idle_size():  # free now: skip the timeout's extra task
+                return pool, await pool.acquire()
+            return pool, await pool.acquire(timeout=self.settings.db_connect_timeout)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable() from exc
-        try:
-            yield conn
-        finally:
-            await pool.release(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.connection() as conn, conn.transaction():
-            yield conn
+        """For several statements that must commit together: pass the
+        connection to one/many/val/exec as `conn=`."""
+        pool, conn = await self._acquire()
+        try:
+            async with conn.transaction():
+                yield conn
+        finally:
+            await pool.release(conn)
 
     async def _run(
         self,
@@ -188,14 +186,7 @@ class Database:
         if conn is not None:
             return await getattr(conn, method)(query.sql, *args, timeout=self.timeout)
         # The hot path: acquire and release by hand, no context-manager frames.
-        pool = self._pool or await self._ensure_pool()
-        try:
-            if pool.get_idle_size():  # free now: skip the timeout's extra task
-                c = await pool.acquire()
-            else:
-                c = await pool.acquire(timeout=self.settings.db_connect_timeout)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise DatabaseUnavailable() from exc
+        pool, c = await self._acquire()
         try:
             return await getattr(c, method)(query.sql, *args, timeout=self.timeout)
         finally:
@@ -216,8 +207,3 @@ class Database:
     async def exec(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> str:
         """An `:exec` query: the command tag, e.g. 'DELETE 1'."""
         return await self._run(":exec", "execute", name, args, conn)
-
-    def pool_stats(self) -> Iterator[tuple[str, int]]:
-        pool = self._pool
-        yield "size", pool.get_size() if pool else 0
-        yield "idle", pool.get_idle_size() if pool else 0

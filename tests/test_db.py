@@ -90,3 +90,34 @@ async def test_calling_a_query_with_the_wrong_shape_is_an_error(settings):
     with pytest.raises(QueryFileError, match="is :many"):
         await db.one("list_applied_migrations")
     await db.close()
+
+
+async def test_a_transaction_commits_together_or_not_at_all(settings):
+    db = Database(settings, QUERIES)
+    user_id = await asyncpg_user(settings.database_url)
+
+    async def abandoned() -> None:
+        async with db.transaction() as conn:
+            await db.one("create_task", user_id, "first", None, False, conn=conn)
+            raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError):
+        await abandoned()
+    async with db.transaction() as conn:
+        await db.one("create_task", user_id, "kept", None, False, conn=conn)
+        await db.one("create_task", user_id, "kept too", None, False, conn=conn)
+    rows = await db.many("list_tasks_by_title_asc", user_id, None, None, 10)
+    assert [r["title"] for r in rows] == ["kept", "kept too"]
+    await db.close()
+
+
+async def asyncpg_user(url: str):
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(
+            "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, 'T') RETURNING id",
+            "t@example.com",
+            "$2b$04$" + "a" * 53,
+        )
+    finally:
+        await conn.close()
