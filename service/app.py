@@ -15,7 +15,7 @@ from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService, auth_middleware
 from service.db import Database, load_queries, migration_ids
 from service.docs import routes as docs
-from service.errors import problem_middleware
+from service.errors import install_http_error_problems, problem_middleware
 from service.health.routes import routes as health_routes
 from service.jsonio import MAX_BODY_BYTES
 from service.middlewares import request_context_middleware
@@ -26,6 +26,7 @@ EXPOSED_HEADERS = ("ETag", "Location", "Link", "X-Request-ID")
 
 
 def create_app(settings: Settings) -> web.Application:
+    install_http_error_problems()
     app = web.Application(
         middlewares=[request_context_middleware, problem_middleware, auth_middleware],
         client_max_size=MAX_BODY_BYTES,

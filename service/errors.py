@@ -264,3 +264,48 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
 def _normalise_errors(errors: Mapping[str, Any]) -> dict[str, Any]:
     # marshmallow's shape, with keys as strings so it serialises cleanly.
     return {str(k): v for k, v in errors.items()}
+
+
+def install_http_error_problems() -> None:
+    """Requests too malformed to reach a handler (a bad request line, a
+    header over aiohttp's 8190-byte limit) are answered by aiohttp's
+    RequestHandler.handle_error with text that echoes the input. Make those
+    problem documents too; idempotent."""
+    from aiohttp import web_protocol
+
+    if getattr(web_protocol.RequestHandler.handle_error, "_problem", False):
+        return
+
+    def handle_error(
+        self: Any,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:
+            log.error("unhandled error outside the handlers", exc_info=exc)
+        else:
+            log.info("malformed HTTP request answered %d: %s", status, type(exc).__name__)
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error")
+        problem = Problem(
+            "The request is not valid HTTP, or its headers are too large."
+            if status < 500
+            else "An unexpected error occurred.",
+            status=status,
+        )
+        try:
+            instance = request.path
+        except Exception:  # the request line itself may be what is broken
+            instance = "/"
+        response = web.Response(
+            body=orjson.dumps(problem.body(instance)),
+            status=status,
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
+        response.force_close()
+        return response
+
+    handle_error._problem = True  # type: ignore[attr-defined]
+    web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

@@ -205,3 +205,35 @@ async def test_cors_preflight_for_a_conditional_task_patch(client):
     assert resp.headers["Access-Control-Allow-Methods"] == "PATCH"
     allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"authorization", "content-type", "if-match"} <= allowed
+
+
+async def _raw(client, data: bytes) -> bytes:
+    import asyncio
+
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(data)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(65536), timeout=10)
+    writer.close()
+    await writer.wait_closed()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+        b"GET /he\x00lth HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["header over 8 KiB", "header without colon", "NUL in the target"],
+)
+async def test_malformed_http_gets_a_problem_document_too(client, raw):
+    answer = await _raw(client, raw)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.")
+    assert b" 400 " in head.split(b"\r\n")[0]
+    assert b"application/problem+json" in head.lower()
+    assert b'"status":400' in body
+    assert b"aaaa" not in body  # the input is not echoed
+    assert (await client.get("/health")).status == 200
