@@ -191,6 +191,12 @@ def metric_samples(text: str) -> dict:
 
 def test_metrics_are_summed_over_workers(migrated_database):
     with serving(base_env(migrated_database), "--workers", "2") as (proc, base, _logged):
+        # Both workers up: each reports its pool bound (2) once it has started.
+        for _ in range(200):
+            started = metric_samples(get(base + "/metrics")[1].decode())
+            if started.get(("todo_db_pool_max_connections", ())) == 2 * 2:
+                break
+            time.sleep(0.05)
         for _ in range(30):
             assert get(base + "/health")[0] == 200
         for _ in range(3):  # whichever worker answers, the totals are the same
