@@ -21,7 +21,7 @@ CREATE TABLE tasks (
     user_id uuid NOT NULL,
     title text NOT NULL,
     description text,
-    completed boolean NOT NULL DEFAULT false,
+    completed boolean NOT NULL DEFAULT FALSE,
     -- Counts the edits of one task: 2^31 of them is not a real risk.
     -- squawk-ignore prefer-bigint-over-int
     version integer NOT NULL DEFAULT 1,
