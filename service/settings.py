@@ -36,6 +36,9 @@ class Settings:
     database_url: str = DEV_DATABASE_URL
     auth_secret: str = field(default="", repr=False)
     frontend_urls: tuple[str, ...] = ("http://localhost:3000",)
+    # The service's public origin, for absolute URLs (the listing's Link);
+    # empty means "from the request's Host".
+    public_url: str = ""
     jwt_ttl_seconds: int = 604800
     jwt_issuer: str = "todo-api"
     bcrypt_rounds: int = 12
@@ -121,6 +124,10 @@ class Settings:
         for origin in origins:
             _check_origin(origin)
 
+        public_url = (get("PUBLIC_URL") or "").rstrip("/")
+        if public_url:
+            _check_origin(public_url, "PUBLIC_URL")
+
         bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", 12, low=4, high=31)
         if bcrypt_rounds < MIN_BCRYPT_ROUNDS and app_env != "test":
             raise SettingsError(
@@ -149,6 +156,7 @@ class Settings:
             database_url=database_url,
             auth_secret=secret,
             frontend_urls=origins,
+            public_url=public_url,
             jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 604800, low=60, high=31_536_000),
             jwt_issuer=get("JWT_ISSUER") or "todo-api",
             bcrypt_rounds=bcrypt_rounds,
@@ -214,9 +222,9 @@ def _check_database_url(url: str) -> None:
         raise SettingsError("DATABASE_URL must look like postgresql://user:pass@host:port/dbname")
 
 
-def _check_origin(origin: str) -> None:
+def _check_origin(origin: str, name: str = "FRONTEND_URL") -> None:
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
         raise SettingsError(
-            f"FRONTEND_URL entries must be origins like https://app.example.com, not {origin!r}"
+            f"{name} entries must be origins like https://app.example.com, not {origin!r}"
         )

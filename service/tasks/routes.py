@@ -221,9 +221,18 @@ async def list_tasks(request: web.Request) -> web.Response:
         rows = rows[:limit]
         last = rows[-1]
         cursor = codec.encode(last[column], last["id"], context)
-        next_url = request.url.update_query({"cursor": cursor})
+        next_url = _absolute(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
     return json_response([task_json(r) for r in rows], headers=headers)
+
+
+def _absolute(request: web.Request, rel_url: Any) -> str:
+    """PUBLIC_URL when set (behind a proxy that rewrites Host or terminates
+    TLS), else the scheme and host the request came in on."""
+    public = request.app[keys.SETTINGS].public_url
+    if public:
+        return public + str(rel_url)
+    return str(request.url.join(rel_url))
 
 
 def _single_values(query: MultiDict[str]) -> dict[str, str]:

@@ -208,3 +208,18 @@ async def test_a_cursor_cannot_be_edited_moved_or_reused_with_other_filters(clie
     assert await status(f"limit=1&q=t&cursor={cursor}") == 422
     _, bob = await user_token(client, "bob@example.com")
     assert await status(f"limit=1&cursor={cursor}", bob) == 422
+
+
+async def test_the_next_link_uses_public_url_when_set(aiohttp_client, migrated_database):
+    from service.app import create_app
+    from tests.conftest import make_settings
+
+    settings = make_settings(DATABASE_URL=migrated_database, PUBLIC_URL="https://api.example.com/")
+    client = await aiohttp_client(create_app(settings))
+    _, token = await user_token(client)
+    for i in range(2):
+        await make_task(client, token, title=f"t{i}")
+    resp = await client.get(f"{TASKS}?limit=1&q=t", headers=bearer(token))
+    link = next_link(resp)
+    assert link.startswith("https://api.example.com/api/tasks?")
+    assert parse_qs(urlsplit(link).query)["q"] == ["t"]
