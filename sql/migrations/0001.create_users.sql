@@ -5,7 +5,6 @@
 -- sign-in lookup by lower(email)). The CHECK limits equal the API's
 -- validator limits (service/auth/schemas.py), so bypassing the application
 -- cannot store what the API would refuse.
--- Rollback: 0001.create_users.rollback.sql drops the table.
 
 -- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
 -- (yoyo runs each migration in one transaction).
@@ -34,6 +33,7 @@ CREATE TABLE users (
     )
 );
 
--- Not CONCURRENTLY: the table was created above, in this transaction.
+-- Not CONCURRENTLY: the table was created above, in this transaction, so
+-- no other session can see it yet.
 -- squawk-ignore require-concurrent-index-creation
 CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));

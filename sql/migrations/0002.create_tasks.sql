@@ -7,8 +7,9 @@
 -- ETag and the If-Match compare in the UPDATE/DELETE statements, so two
 -- racing writers cannot both win. The trigger keeps updated_at and version
 -- right for every UPDATE, from any code path, and keeps created_at fixed.
--- Indexes: tasks_pkey (by id), tasks_user_id_created_at_idx (a user's list,
--- newest first, ties by id; also serves the foreign key's cascade).
+-- Indexes: tasks_pkey (by id) and tasks_user_id_created_at_idx (a user's
+-- tasks by creation time, read forward or backward, ties by id; its leading
+-- user_id also serves the ON DELETE CASCADE from users).
 
 -- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
 -- (yoyo runs each migration in one transaction).
@@ -22,7 +23,8 @@ CREATE TABLE tasks (
     title text NOT NULL,
     description text,
     completed boolean NOT NULL DEFAULT FALSE,
-    -- Counts the edits of one task: 2^31 of them is not a real risk.
+    -- Counts the edits of one task: 2^31 of them is not a real risk, and
+    -- integer is what If-Match is compared as ($3::integer[]).
     -- squawk-ignore prefer-bigint-over-int
     version integer NOT NULL DEFAULT 1,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -40,7 +42,8 @@ CREATE TABLE tasks (
     CONSTRAINT tasks_updated_at_check CHECK (updated_at >= created_at)
 );
 
--- Not CONCURRENTLY: the table was created above, in this transaction.
+-- Not CONCURRENTLY: the table was created above, in this transaction, so
+-- no other session can see it yet.
 -- squawk-ignore require-concurrent-index-creation
 CREATE INDEX tasks_user_id_created_at_idx ON tasks (user_id, created_at, id);
 
