@@ -1,5 +1,5 @@
 -- name: get_user_by_id :one
--- The account a verified token names, for GET /api/auth/me.
+-- The account ($1) a verified token names, for GET /api/auth/me.
 -- Index: users_pkey.
 SELECT
     id,

@@ -1,5 +1,5 @@
 -- name: get_user_for_signin :one
--- The account with this email, in any case, with its password hash.
+-- The account with this email ($1), in any case, with its password hash.
 -- Index: users_email_lower_key (lower(email)).
 SELECT
     id,

@@ -1,5 +1,5 @@
 -- name: delete_task :val
--- Delete the caller's task ($2), only while its version is one of $3
+-- Delete task $1 of the caller ($2), only while its version is one of $3
 -- (If-Match; NULL = no condition). Returns the id, or no row.
 -- Index: tasks_pkey.
 DELETE FROM tasks

@@ -1,5 +1,5 @@
 -- name: get_task :one
--- One task, only if it belongs to the caller ($2): another user's task is
+-- Task $1, only if it belongs to the caller ($2): another user's task is
 -- indistinguishable from a missing one.
 -- Index: tasks_pkey (id), then the user_id check on that one row.
 SELECT

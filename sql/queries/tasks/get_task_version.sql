@@ -1,6 +1,7 @@
 -- name: get_task_version :val
--- The current version of the caller's task, or no row: after a conditional
--- write matched nothing, tells 412 (it exists, the version moved) from 404.
+-- The current version of task $1 of the caller ($2), or no row: after a
+-- conditional write matched nothing, tells 412 (it exists, the version moved)
+-- from 404.
 -- Index: tasks_pkey.
 SELECT version
 FROM tasks

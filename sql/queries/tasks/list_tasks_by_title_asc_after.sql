@@ -1,10 +1,11 @@
 -- name: list_tasks_by_title_asc_after :many
 -- A user's tasks ($1) by title (ICU root collation), ascending, ties by id,
--- optionally only done or open ($2) and containing $3 in title or description, case-insensitively
--- (a plain substring: % and _ are just characters). At most $4 rows; the
--- handler asks for one more than the page to know whether a next page exists.
--- The page after the cursor row ($5 sort value, $6 id).
--- Index: tasks_user_id_title_idx, scanned forward from the cursor within the user's rows.
+-- optionally only done or open ($2) and containing $3 in title or description,
+-- case-insensitively (a plain substring: % and _ are just characters). At most
+-- $4 rows; the handler asks for one more than the page to know whether a next
+-- page exists. The page after the cursor row ($5 sort value, $6 id).
+-- Index: tasks_user_id_title_idx, scanned forward from the cursor within the
+-- user's rows.
 SELECT
     id,
     user_id,

@@ -1,7 +1,7 @@
 -- name: set_task_completed :one
--- PATCH .../complete: set completed to $4, or toggle it when $4 is NULL, on
--- the caller's task ($2), only while its version is one of $3 (If-Match;
--- NULL = no condition). Atomic for the same reason as update_task.
+-- PATCH .../complete: on task $1 of the caller ($2), only while its version is
+-- one of $3 (If-Match; NULL = no condition), set completed to $4, or toggle it
+-- when $4 is NULL. Atomic for the same reason as update_task.
 -- Index: tasks_pkey.
 UPDATE tasks
 SET completed = coalesce($4::boolean, NOT completed)
