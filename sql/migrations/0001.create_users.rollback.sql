@@ -4,7 +4,7 @@
 
 -- A rollback removes exactly what its migration created: dropping the
 -- table and its index is its job. Plain DROP INDEX, not CONCURRENTLY,
--- keeps the rollback one transaction; lock_timeout below bounds its wait
+-- keeps the rollback one transaction; its lock_timeout bounds the wait
 -- for the table's lock.
 -- squawk-ignore-file ban-drop-table, ban-drop-index
 -- squawk-ignore-file require-concurrent-index-deletion

@@ -3,8 +3,8 @@
 
 -- A rollback removes exactly what its migration created: dropping the
 -- table, its index, trigger and function is its job. Plain DROP INDEX, not
--- CONCURRENTLY, keeps the rollback one transaction; lock_timeout below
--- bounds its wait for the table's lock.
+-- CONCURRENTLY, keeps the rollback one transaction; its lock_timeout
+-- bounds the wait for the table's lock.
 -- squawk-ignore-file ban-drop-table, ban-drop-function, ban-drop-index
 -- squawk-ignore-file require-concurrent-index-deletion
 

@@ -3,7 +3,7 @@
 
 -- A rollback removes exactly what its migration created: dropping the two
 -- indexes is its job. Plain DROP INDEX, not CONCURRENTLY, keeps the
--- rollback one transaction; lock_timeout below bounds its wait for the
+-- rollback one transaction; its lock_timeout bounds the wait for the
 -- table's lock.
 -- squawk-ignore-file ban-drop-index, require-concurrent-index-deletion
 

@@ -16,9 +16,9 @@ SET LOCAL statement_timeout = '1min';
 
 -- Not CONCURRENTLY: 0003 ships in the same first release as 0002, so it
 -- runs in the same `todo-api migrate` that has just created tasks, with no
--- rows and no traffic yet; the build takes milliseconds, under the
--- lock_timeout above. An index on a table that has rows gets a migration
--- of its own, built CONCURRENTLY (sql/README.md says how).
+-- rows and no traffic yet; the build takes milliseconds, under this file's
+-- lock_timeout. An index on a table that has rows gets a migration of its
+-- own, built CONCURRENTLY (sql/README.md says how).
 -- squawk-ignore require-concurrent-index-creation
 CREATE INDEX tasks_user_id_updated_at_idx ON tasks (user_id, updated_at, id);
 
