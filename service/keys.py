@@ -12,12 +12,16 @@ if TYPE_CHECKING:
     from service.auth.tokens import TokenService
     from service.db import Database
     from service.settings import Settings
+    from service.tasks.cursor import CursorCodec
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 DB: web.AppKey[Database] = web.AppKey("db")
 # yoyo ids of the migrations on disk: /ready compares them with the applied ones.
 MIGRATIONS: web.AppKey[tuple[str, ...]] = web.AppKey("migrations")
 TOKENS: web.AppKey[TokenService] = web.AppKey("tokens")
+CURSORS: web.AppKey[CursorCodec] = web.AppKey("task_cursors")
+# The OpenAPI document, serialised once at startup.
+OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
 PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
 
 # The caller's user id, set by the auth middleware on protected routes.

@@ -15,7 +15,6 @@ from service.jsonio import dumps
 
 routes = web.RouteTableDef()
 
-OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
 _ASSET_BYTES: dict[str, tuple[bytes, str]] = {}
 
 PAGE = """<!doctype html>
@@ -42,13 +41,13 @@ CSP = (
 
 
 def setup(app: web.Application) -> None:
-    app[OPENAPI] = dumps(build_spec(app[keys.SETTINGS]))
+    app[keys.OPENAPI] = dumps(build_spec(app[keys.SETTINGS]))
     app.add_routes(routes)
 
 
 @routes.get("/openapi.json", allow_head=False)
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    return web.Response(body=request.app[keys.OPENAPI], content_type="application/json")
 
 
 @routes.get("/docs", allow_head=False)

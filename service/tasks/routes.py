@@ -40,7 +40,6 @@ PATCH = TaskPatchSchema()
 COMPLETE = TaskCompleteSchema()
 LIST_QUERY = TaskListQuerySchema()
 
-CURSORS: web.AppKey[CursorCodec] = web.AppKey("task_cursors")
 # Task data is private and changes: caches must revalidate, per user.
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 
@@ -70,7 +69,7 @@ _SORT_QUERIES = {
 
 
 def setup(app: web.Application) -> None:
-    app[CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
+    app[keys.CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
     # The plain routes first: /api/tasks/{id} must win over /api/{user_id}/tasks.
     for prefix in ("/api/tasks", "/api/{user_id}/tasks"):
         app.router.add_post(prefix, create_task)
@@ -208,7 +207,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     limit = params["limit"]
     query, column = _SORT_QUERIES[sort]
     context = (user_id, sort, completed, q)
-    codec = request.app[CURSORS]
+    codec = request.app[keys.CURSORS]
     args: list[Any] = [user_id, completed, q, limit + 1]
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column != "title")
