@@ -144,7 +144,17 @@ def test_sigterm_lets_an_in_flight_request_finish(migrated_database):
 
             thread = threading.Thread(target=slow_patch)
             thread.start()
-            time.sleep(0.5)  # the PATCH is now waiting on the lock
+            # Wait until the service's UPDATE is really blocked on our lock.
+            with psycopg.connect(migrated_database, autocommit=True) as watcher:
+                for _ in range(200):
+                    waiting = watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'todo-api' AND wait_event_type = 'Lock'"
+                    ).fetchone()[0]
+                    if waiting:
+                        break
+                    time.sleep(0.05)
+            assert waiting == 1
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             assert proc.poll() is None, "exited with a request in flight"
