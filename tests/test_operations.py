@@ -149,7 +149,8 @@ def test_sigterm_lets_an_in_flight_request_finish(migrated_database):
                 for _ in range(200):
                     waiting = watcher.execute(
                         "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE application_name = 'todo-api' AND wait_event_type = 'Lock'"
+                        "WHERE application_name = 'todo-api' AND wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
                     ).fetchone()[0]
                     if waiting:
                         break
