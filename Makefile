@@ -9,13 +9,13 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-sql fuzz image-smoke install postgres clean
+.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
 	exec $(BIN)/todo-api serve
 
-test: install postgres lint
+test: install betterauth postgres lint
 	$(BIN)/pytest
 	$(BIN)/python fuzz/run.py
 
@@ -45,6 +45,17 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# The real Better Auth server the tests sign people in with (Node and npm,
+# the versions pinned in its package-lock.json).
+BETTERAUTH := tests/betterauth
+BETTERAUTH_STAMP := $(BETTERAUTH)/node_modules/.installed
+
+betterauth: $(BETTERAUTH_STAMP)
+
+$(BETTERAUTH_STAMP): $(BETTERAUTH)/package.json $(BETTERAUTH)/package-lock.json
+	cd $(BETTERAUTH) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 postgres:
 	scripts/ensure-postgres
 
@@ -53,4 +64,4 @@ image-smoke:
 	scripts/image-smoke
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(BETTERAUTH)/node_modules

@@ -10,6 +10,7 @@ import aiohttp_cors
 from aiohttp import web
 
 from service import keys, logs, metrics
+from service.auth.betterauth import BetterAuthVerifier
 from service.auth.passwords import PasswordHasher
 from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService, auth_middleware
@@ -22,7 +23,17 @@ from service.middlewares import request_context_middleware
 from service.settings import Settings
 from service.tasks import routes as tasks
 
-EXPOSED_HEADERS = ("ETag", "Location", "Link", "X-Request-ID")
+# Readable by the frontend's JavaScript on a cross-origin response.
+EXPOSED_HEADERS = (
+    "ETag",
+    "Location",
+    "Link",
+    "X-Request-ID",
+    "Retry-After",
+    "WWW-Authenticate",
+    "RateLimit",
+    "RateLimit-Policy",
+)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -34,8 +45,10 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = migration_ids(settings.migrations_dir)
     app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
-    app[keys.TOKENS] = TokenService(settings)
+    better_auth = BetterAuthVerifier(settings) if settings.better_auth_url else None
+    app[keys.TOKENS] = TokenService(settings, app[keys.DB], better_auth)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_better_auth_ctx)
     app.cleanup_ctx.append(_passwords_ctx)
     app.cleanup_ctx.append(metrics.pool_gauges_ctx)
     app.cleanup_ctx.append(logs.flusher_ctx)
@@ -53,6 +66,15 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.open()
     yield
     await db.close()
+
+
+async def _better_auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    verifier = app[keys.TOKENS].better_auth
+    if verifier is not None:
+        verifier.start()
+    yield
+    if verifier is not None:
+        await verifier.close()
 
 
 async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -26,3 +26,6 @@ PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
 
 # The caller's user id, set by the auth middleware on protected routes.
 USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
+# The caller's Better Auth user id (the token's `sub`), set only for callers
+# signed in through Better Auth.
+AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")

@@ -1,4 +1,5 @@
-"""The request-context middleware: request id, one access line, timing."""
+"""The request-context middleware: request id, `Vary: Origin`, one access
+line, timing."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ def _reseed_after_fork() -> None:
 os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
+def _vary_origin(headers: Any) -> None:
+    """CORS headers depend on the Origin: shared caches must key on it."""
+    vary = headers.get("Vary")
+    if vary is None:
+        headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        headers["Vary"] = vary + ", Origin"
+
+
 def _request_id(request: web.Request) -> str:
     given = request.headers.get(REQUEST_ID_HEADER, "")
     if _SANE_REQUEST_ID.match(given):
@@ -49,10 +59,12 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         response = await handler(request)
         status = response.status
         response.headers[REQUEST_ID_HEADER] = rid
+        _vary_origin(response.headers)
         return response
     except web.HTTPException as exc:  # 304 and redirects pass through here
         status = exc.status
         exc.headers[REQUEST_ID_HEADER] = rid
+        _vary_origin(exc.headers)
         raise
     finally:
         resource = request.match_info.route.resource

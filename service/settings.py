@@ -41,6 +41,12 @@ class Settings:
     public_url: str = ""
     jwt_ttl_seconds: int = 604800
     jwt_issuer: str = "todo-api"
+    # The frontend's Better Auth server (empty: its tokens are not accepted)
+    # and where its keys, `iss` and `aud` come from.
+    better_auth_url: str = ""
+    better_auth_jwks_url: str = ""
+    better_auth_issuer: str = ""
+    better_auth_audience: str = ""
     bcrypt_rounds: int = 12
     db_pool_min: int = 5
     db_pool_max: int = 20
@@ -128,6 +134,18 @@ class Settings:
         if public_url:
             _check_origin(public_url, "PUBLIC_URL")
 
+        better_auth_url = (get("BETTER_AUTH_URL") or "").rstrip("/")
+        if better_auth_url:
+            _check_url(better_auth_url, "BETTER_AUTH_URL")
+        for name in ("BETTER_AUTH_JWKS_URL", "BETTER_AUTH_ISSUER", "BETTER_AUTH_AUDIENCE"):
+            if get(name) and not better_auth_url:
+                raise SettingsError(f"{name} needs BETTER_AUTH_URL (the Better Auth server)")
+        jwks_url = get("BETTER_AUTH_JWKS_URL") or (
+            f"{better_auth_url}/api/auth/jwks" if better_auth_url else ""
+        )
+        if jwks_url:
+            _check_url(jwks_url, "BETTER_AUTH_JWKS_URL")
+
         bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", 12, low=4, high=31)
         if bcrypt_rounds < MIN_BCRYPT_ROUNDS and app_env != "test":
             raise SettingsError(
@@ -159,6 +177,10 @@ class Settings:
             public_url=public_url,
             jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 604800, low=60, high=31_536_000),
             jwt_issuer=get("JWT_ISSUER") or "todo-api",
+            better_auth_url=better_auth_url,
+            better_auth_jwks_url=jwks_url,
+            better_auth_issuer=get("BETTER_AUTH_ISSUER") or better_auth_url,
+            better_auth_audience=get("BETTER_AUTH_AUDIENCE") or better_auth_url,
             bcrypt_rounds=bcrypt_rounds,
             db_pool_min=pool_min,
             db_pool_max=pool_max,
@@ -220,6 +242,14 @@ def _check_database_url(url: str) -> None:
     if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
         # Never echo the URL: it may carry a password.
         raise SettingsError("DATABASE_URL must look like postgresql://user:pass@host:port/dbname")
+
+
+def _check_url(url: str, name: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"{name} must be an http(s) URL like https://app.example.com, not {url!r}"
+        )
 
 
 def _check_origin(origin: str, name: str = "FRONTEND_URL") -> None:

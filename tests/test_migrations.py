@@ -171,7 +171,7 @@ async def test_the_database_rejects_a_duplicate_email_in_other_case(conn):
     await make_user(conn, email="Ann@Example.com")
     with pytest.raises(asyncpg.UniqueViolationError) as info:
         await make_user(conn, email="aNN@example.COM")
-    assert info.value.constraint_name == "users_email_lower_key"
+    assert info.value.constraint_name == "users_password_email_lower_key"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ BAD_CREDENTIALS = "The email or password is incorrect."
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 register_conflict(
-    "users_email_lower_key",
+    "users_password_email_lower_key",
     lambda: Conflict(
         "An account with this email already exists.",
         slug="email-taken",

@@ -1,11 +1,17 @@
-"""JWT access tokens (HS256, pinned) and the one middleware that protects
-every /api route except sign-up and sign-in."""
+"""Bearer tokens and the one middleware that protects every /api route
+except sign-up and sign-in.
+
+Two kinds are accepted: the service's own (HS256 with BETTER_AUTH_SECRET,
+no `kid`), and, when BETTER_AUTH_URL is set, the frontend's Better Auth
+tokens (a `kid` naming a key its server publishes; see betterauth.py),
+whose first use creates the linked account here."""
 
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from aiohttp import web
@@ -14,39 +20,78 @@ from service import keys
 from service.errors import Unauthorized
 from service.settings import Settings
 
+if TYPE_CHECKING:
+    from service.auth.betterauth import BetterAuthVerifier
+    from service.db import Database
+
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss"]
 LEEWAY_SECONDS = 5
 # Routes anyone may call under /api.
 PUBLIC_ROUTES = frozenset({"/api/auth/signup", "/api/auth/signin"})
 MAX_TOKEN_LENGTH = 4096
-# Verified tokens are remembered (token -> user id, expiry) so a client's
-# every request does not re-run HMAC and JSON decoding; expiry is still
-# checked on every use. Bounded: cleared when full.
+# Verified tokens are remembered (token -> caller, expiry) so a client's
+# every request does not re-run signature checks, JSON decoding or the
+# account lookup; expiry is still checked on every use. Bounded: cleared
+# when full.
 CACHE_SIZE = 10_000
+# users_email_check and users_name_check: what a linked account may store.
+EMAIL_MAX = 254
+NAME_MAX = 100
+FALLBACK_NAME = "Better Auth user"
+
+# (user id here, Better Auth user id or None)
+Caller = tuple[uuid.UUID, str | None]
 
 
 class TokenService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, better_auth: BetterAuthVerifier | None = None
+    ) -> None:
         self._key = settings.auth_secret
         self.issuer = settings.jwt_issuer
         self.ttl = settings.jwt_ttl_seconds
-        self._verified: dict[str, tuple[uuid.UUID, int]] = {}
+        self._db = db
+        self.better_auth = better_auth
+        self._verified: dict[str, tuple[Caller, int]] = {}
 
     def issue(self, user_id: uuid.UUID) -> str:
         now = int(time.time())
         claims = {"sub": str(user_id), "iat": now, "exp": now + self.ttl, "iss": self.issuer}
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> uuid.UUID:
-        """The user id the token was issued to; Unauthorized for anything
-        else (expired, forged, other algorithm, missing claims, junk)."""
+    def cached(self, token: str) -> Caller | None:
+        """The caller of a token verified before and not yet expired."""
         known = self._verified.get(token)
-        if known is not None:
-            user_id, expires = known
-            if time.time() < expires + LEEWAY_SECONDS:
-                return user_id
-            del self._verified[token]
+        if known is None:
+            return None
+        if time.time() < known[1] + LEEWAY_SECONDS:
+            return known[0]
+        del self._verified[token]
+        return None
+
+    async def authenticate(self, token: str) -> Caller:
+        """Verify a token not in the cache; Unauthorized for anything that
+        is not a valid token of either kind (expired, forged, another
+        algorithm, missing claims, junk)."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is not valid.") from None
+        if "kid" in header:  # ours never carry one
+            if self.better_auth is None:
+                raise Unauthorized("The token is not valid.")
+            claims = await self.better_auth.verify(token, header)
+            caller: Caller = (await self._link(claims), claims["sub"])
+        else:
+            claims = self._verify_own(token)
+            caller = (uuid.UUID(claims["sub"]), None)
+        if len(self._verified) >= CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (caller, int(claims["exp"]))
+        return caller
+
+    def _verify_own(self, token: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token,
@@ -56,16 +101,53 @@ class TokenService:
                 leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS},
             )
-            user_id = uuid.UUID(str(claims["sub"]))
-            expires = int(claims["exp"])
+            uuid.UUID(str(claims["sub"]))
+            int(claims["exp"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired; sign in again.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("The token is not valid.") from None
-        if len(self._verified) >= CACHE_SIZE:
-            self._verified.clear()
-        self._verified[token] = (user_id, expires)
-        return user_id
+        return claims
+
+    async def _link(self, claims: dict[str, Any]) -> uuid.UUID:
+        """The account linked to this Better Auth user, made on first use."""
+        email = _claimed_email(claims.get("email"))
+        name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
+        return await self._db.val(
+            "link_better_auth_user",
+            claims["iss"],
+            claims["sub"],
+            email,
+            name or FALLBACK_NAME,
+        )
+
+
+def _claimed_email(value: Any) -> str | None:
+    """The token's email if users_email_check would take it, else None:
+    an odd claim must not lock a person out."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    local, at, domain = value.partition("@")
+    if (
+        len(value) > EMAIL_MAX
+        or not at
+        or not local
+        or not domain
+        or "@" in domain
+        or any(c.isspace() or c == "\x00" for c in value)
+    ):
+        return None
+    return value
+
+
+def _claimed_name(value: Any) -> str:
+    """The token's name, trimmed, without control characters, cut to the
+    column's limit; "" when nothing printable is left."""
+    if not isinstance(value, str):
+        return ""
+    cleaned = "".join(c for c in value if unicodedata.category(c)[0] != "C" or c == " ")
+    return cleaned.strip()[:NAME_MAX].strip()
 
 
 def bearer_token(request: web.Request) -> str:
@@ -89,5 +171,10 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         and match.route.resource is not None
         and match.route.resource.canonical not in PUBLIC_ROUTES
     ):
-        request[keys.USER_ID] = request.app[keys.TOKENS].verify(bearer_token(request))
+        tokens = request.app[keys.TOKENS]
+        token = bearer_token(request)
+        user_id, subject = tokens.cached(token) or await tokens.authenticate(token)
+        request[keys.USER_ID] = user_id
+        if subject is not None:
+            request[keys.AUTH_SUBJECT] = subject
     return await handler(request)

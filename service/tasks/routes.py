@@ -82,10 +82,11 @@ def setup(app: web.Application) -> None:
 
 
 def _caller(request: web.Request) -> uuid.UUID:
-    """The caller's user id; under /api/{user_id}/... the path must name it."""
+    """The caller's user id. Under /api/{user_id}/... the path must name the
+    caller: their id here, or their Better Auth user id."""
     user_id = request[keys.USER_ID]
     in_path = request.match_info.get("user_id")
-    if in_path is not None:
+    if in_path is not None and in_path != request.get(keys.AUTH_SUBJECT):
         try:
             same = uuid.UUID(in_path) == user_id
         except ValueError:
@@ -95,11 +96,19 @@ def _caller(request: web.Request) -> uuid.UUID:
     return user_id
 
 
-def _task_id(request: web.Request) -> uuid.UUID:
+async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
+    """Nothing found: if that is because the token's account is gone, the
+    answer is 401, not an empty list or a 404. Only empty answers pay."""
+    if await request.app[keys.DB].one("get_user_by_id", user_id) is None:
+        raise Unauthorized("The account for this token no longer exists.")
+
+
+async def _task_id(request: web.Request, user_id: uuid.UUID) -> uuid.UUID:
     """A path id that is not a UUID names nothing: 404."""
     try:
         return uuid.UUID(request.match_info["id"])
     except ValueError:
+        await _account_exists(request, user_id)
         raise _not_found() from None
 
 
@@ -123,6 +132,7 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
             "The task changed since you read it (If-Match does not match its ETag); "
             "fetch it again and reapply your change."
         )
+    await _account_exists(request, user_id)
     raise _not_found()
 
 
@@ -137,9 +147,10 @@ async def create_task(request: web.Request) -> web.Response:
 
 async def get_task(request: web.Request) -> web.StreamResponse:
     user_id = _caller(request)
-    task_id = _task_id(request)
+    task_id = await _task_id(request, user_id)
     row = await request.app[keys.DB].one("get_task", task_id, user_id)
     if row is None:
+        await _account_exists(request, user_id)
         raise _not_found()
     if none_match(request, row["version"]):
         return web.Response(status=304, headers={"ETag": etag(row["version"]), **PRIVATE})
@@ -148,14 +159,14 @@ async def get_task(request: web.Request) -> web.StreamResponse:
 
 async def replace_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
-    task_id = _task_id(request)
+    task_id = await _task_id(request, user_id)
     data = REPLACE.load(await read_json(request))
     return await _update(request, task_id, user_id, data)
 
 
 async def patch_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
-    task_id = _task_id(request)
+    task_id = await _task_id(request, user_id)
     data = PATCH.load(await read_json(request))
     return await _update(request, task_id, user_id, data)
 
@@ -178,7 +189,7 @@ async def _update(
 
 async def complete_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
-    task_id = _task_id(request)
+    task_id = await _task_id(request, user_id)
     completed = None  # no body: toggle
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
@@ -190,7 +201,7 @@ async def complete_task(request: web.Request) -> web.Response:
 
 async def delete_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
-    task_id = _task_id(request)
+    task_id = await _task_id(request, user_id)
     deleted = await request.app[keys.DB].val(
         "delete_task", task_id, user_id, if_match_versions(request)
     )
@@ -214,6 +225,8 @@ async def list_tasks(request: web.Request) -> web.Response:
         query += "_after"
         args += [value, after_id]
     rows = await request.app[keys.DB].many(query, *args)
+    if not rows:
+        await _account_exists(request, user_id)
 
     headers = dict(PRIVATE)
     if len(rows) > limit:

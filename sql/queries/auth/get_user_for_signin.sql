@@ -1,6 +1,7 @@
 -- name: get_user_for_signin :one
--- The account with this email ($1), in any case, with its password hash.
--- Index: users_email_lower_key (lower(email)).
+-- The password account with this email ($1), in any case, with its password
+-- hash. Accounts linked to Better Auth have no password and never match.
+-- Index: users_password_email_lower_key (lower(email), password accounts).
 SELECT
     id,
     email,
@@ -8,4 +9,6 @@ SELECT
     created_at,
     password_hash
 FROM users
-WHERE lower(email) = lower($1::text);
+WHERE
+    lower(email) = lower($1::text)
+    AND password_hash IS NOT NULL;

@@ -1,0 +1,199 @@
+"""Better Auth's JWT plugin tokens: verified with the keys its server
+publishes (JWKS), chosen by `kid`, the algorithm pinned to the key's.
+
+PyJWT parses the keys and verifies; this module only decides when to fetch
+them. Keys are cached. An unknown `kid` refetches the set, at most once per
+REFETCH_INTERVAL for every caller together, so forged key ids cannot turn
+the service into a load generator against the frontend. A set older than
+MAX_KEY_AGE is refreshed on use, so a key the frontend withdrew stops
+working; when a refresh fails, the keys already held keep working. A token
+whose key is not held while the set cannot be fetched is a 503, not a 401:
+the caller's token may be fine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import jwt
+import orjson
+
+from service.errors import Problem, Unauthorized
+from service.settings import Settings
+
+log = logging.getLogger("service.auth")
+
+# What the plugin can be configured with (its `keyPairConfig.alg`); keys of
+# any other algorithm in the set are ignored, HS256 above all.
+ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud"]
+LEEWAY_SECONDS = 5
+FETCH_TIMEOUT_SECONDS = 3.0
+REFETCH_INTERVAL = 5.0
+MAX_KEY_AGE = 300.0
+MAX_JWKS_BYTES = 256 * 1024
+SUBJECT_MAX = 255  # users_auth_subject_check
+RETRY_AFTER_SECONDS = 5
+
+
+class KeysUnavailable(Problem):
+    status = 503
+    slug = "auth-keys-unavailable"
+    title = "Sign-in keys unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The sign-in server's public keys cannot be fetched right now; retry shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+class BetterAuthVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self.jwks_url = settings.better_auth_jwks_url
+        # The plugin's `iss`/`aud` are its baseURL as configured; accept it
+        # with or without a trailing slash.
+        self.issuers = _with_and_without_slash(settings.better_auth_issuer)
+        self.audiences = _with_and_without_slash(settings.better_auth_audience)
+        # Instance attributes, so a test can shorten them.
+        self.refetch_interval = REFETCH_INTERVAL
+        self.max_key_age = MAX_KEY_AGE
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")  # monotonic time of the last good fetch
+        self._attempted_at = float("-inf")
+        self._last_fetch_failed = False
+        self._refreshing: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def start(self) -> None:
+        """Fetch the keys in the background, so the first caller need not
+        wait; the service starts whether or not the frontend answers."""
+        self._start_refresh()
+
+    async def close(self) -> None:
+        task, self._refreshing = self._refreshing, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def verify(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
+        """The token's claims, once its signature, algorithm, issuer,
+        audience and lifetime check out; Unauthorized otherwise."""
+        kid, alg = header.get("kid"), header.get("alg")
+        if not isinstance(kid, str) or alg not in ALGORITHMS:
+            raise Unauthorized("The token is not valid.")
+        key = await self._key(kid)
+        if key.algorithm_name != alg:  # the key decides the algorithm, not the token
+            raise Unauthorized("The token is not valid.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                issuer=self.issuers,
+                audience=self.audiences,
+                leeway=LEEWAY_SECONDS,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired; sign in again.") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is not valid.") from None
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not 1 <= len(subject) <= SUBJECT_MAX:
+            raise Unauthorized("The token is not valid.")
+        return claims
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        now = time.monotonic()
+        due = now - self._attempted_at >= self.refetch_interval
+        key = self._keys.get(kid)
+        if key is not None:
+            if due and now - self._fetched_at > self.max_key_age:
+                self._start_refresh()  # in the background: this key still works
+            return key
+        if due:
+            self._start_refresh()
+        task = self._refreshing
+        if task is not None and not task.done():
+            # Shared by every caller waiting for it; one that goes away must
+            # not cancel it for the others.
+            await asyncio.shield(task)
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        if self._last_fetch_failed:
+            raise KeysUnavailable()
+        raise Unauthorized("The token is signed with a key the sign-in server does not publish.")
+
+    def _start_refresh(self) -> None:
+        if self._refreshing is None or self._refreshing.done():
+            self._attempted_at = time.monotonic()
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        try:
+            document = await self._fetch()
+            keys = _usable_keys(document)
+        except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            self._last_fetch_failed = True
+            log.warning("fetching Better Auth keys from %s failed: %s", self.jwks_url, _why(exc))
+            return
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+        self._last_fetch_failed = False
+        log.info("Better Auth keys fetched from %s: %d usable", self.jwks_url, len(keys))
+
+    async def _fetch(self) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=FETCH_TIMEOUT_SECONDS),
+                headers={"Accept": "application/json"},
+            )
+        async with self._session.get(self.jwks_url, allow_redirects=False) as resp:
+            if resp.status != 200:
+                raise ValueError(f"HTTP {resp.status}")
+            body = await resp.content.read(MAX_JWKS_BYTES + 1)
+            if len(body) > MAX_JWKS_BYTES:
+                raise ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise ValueError("not JSON") from None
+
+
+def _usable_keys(document: Any) -> dict[str, jwt.PyJWK]:
+    """kid -> key for every signing key of an allowed algorithm; ValueError
+    when the document is not a key set."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JSON Web Key Set")
+    keys: dict[str, jwt.PyJWK] = {}
+    for data in document["keys"]:
+        if not isinstance(data, dict) or not isinstance(data.get("kid"), str):
+            continue
+        if data.get("use", "sig") != "sig":
+            continue
+        try:
+            key = jwt.PyJWK(data)
+        except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
+            continue
+        if key.algorithm_name in ALGORITHMS:
+            keys[data["kid"]] = key
+    return keys
+
+
+def _with_and_without_slash(url: str) -> list[str]:
+    bare = url.rstrip("/")
+    return [bare, bare + "/"]
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
