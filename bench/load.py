@@ -7,7 +7,10 @@ ceiling of the same get-one SQL at the same concurrency.
 
 Scenarios (32 connections, 2 wrk threads, 10 s each by default): get one
 task, list 20, create, patch, and a mix (70% get, 15% list, 10% patch, 5%
-create). Prints a table and writes it to bench/results/load.md.
+create), all with the service's own token; then get one again with a Better
+Auth token (EdDSA, its key served by a local key server, as the frontend's
+Better Auth publishes it). Prints a table and writes it to
+bench/results/load.md.
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import asyncpg
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from service_runner import BENCH_DATABASE_URL, REPO, running_service
 
 RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
@@ -90,11 +99,51 @@ def seed(url: str) -> tuple[str, str, list[str]]:
         url + "/api/auth/signup", {"email": email, "password": "bench-password", "name": "Bench"}
     )
     token, user_id = session["access_token"], session["user"]["id"]
-    ids = [
+    return token, user_id, seed_tasks(url, token)
+
+
+def seed_tasks(url: str, token: str) -> list[str]:
+    return [
         http(url + "/api/tasks", {"title": f"seed {i}", "description": "x" * (i % 50)}, token)["id"]
         for i in range(SEED_TASKS)
     ]
-    return token, user_id, ids
+
+
+@contextmanager
+def better_auth_keys() -> Iterator[tuple[str, Callable[[], str]]]:
+    """A key server publishing one Ed25519 key at /api/auth/jwks, as Better
+    Auth's JWT plugin does; (its URL, a function making a token)."""
+    key, kid = Ed25519PrivateKey.generate(), uuid.uuid4().hex
+    jwk = jwt.get_algorithm_by_name("EdDSA").to_jwk(key.public_key(), as_dict=True)
+    body = json.dumps({"keys": [{**jwk, "kid": kid, "alg": "EdDSA"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    subject = uuid.uuid4().hex
+
+    def token() -> str:
+        now = int(time.time())
+        claims = {"sub": subject, "iss": url, "aud": url, "iat": now, "exp": now + 3600}
+        claims |= {"email": "bench@example.com", "name": "Bench"}
+        return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
+
+    try:
+        yield url, token
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def parse_wrk(output: str) -> dict:
@@ -166,12 +215,21 @@ async def raw_ceiling(
     }
 
 
-def measure(url: str, seconds: int, connections: int) -> tuple[dict, dict]:
+def measure(
+    url: str, seconds: int, connections: int, better_auth_token: str | None = None
+) -> tuple[dict, dict]:
     token, user_id, ids = seed(url)
     common = LUA_COMMON.format(token=token, ids=", ".join(f'"{i}"' for i in ids))
     results = {}
-    for name, body in SCENARIOS.items():
-        results[name] = run_wrk(url, common + body, seconds, connections)
+    runs = [(name, common + body) for name, body in SCENARIOS.items()]
+    if better_auth_token:
+        ba_ids = seed_tasks(url, better_auth_token)
+        ba_common = LUA_COMMON.format(
+            token=better_auth_token, ids=", ".join(f'"{i}"' for i in ba_ids)
+        )
+        runs.append(("get one (Better Auth token)", ba_common + SCENARIOS["get one"]))
+    for name, script in runs:
+        results[name] = run_wrk(url, script, seconds, connections)
         print(
             f"{name:8} {results[name]['rps']:9.0f} req/s  p50 {results[name]['p50']:.2f} ms  "
             f"p99 {results[name]['p99']:.2f} ms  errors {results[name]['errors']}",
@@ -220,10 +278,15 @@ def main() -> None:
         results, raw = measure(args.url, args.seconds, args.connections)
     else:
         env = {"BCRYPT_ROUNDS": "10", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
-        with running_service(
-            env, workers=args.workers, log_path=str(RESULTS.with_name("load-service.log"))
-        ) as url:
-            results, raw = measure(url, args.seconds, args.connections)
+        with (
+            better_auth_keys() as (keys_url, better_auth_token),
+            running_service(
+                {**env, "BETTER_AUTH_URL": keys_url},
+                workers=args.workers,
+                log_path=str(RESULTS.with_name("load-service.log")),
+            ) as url,
+        ):
+            results, raw = measure(url, args.seconds, args.connections, better_auth_token())
     text = report(results, raw, args.workers, args.seconds, args.connections)
     print(text)
     name = "load.md" if args.workers == 1 else f"load-{args.workers}-workers.md"

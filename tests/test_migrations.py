@@ -3,6 +3,7 @@ database refusing bad rows on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 
 import asyncpg
@@ -224,3 +225,129 @@ async def test_deleting_a_user_deletes_their_tasks(conn):
     await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'a')", user_id)
     await conn.execute("DELETE FROM users WHERE id = $1", user_id)
     assert await conn.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", user_id) == 0
+
+
+# --- 0004: accounts linked to Better Auth ----------------------------------
+
+ISSUER = "http://localhost:3000"
+
+
+async def make_linked(conn, subject="ba-user-1", email="ann@example.com") -> str:
+    return await conn.fetchval(
+        "INSERT INTO users (auth_issuer, auth_subject, email, name) "
+        "VALUES ($1, $2, $3, 'Ann') RETURNING id",
+        ISSUER,
+        subject,
+        email,
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "values", "constraint"),
+    [
+        # Neither a password nor a link.
+        ("email, name", ("a@example.com", "A"), "users_credentials_check"),
+        # Both a password and a link.
+        (
+            "email, name, password_hash, auth_issuer, auth_subject",
+            ("a@example.com", "A", HASH, ISSUER, "s"),
+            "users_credentials_check",
+        ),
+        # A password account needs an email.
+        ("name, password_hash", ("A", HASH), "users_credentials_check"),
+        # Half a link.
+        ("name, auth_subject", ("A", "s"), "users_credentials_check"),
+        ("name, auth_issuer, auth_subject", ("A", ISSUER, ""), "users_auth_subject_check"),
+        ("name, auth_issuer, auth_subject", ("A", ISSUER, "s" * 256), "users_auth_subject_check"),
+        ("name, auth_issuer, auth_subject", ("A", "", "s"), "users_auth_issuer_check"),
+        # The bcrypt check still guards a stored hash.
+        ("email, name, password_hash", ("a@example.com", "A", "x"), "users_password_hash_check"),
+    ],
+)
+async def test_every_account_is_exactly_one_kind(conn, columns, values, constraint):
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+    with pytest.raises(asyncpg.CheckViolationError) as info:
+        await conn.execute(f"INSERT INTO users ({columns}) VALUES ({placeholders})", *values)
+    assert info.value.constraint_name == constraint
+
+
+async def test_a_linked_account_needs_no_email_and_is_unique_per_issuer_and_subject(conn):
+    await conn.execute(
+        "INSERT INTO users (auth_issuer, auth_subject, name) VALUES ($1, 's', 'A')", ISSUER
+    )
+    with pytest.raises(asyncpg.UniqueViolationError) as info:
+        await conn.execute(
+            "INSERT INTO users (auth_issuer, auth_subject, name) VALUES ($1, 's', 'B')", ISSUER
+        )
+    assert info.value.constraint_name == "users_auth_identity_key"
+    # The same subject of another issuer is another person.
+    await conn.execute(
+        "INSERT INTO users (auth_issuer, auth_subject, name) VALUES ('https://x.example', 's', 'C')"
+    )
+
+
+async def test_an_email_is_unique_among_password_accounts_only(conn):
+    await make_user(conn, email="Ann@Example.com")
+    await make_linked(conn, "one", email="ann@example.com")
+    await make_linked(conn, "two", email="ANN@example.com")
+    assert await conn.fetchval("SELECT count(*) FROM users") == 3
+
+
+async def test_two_first_requests_at_once_link_one_account(migrated_database):
+    """Forces the race: the first insert is held open until the second
+    request is waiting on it; both must get the one account."""
+    sql = (MIGRATIONS_DIR.parent / "queries" / "auth" / "link_better_auth_user.sql").read_text()
+    first = await asyncpg.connect(migrated_database)
+    second = await asyncpg.connect(migrated_database)
+    try:
+        args = (ISSUER, "racer", "r@example.com", "Racer")
+        transaction = first.transaction()
+        await transaction.start()
+        first_id = await first.fetchval(sql, *args)
+        waiting = asyncio.ensure_future(second.fetchval(sql, *args))
+        await _until_blocked(first, second)
+        await transaction.commit()
+        assert await waiting == first_id
+        assert await first.fetchval(sql, *args) == first_id  # and found, later
+        count = await first.fetchval("SELECT count(*) FROM users WHERE auth_subject = 'racer'")
+        assert count == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _until_blocked(observer, blocked) -> None:
+    """Return once `blocked`'s backend waits for a lock."""
+    pid = blocked.get_server_pid()
+    for _ in range(1000):
+        if await observer.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        ):
+            return
+        await asyncio.sleep(0.01)  # polling pg_stat_activity: it has no notification
+    raise AssertionError("the second insert never waited for the first")
+
+
+async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
+    applied = migrate(empty_database, MIGRATIONS_DIR)
+    assert applied[-1] == "0004.link_better_auth_accounts"
+    conn = await asyncpg.connect(empty_database)
+    try:
+        ann = await make_user(conn)
+        linked = await make_linked(conn, email="ann@example.com")
+        for owner in (ann, linked):
+            await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 't')", owner)
+    finally:
+        await conn.close()
+
+    rollback(empty_database, MIGRATIONS_DIR)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        assert await conn.fetchval("SELECT array_agg(id) FROM users") == [ann]
+        assert await conn.fetchval("SELECT array_agg(DISTINCT user_id) FROM tasks") == [ann]
+        with pytest.raises(asyncpg.UniqueViolationError) as info:
+            await make_user(conn, email="ANN@example.com")
+        assert info.value.constraint_name == "users_email_lower_key"
+    finally:
+        await conn.close()
+    assert migrate(empty_database, MIGRATIONS_DIR) == ["0004.link_better_auth_accounts"]

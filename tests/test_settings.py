@@ -166,3 +166,51 @@ def test_env_example_documents_every_setting():
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.M))
     assert read <= documented, read - documented
     assert {"DATABASE_URL", "BETTER_AUTH_SECRET", "APP_ENV", "BCRYPT_ROUNDS"} <= read
+
+
+# --- Better Auth -----------------------------------------------------------
+
+
+def test_better_auth_is_off_unless_its_url_is_set():
+    s = Settings.from_mapping(PROD)
+    assert s.better_auth_url == s.better_auth_jwks_url == ""
+
+
+def test_better_auth_url_gives_the_key_set_issuer_and_audience():
+    s = Settings.from_mapping({**PROD, "BETTER_AUTH_URL": "https://app.example.com/"})
+    assert s.better_auth_url == "https://app.example.com"
+    assert s.better_auth_jwks_url == "https://app.example.com/api/auth/jwks"
+    assert s.better_auth_issuer == s.better_auth_audience == "https://app.example.com"
+
+
+def test_better_auth_overrides():
+    s = Settings.from_mapping(
+        {
+            **PROD,
+            "BETTER_AUTH_URL": "http://frontend:3000",
+            "BETTER_AUTH_JWKS_URL": "http://frontend:3000/auth/keys",
+            "BETTER_AUTH_ISSUER": "https://app.example.com",
+            "BETTER_AUTH_AUDIENCE": "https://api.example.com",
+        }
+    )
+    assert s.better_auth_jwks_url == "http://frontend:3000/auth/keys"
+    assert s.better_auth_issuer == "https://app.example.com"
+    assert s.better_auth_audience == "https://api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BETTER_AUTH_URL": "localhost:3000"}, "BETTER_AUTH_URL must be an http"),
+        ({"BETTER_AUTH_URL": "ftp://app.example.com"}, "BETTER_AUTH_URL must be an http"),
+        (
+            {"BETTER_AUTH_URL": "http://a.example", "BETTER_AUTH_JWKS_URL": "keys.json"},
+            "BETTER_AUTH_JWKS_URL must be an http",
+        ),
+        ({"BETTER_AUTH_ISSUER": "https://app.example.com"}, "BETTER_AUTH_ISSUER needs"),
+        ({"BETTER_AUTH_JWKS_URL": "https://a.example/jwks"}, "BETTER_AUTH_JWKS_URL needs"),
+    ],
+)
+def test_bad_better_auth_settings_stop_the_start(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_mapping({**PROD, **env})

@@ -69,6 +69,11 @@ class BetterAuthVerifier:
         self._refreshing: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
+    async def wait_for_refresh(self) -> None:
+        """Return once the fetch under way, if any, has ended."""
+        if self._refreshing is not None:
+            await asyncio.shield(self._refreshing)
+
     def start(self) -> None:
         """Fetch the keys in the background, so the first caller need not
         wait; the service starts whether or not the frontend answers."""

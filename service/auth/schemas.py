@@ -59,7 +59,11 @@ class UserSchema(Schema):
     """The user as the API returns it (documentation; see `user_json`)."""
 
     id = fields.UUID(required=True)
-    email = fields.String(required=True)
+    email = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "null only for a Better Auth account whose token had none."},
+    )
     name = fields.String(required=True)
     created_at = fields.DateTime(required=True)
 

@@ -31,6 +31,15 @@ DESCRIPTION = f"""\
 The JSON API behind the todo web app: accounts with email and password,
 bearer tokens (JWT), and each person's own tasks.
 
+* Two kinds of bearer token are accepted in `Authorization: Bearer <token>`:
+  the service's own (`bearerAuth`: from sign-up and sign-in here, HS256), and,
+  when the service is configured with the frontend's Better Auth server, the
+  tokens of its JWT plugin (`betterAuth`: from its `/api/auth/token` or the
+  `set-auth-jwt` header; EdDSA by default, also ES256, ES512, RS256, PS256,
+  verified with the keys it publishes). A Better Auth user's first request
+  creates their account here, linked to their Better Auth user id and never
+  matched by email; under `/api/{{user_id}}/tasks` either id may be used.
+
 * Bodies are JSON (`Content-Type: application/json`, UTF-8, at most
   {MAX_BODY_BYTES // 1024} KiB). Unknown body fields are a 422, except the read-only
   `id`, `user_id`, `created_at` and `updated_at`, which are ignored, so an
@@ -44,7 +53,9 @@ bearer tokens (JWT), and each person's own tasks.
   `/complete` and DELETE to get a 412 instead of overwriting someone else's
   change; `If-None-Match` on GET gives a 304 when nothing changed.
 * Lists are keyset pages: follow the `Link: <...>; rel="next"` header.
-* 503 (with `Retry-After`) means the database is unreachable; retry.
+* 503 (with `Retry-After`) means the database is unreachable, or (for a
+  Better Auth token whose key the service does not hold yet) the sign-in
+  server's keys cannot be fetched; retry.
 """
 
 _PROBLEM_EXAMPLE = {
@@ -60,15 +71,21 @@ _PROBLEM_EXAMPLE = {
 _ERRORS = {
     304: "Not modified: If-None-Match names the current ETag.",
     400: "Malformed JSON, or a body that is required is missing.",
-    401: "Missing, malformed, expired or invalid bearer token (or, at sign-in, wrong credentials).",
-    403: "The path names another user.",
+    401: (
+        "Missing, malformed, expired or invalid bearer token, or its account is gone "
+        "(or, at sign-in, wrong credentials)."
+    ),
+    403: "The path names another user: neither the caller's id nor their Better Auth id.",
     404: "No such task for this user (or the id is not a UUID).",
     409: "The email is already registered (any letter case).",
     412: "If-Match does not match the task's current ETag.",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not declared as application/json (UTF-8).",
     422: "Invalid input; `errors` says which field and why.",
-    503: "The database is unreachable; retry after Retry-After seconds.",
+    503: (
+        "The database is unreachable, or the Better Auth keys cannot be fetched; "
+        "retry after Retry-After seconds."
+    ),
 }
 
 
@@ -129,8 +146,12 @@ _USER_ID = {
     "name": "user_id",
     "in": "path",
     "required": True,
-    "description": "The caller's own user id (the token's subject); any other is a 403.",
-    "schema": {"type": "string", "format": "uuid"},
+    "description": (
+        "The caller's own user id: their id here (a UUID) or, signed in through Better "
+        "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
+        "other is a 403."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 _IF_MATCH = {
     "name": "If-Match",
@@ -184,6 +205,13 @@ def _task_operations(alias: bool) -> dict[str, dict[str, dict[str, Any]]]:
                     _DB,
                 ),
                 parameters=[{"in": "query", "schema": TaskListQuerySchema}],
+                description=(
+                    "The canonical parameters are `completed`, `q`, `sort`, `limit` and "
+                    '`cursor`. The Hackathon "Evolution of Todo" names `status`, `search`, '
+                    "`sort=created|updated|title`, `sort_by`, `order` and `sort_order` are "
+                    "exact aliases; a parameter and its alias with different meanings is a "
+                    "422 naming the alias."
+                ),
             ),
             "post": op(
                 "Create a task",
@@ -248,7 +276,7 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         openapi_version=OPENAPI_VERSION,
         plugins=[MarshmallowPlugin()],
         info={"description": DESCRIPTION},
-        security=[{"bearerAuth": []}],
+        security=[{"bearerAuth": []}, {"betterAuth": []}],
         tags=[
             {"name": "health", "description": "Liveness and readiness."},
             {"name": "auth", "description": "Accounts and tokens."},
@@ -261,7 +289,29 @@ def build_spec(settings: Settings) -> dict[str, Any]:
         ],
     )
     c = spec.components
-    c.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    c.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "The service's own token (HS256), from sign-up or sign-in.",
+        },
+    )
+    c.security_scheme(
+        "betterAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": (
+                "A Better Auth JWT plugin token (`authClient.token()` or the `set-auth-jwt` "
+                "header), accepted when BETTER_AUTH_URL is set: verified with the keys at "
+                "BETTER_AUTH_URL/api/auth/jwks, chosen by `kid`; `iss` and `aud` must be "
+                "that URL; never HS256."
+            ),
+        },
+    )
     c.schema(
         "Problem",
         {

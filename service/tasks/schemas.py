@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text
 
@@ -14,7 +14,6 @@ DESCRIPTION_MAX = 2000
 Q_MAX = 200
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
-SORTS = ("-created_at", "created_at", "-updated_at", "updated_at", "-title", "title")
 
 
 def _title(**kw: Any) -> Text:
@@ -66,14 +65,148 @@ class QueryBoolean(fields.Boolean):
     default_error_messages = {"invalid": "Must be true or false."}
 
 
+# Listing: the canonical parameters plus the Hackathon "Evolution of Todo"
+# aliases (shared/API.md, "Listing"), all resolved to the canonical form.
+# The later due-dates and priority issue adds due_at/due_date and priority.
+
+# Every `sort` value -> (field, direction); None lets order/sort_order decide.
+_SORT_VALUES: dict[str, tuple[str, str | None]] = {
+    "-created_at": ("created_at", "desc"),
+    "created_at": ("created_at", "asc"),
+    "-updated_at": ("updated_at", "desc"),
+    "updated_at": ("updated_at", "asc"),
+    "-title": ("title", "desc"),
+    "title": ("title", None),
+    "created": ("created_at", None),  # alias
+    "updated": ("updated_at", None),  # alias
+}
+SORTS = tuple(_SORT_VALUES)  # every value `sort` accepts, canonical ones first
+# `sort_by` names a field only; the direction comes from order/sort_order.
+_SORT_BY = {
+    "created_at": "created_at",
+    "created": "created_at",
+    "updated_at": "updated_at",
+    "updated": "updated_at",
+    "title": "title",
+}
+# Without a direction: newest first for the dates, A to Z for title.
+_DEFAULT_DIRECTION = {"created_at": "desc", "updated_at": "desc", "title": "asc"}
+# status -> completed; "all" is no filter.
+_STATUS: dict[str, bool | None] = {
+    "all": None,
+    "pending": False,
+    "active": False,
+    "completed": True,
+}
+_DIRECTIONS = ("asc", "desc")
+_CLASH = "Contradicts {given}; give one of them, or both with the same meaning."
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"description": text}
+
+
 class TaskListQuerySchema(QuerySchema):
-    completed = QueryBoolean()
-    q = Text(validate=validate.Length(max=Q_MAX))
-    sort = fields.String(validate=validate.OneOf(SORTS), load_default="-created_at")
-    limit = fields.Integer(
-        strict=False, validate=validate.Range(min=1, max=LIMIT_MAX), load_default=LIMIT_DEFAULT
+    completed = QueryBoolean(metadata=_doc("Only done (true) or only open (false) tasks."))
+    q = Text(
+        validate=validate.Length(max=Q_MAX),
+        metadata=_doc("Case-insensitive search in title and description."),
     )
-    cursor = Text(validate=validate.Length(min=1, max=2048))
+    sort = fields.String(
+        validate=validate.OneOf(SORTS),
+        metadata={
+            "default": "-created_at",
+            **_doc(
+                "Order; ties broken by id. `created`, `updated` (newest first) and `title` "
+                "(A to Z) take their direction from `order`/`sort_order`; the other values "
+                "carry their own, and an `order`/`sort_order` contradicting it is a 422. "
+                "`created` and `updated` are aliases of `-created_at` and `-updated_at`."
+            ),
+        },
+    )
+    limit = fields.Integer(
+        strict=False,
+        validate=validate.Range(min=1, max=LIMIT_MAX),
+        load_default=LIMIT_DEFAULT,
+        metadata=_doc("Page size."),
+    )
+    cursor = Text(
+        validate=validate.Length(min=1, max=2048),
+        metadata=_doc("Opaque; from the previous page's `Link` header."),
+    )
+    status = fields.String(
+        validate=validate.OneOf(tuple(_STATUS)),
+        metadata=_doc(
+            "Alias of `completed`: `all` is no filter, `pending` and `active` mean "
+            "`completed=false`, `completed` means `completed=true`. With a `completed` "
+            "that means otherwise (`all` with any `completed`), a 422."
+        ),
+    )
+    search = Text(
+        validate=validate.Length(max=Q_MAX),
+        metadata=_doc("Alias of `q`. With a different `q`, a 422."),
+    )
+    sort_by = fields.String(
+        validate=validate.OneOf(tuple(_SORT_BY)),
+        metadata=_doc(
+            "Alias of `sort` that names the field only: the direction is `order` or "
+            "`sort_order`, else newest first for the dates and A to Z for title. "
+            "With a `sort` naming another field, a 422."
+        ),
+    )
+    order = fields.String(
+        validate=validate.OneOf(_DIRECTIONS),
+        metadata=_doc(
+            "Direction for `sort_by` or for `sort=created|updated|title`; alone, for the "
+            "default field (created_at). Contradicting the direction of a `sort` such as "
+            "`-title` or `created_at` is a 422."
+        ),
+    )
+    sort_order = fields.String(
+        validate=validate.OneOf(_DIRECTIONS),
+        metadata=_doc("Alias of `order`. With a different `order`, a 422."),
+    )
+
+    @post_load
+    def _canonical(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return resolve_listing(data)
+
+
+def resolve_listing(data: dict[str, Any]) -> dict[str, Any]:
+    """The loaded parameters, aliases included, as the canonical
+    {completed, q, sort, limit, cursor} (only those given, plus sort and
+    limit); a parameter contradicting its alias is a 422 on the alias."""
+    errors: dict[str, list[str]] = {}
+    out = {k: data[k] for k in ("completed", "q", "limit", "cursor") if k in data}
+
+    if "status" in data:
+        meant = _STATUS[data["status"]]
+        if "completed" in data and data["completed"] != meant:
+            errors["status"] = [_CLASH.format(given="completed")]
+        elif meant is not None:
+            out["completed"] = meant
+    if "search" in data:
+        if "q" in data and data["q"] != data["search"]:
+            errors["search"] = [_CLASH.format(given="q")]
+        out["q"] = data["search"]
+
+    # No sort: created_at, newest first unless order/sort_order says otherwise.
+    field, direction = _SORT_VALUES[data.get("sort", "created")]
+    if "sort_by" in data:
+        if "sort" in data and _SORT_BY[data["sort_by"]] != field:
+            errors["sort_by"] = [_CLASH.format(given="sort")]
+        field = _SORT_BY[data["sort_by"]]
+    order_param = "order" if "order" in data else "sort_order"
+    order = data.get(order_param)
+    if "order" in data and "sort_order" in data and data["order"] != data["sort_order"]:
+        errors["sort_order"] = [_CLASH.format(given="order")]
+    if order is not None and direction is not None and order != direction:
+        errors[order_param] = [_CLASH.format(given="sort")]
+    if errors:
+        raise ValidationError(errors)
+    direction = direction or order or _DEFAULT_DIRECTION[field]
+    out["sort"] = ("-" if direction == "desc" else "") + field
+    return out
 
 
 class TaskSchema(Schema):

@@ -36,6 +36,8 @@ SET LOCAL statement_timeout = '1min';
 -- squawk-ignore ban-drop-not-null
 ALTER TABLE users ALTER COLUMN password_hash DROP NOT NULL;
 
+-- A linked account's token may carry no email; password accounts still
+-- need one (users_credentials_check).
 -- squawk-ignore ban-drop-not-null
 ALTER TABLE users ALTER COLUMN email DROP NOT NULL;
 
@@ -52,12 +54,14 @@ ALTER TABLE users ADD CONSTRAINT users_auth_issuer_check CHECK (
     char_length(auth_issuer) BETWEEN 1 AND 2048
 );
 
+-- Validated here too, for the same reason: the column is NULL everywhere.
 -- squawk-ignore constraint-missing-not-valid
 ALTER TABLE users ADD CONSTRAINT users_auth_subject_check CHECK (
     char_length(auth_subject) BETWEEN 1 AND 255
 );
 
--- Every existing row is a password account, which this accepts.
+-- Validated here: every existing row is a password account, which this
+-- accepts, and the scan is short (see Locks above).
 -- squawk-ignore constraint-missing-not-valid
 ALTER TABLE users ADD CONSTRAINT users_credentials_check CHECK (
     (
@@ -78,6 +82,7 @@ ALTER TABLE users ADD CONSTRAINT users_credentials_check CHECK (
 CREATE UNIQUE INDEX users_auth_identity_key ON users (auth_issuer, auth_subject)
 WHERE auth_subject IS NOT NULL;
 
+-- Not CONCURRENTLY either, for the same reason as the index above.
 -- squawk-ignore require-concurrent-index-creation
 CREATE UNIQUE INDEX users_password_email_lower_key ON users (lower(email))
 WHERE password_hash IS NOT NULL;

@@ -89,6 +89,24 @@ async def test_protected_operations_declare_401_and_bearer_security(spec):
             assert "503" in op["responses"], (path, method)
 
 
+async def test_both_kinds_of_bearer_token_are_described(spec):
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["betterAuth"]["scheme"] == schemes["bearerAuth"]["scheme"] == "bearer"
+    assert "jwks" in schemes["betterAuth"]["description"]
+    assert spec["security"] == [{"bearerAuth": []}, {"betterAuth": []}]  # either one
+    # A Better Auth user id is not a UUID: the path must not say it is.
+    user_ids = [
+        parameter
+        for _, _, op in operations(spec)
+        for parameter in op.get("parameters", [])
+        if parameter["name"] == "user_id"
+    ]
+    assert len(user_ids) == 7  # every operation under /api/{user_id}/tasks
+    for parameter in user_ids:
+        assert "format" not in parameter["schema"]
+        assert "Better Auth" in parameter["description"]
+
+
 async def test_conditional_writes_document_412_and_etag(spec):
     for prefix in ("/api/tasks", "/api/{user_id}/tasks"):
         for path, method in [

@@ -8,6 +8,7 @@ from aiohttp import web
 from service.app import create_app
 from service.jsonio import read_json
 from tests.conftest import make_settings
+from tests.helpers import bearer, signup
 
 PROBLEM = "application/problem+json"
 
@@ -184,7 +185,44 @@ async def test_cors_preflight_from_the_frontend(client):
 async def test_cors_exposes_the_contract_headers(client):
     resp = await client.get("/health", headers={"Origin": "http://localhost:3000"})
     exposed = {h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
-    assert {"etag", "location", "link", "x-request-id"} <= exposed
+    assert {
+        "etag",
+        "location",
+        "link",
+        "x-request-id",
+        "retry-after",
+        "www-authenticate",
+        "ratelimit",
+        "ratelimit-policy",
+    } <= exposed
+
+
+async def test_a_401_is_readable_cross_origin(client):
+    resp = await client.get("/api/tasks", headers={"Origin": "http://localhost:3000"})
+    assert resp.status == 401
+    assert resp.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert "www-authenticate" in resp.headers["Access-Control-Expose-Headers"].lower()
+
+
+def vary(resp) -> list[str]:
+    return [v.strip().lower() for v in ",".join(resp.headers.getall("Vary", [])).split(",")]
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "https://evil.example.com", None])
+async def test_every_response_varies_by_origin(client, origin):
+    headers = {"Origin": origin} if origin else {}
+    for path in ("/health", "/api/tasks", "/openapi.json"):
+        resp = await client.get(path, headers=headers)
+        assert vary(resp).count("origin") == 1, path
+
+
+async def test_vary_keeps_authorization_on_task_responses(client):
+    token = (await signup(client))["access_token"]
+    resp = await client.get(
+        "/api/tasks", headers={"Origin": "http://localhost:3000", **bearer(token)}
+    )
+    assert resp.status == 200
+    assert {"authorization", "origin"} <= set(vary(resp))
 
 
 async def test_cors_ignores_other_origins(client):

@@ -1,0 +1,319 @@
+"""Better Auth token edge cases, with keys made here and published by a key
+server whose behaviour each test sets: every algorithm the plugin offers,
+bad claims, rotation, withdrawn keys, and a key server that is slow, down
+or answers junk."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from service import keys
+from service.app import create_app
+from tests.conftest import make_settings
+from tests.helpers import bearer, problem, user_token
+
+TASKS = "/api/tasks"
+
+
+def private_key(alg: str) -> Any:
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "ES512":
+        return ec.generate_private_key(ec.SECP521R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class SigningKey:
+    kid: str
+    alg: str
+    private: Any
+
+    def jwk(self) -> dict[str, Any]:
+        algorithm = jwt.get_algorithm_by_name(self.alg)
+        return {
+            **algorithm.to_jwk(self.private.public_key(), as_dict=True),
+            "kid": self.kid,
+            "alg": self.alg,
+        }
+
+
+@dataclass
+class KeyServer:
+    """Publishes `keys` at /api/auth/jwks the way `mode` says."""
+
+    keys: list[SigningKey] = field(default_factory=list)
+    mode: str = "ok"
+    fetches: int = 0
+    extra: list[dict[str, Any]] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    fetched: asyncio.Condition = field(default_factory=asyncio.Condition)
+    url: str = ""
+
+    async def wait_for_fetches(self, count: int) -> None:
+        async with asyncio.timeout(10), self.fetched:
+            await self.fetched.wait_for(lambda: self.fetches >= count)
+
+    async def jwks(self, _request: web.Request) -> web.Response:
+        self.fetches += 1
+        async with self.fetched:
+            self.fetched.notify_all()
+        if self.mode == "slow":
+            await self.release.wait()
+        if self.mode == "error":
+            return web.Response(status=500, text="Internal Server Error")
+        if self.mode == "html":
+            return web.Response(text="<html>Sign in</html>", content_type="text/html")
+        if self.mode == "not a key set":
+            return web.json_response({"keys": "none"})
+        if self.mode == "huge":
+            return web.json_response({"keys": [], "padding": "x" * 400_000})
+        return web.json_response({"keys": [k.jwk() for k in self.keys] + self.extra})
+
+    def add(self, alg: str = "EdDSA") -> SigningKey:
+        key = SigningKey(uuid.uuid4().hex, alg, private_key(alg))
+        self.keys.append(key)
+        return key
+
+    def token(self, key: SigningKey, **overrides: Any) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": "ba-user-" + uuid.uuid4().hex[:24],
+            "iss": self.url,
+            "aud": self.url,
+            "iat": now,
+            "exp": now + 900,
+            "email": "kim@example.com",
+            "name": "Kim",
+        }
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, key.private, algorithm=key.alg, headers={"kid": key.kid})
+
+
+@pytest.fixture
+async def key_server(aiohttp_server) -> KeyServer:
+    server = KeyServer()
+    app = web.Application()
+    app.router.add_get("/api/auth/jwks", server.jwks)
+    running = await aiohttp_server(app)
+    server.url = str(running.make_url("")).rstrip("/")
+    yield server
+    server.release.set()
+
+
+@pytest.fixture
+def start_service(aiohttp_client, migrated_database, key_server):
+    """Start the service against the key server. Tests publish their keys
+    first: the service fetches the set as it starts."""
+
+    async def start():
+        settings = make_settings(DATABASE_URL=migrated_database, BETTER_AUTH_URL=key_server.url)
+        return await aiohttp_client(create_app(settings))
+
+    return start
+
+
+def verifier(client):
+    return client.app[keys.TOKENS].better_auth
+
+
+@pytest.mark.parametrize("alg", ["EdDSA", "ES256", "ES512", "RS256", "PS256"])
+async def test_every_algorithm_the_plugin_offers_is_accepted(key_server, start_service, alg):
+    token = key_server.token(key_server.add(alg))
+    service = await start_service()
+    resp = await service.get("/api/auth/me", headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["name"] == "Kim"
+
+
+@pytest.mark.parametrize(
+    ("claims", "detail"),
+    [
+        ({"exp": int(time.time()) - 60, "iat": int(time.time()) - 960}, "expired"),
+        ({"iss": "https://evil.example.com"}, "not valid"),
+        ({"aud": "https://other-app.example.com"}, "not valid"),
+        ({"aud": ["https://other-app.example.com"]}, "not valid"),
+        ({"sub": None}, "not valid"),
+        ({"iat": None}, "not valid"),
+        ({"exp": None}, "not valid"),
+        ({"iss": None}, "not valid"),
+        ({"aud": None}, "not valid"),
+        ({"sub": 12345}, "not valid"),
+        ({"sub": ""}, "not valid"),
+        ({"sub": "x" * 256}, "not valid"),
+        ({"nbf": int(time.time()) + 3600}, "not valid"),
+        ({"iat": int(time.time()) + 3600}, "not valid"),
+    ],
+)
+async def test_bad_claims_are_401(key_server, start_service, claims, detail):
+    token = key_server.token(key_server.add(), **claims)
+    service = await start_service()
+    resp = await service.get(TASKS, headers=bearer(token))
+    body = await problem(resp, 401)
+    assert detail in body["detail"]
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_the_issuer_may_carry_a_trailing_slash(key_server, start_service):
+    key = key_server.add()
+    service = await start_service()
+    token = key_server.token(key, iss=key_server.url + "/", aud=[key_server.url + "/"])
+    assert (await service.get(TASKS, headers=bearer(token))).status == 200
+
+
+async def test_the_algorithm_is_the_keys_not_the_tokens(key_server, start_service):
+    rs256 = key_server.add("RS256")
+    service = await start_service()
+    # Signed with the right RSA key, but as PS256: the key says RS256.
+    ps256 = jwt.encode(
+        {"sub": "s", "iss": key_server.url, "aud": key_server.url, "iat": 1, "exp": 2**40},
+        rs256.private,
+        algorithm="PS256",
+        headers={"kid": rs256.kid},
+    )
+    await problem(await service.get(TASKS, headers=bearer(ps256)), 401)
+    assert (await service.get(TASKS, headers=bearer(key_server.token(rs256)))).status == 200
+
+
+async def test_a_symmetric_key_in_the_set_is_never_used(key_server, start_service):
+    secret = b"published-hmac-secret-0123456789"
+    key_server.extra.append(
+        {**jwt.get_algorithm_by_name("HS256").to_jwk(secret, as_dict=True), "kid": "hmac"}
+    )
+    key_server.add()  # one usable key, so the set itself is fine
+    service = await start_service()
+    hs256 = jwt.encode(
+        {"sub": "s", "iss": key_server.url, "aud": key_server.url, "iat": 1, "exp": 2**40},
+        secret,
+        algorithm="HS256",
+        headers={"kid": "hmac"},
+    )
+    await problem(await service.get(TASKS, headers=bearer(hs256)), 401)
+
+
+async def test_a_rotated_key_is_fetched_when_it_first_appears(key_server, start_service):
+    old = key_server.add()
+    service = await start_service()
+    assert (await service.get(TASKS, headers=bearer(key_server.token(old)))).status == 200
+    fetches = key_server.fetches
+    verifier(service).refetch_interval = 0.0  # no wait between fetches here
+
+    new = key_server.add()  # Better Auth rotated its key
+    resp = await service.get(TASKS, headers=bearer(key_server.token(new)))
+    assert resp.status == 200, await resp.text()
+    assert key_server.fetches == fetches + 1
+    assert (await service.get(TASKS, headers=bearer(key_server.token(old)))).status == 200
+
+
+async def test_unknown_key_ids_refetch_at_most_once_per_interval(key_server, start_service):
+    key = key_server.add()
+    service = await start_service()
+    assert (await service.get(TASKS, headers=bearer(key_server.token(key)))).status == 200
+    fetches = key_server.fetches
+    stranger = SigningKey("unknown", "EdDSA", private_key("EdDSA"))
+    for i in range(20):
+        stranger.kid = f"forged-{i}"
+        resp = await service.get(TASKS, headers=bearer(key_server.token(stranger)))
+        body = await problem(resp, 401)
+        assert "does not publish" in body["detail"]
+    # The set was fetched at startup; 20 unknown ids add at most one fetch.
+    assert key_server.fetches <= fetches + 1
+
+
+async def test_callers_waiting_for_the_keys_share_one_fetch(key_server, start_service):
+    key = key_server.add()
+    key_server.mode = "slow"  # the startup fetch waits until released
+    service = await start_service()
+    stranger = SigningKey("unknown", "EdDSA", private_key("EdDSA"))
+    tokens = [key_server.token(key)]
+    for i in range(9):
+        stranger.kid = f"forged-{i}"
+        tokens.append(key_server.token(stranger))
+    pending = [asyncio.ensure_future(service.get(TASKS, headers=bearer(t))) for t in tokens]
+    await key_server.wait_for_fetches(1)
+    key_server.release.set()
+    responses = await asyncio.gather(*pending)
+    assert [r.status for r in responses] == [200] + [401] * 9
+    assert key_server.fetches == 1
+
+
+async def test_a_withdrawn_key_stops_working(key_server, start_service):
+    kept, withdrawn = key_server.add(), key_server.add()
+    service = await start_service()
+    assert (await service.get(TASKS, headers=bearer(key_server.token(withdrawn)))).status == 200
+    key_server.keys.remove(withdrawn)
+    v = verifier(service)
+    v.refetch_interval = 0.0
+    v.max_key_age = 0.0
+    # The first use of a stale set refreshes it in the background.
+    fetches = key_server.fetches
+    assert (await service.get(TASKS, headers=bearer(key_server.token(kept)))).status == 200
+    await v.wait_for_refresh()
+    assert key_server.fetches == fetches + 1
+    resp = await service.get(TASKS, headers=bearer(key_server.token(withdrawn)))
+    await problem(resp, 401)
+    assert (await service.get(TASKS, headers=bearer(key_server.token(kept)))).status == 200
+
+
+@pytest.mark.parametrize("mode", ["error", "html", "not a key set", "huge"])
+async def test_a_key_server_answering_junk_is_503_for_unheld_keys(key_server, start_service, mode):
+    key_server.mode = mode
+    token = key_server.token(key_server.add())
+    service = await start_service()
+    resp = await service.get(TASKS, headers=bearer(token))
+    body = await problem(resp, 503)
+    assert int(resp.headers["Retry-After"]) > 0
+    assert body["type"].endswith("/auth-keys-unavailable")
+    # The service's own tokens do not depend on it.
+    _, own = await user_token(service)
+    assert (await service.get(TASKS, headers=bearer(own))).status == 200
+
+
+async def test_held_keys_outlive_a_key_server_that_breaks(key_server, start_service):
+    key = key_server.add()
+    service = await start_service()
+    assert (await service.get(TASKS, headers=bearer(key_server.token(key)))).status == 200
+    fetches = key_server.fetches
+    key_server.mode = "html"
+    v = verifier(service)
+    v.refetch_interval = 0.0
+    v.max_key_age = 0.0
+    for _ in range(3):  # each use refreshes the stale set, and fails to
+        assert (await service.get(TASKS, headers=bearer(key_server.token(key)))).status == 200
+        await v.wait_for_refresh()
+    assert key_server.fetches >= fetches + 3
+
+
+async def test_a_slow_key_server_is_503_and_slows_nobody_else(key_server, start_service):
+    key_server.mode = "slow"  # never answers; the service gives up after 3 s
+    token = key_server.token(key_server.add())
+    service = await start_service()
+    _, own = await user_token(service)
+    waiting = asyncio.ensure_future(service.get(TASKS, headers=bearer(token)))
+    resp = await service.get(TASKS, headers=bearer(own))
+    assert resp.status == 200
+    assert not waiting.done()  # answered while the other still waits
+    resp = await waiting
+    await problem(resp, 503)
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+async def test_better_auth_tokens_are_refused_when_it_is_not_configured(
+    aiohttp_client, migrated_database, key_server
+):
+    client = await aiohttp_client(create_app(make_settings(DATABASE_URL=migrated_database)))
+    token = key_server.token(key_server.add())
+    await problem(await client.get(TASKS, headers=bearer(token)), 401)
+    assert key_server.fetches == 0
