@@ -181,6 +181,16 @@ def run_wrk(url: str, script: str, seconds: int, connections: int) -> dict:
     return parse_wrk(out)
 
 
+def run(url: str, script: str, seconds: int, connections: int, name: str) -> dict:
+    result = run_wrk(url, script, seconds, connections)
+    print(
+        f"{name:8} {result['rps']:9.0f} req/s  p50 {result['p50']:.2f} ms  "
+        f"p99 {result['p99']:.2f} ms  errors {result['errors']}",
+        file=sys.stderr,
+    )
+    return result
+
+
 async def raw_ceiling(
     database_url: str, sql: str, user_id: str, ids: list[str], seconds: float, concurrency: int
 ) -> dict:
@@ -221,20 +231,15 @@ def measure(
     token, user_id, ids = seed(url)
     common = LUA_COMMON.format(token=token, ids=", ".join(f'"{i}"' for i in ids))
     results = {}
-    runs = [(name, common + body) for name, body in SCENARIOS.items()]
-    if better_auth_token:
+    for name, body in SCENARIOS.items():
+        results[name] = run(url, common + body, seconds, connections, name)
+    if better_auth_token:  # seeded after the others, which run as they always did
         ba_ids = seed_tasks(url, better_auth_token)
         ba_common = LUA_COMMON.format(
             token=better_auth_token, ids=", ".join(f'"{i}"' for i in ba_ids)
         )
-        runs.append(("get one (Better Auth token)", ba_common + SCENARIOS["get one"]))
-    for name, script in runs:
-        results[name] = run_wrk(url, script, seconds, connections)
-        print(
-            f"{name:8} {results[name]['rps']:9.0f} req/s  p50 {results[name]['p50']:.2f} ms  "
-            f"p99 {results[name]['p99']:.2f} ms  errors {results[name]['errors']}",
-            file=sys.stderr,
-        )
+        name = "get one (Better Auth token)"
+        results[name] = run(url, ba_common + SCENARIOS["get one"], seconds, connections, name)
     sql = (REPO / "sql" / "queries" / "tasks" / "get_task.sql").read_text()
     raw = asyncio.run(raw_ceiling(BENCH_DATABASE_URL, sql, user_id, ids, seconds, connections))
     return results, raw

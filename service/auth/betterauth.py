@@ -56,7 +56,8 @@ class BetterAuthVerifier:
     def __init__(self, settings: Settings) -> None:
         self.jwks_url = settings.better_auth_jwks_url
         # The plugin's `iss`/`aud` are its baseURL as configured; accept it
-        # with or without a trailing slash.
+        # with or without a trailing slash, and link accounts to the bare one.
+        self.issuer = settings.better_auth_issuer.rstrip("/")
         self.issuers = _with_and_without_slash(settings.better_auth_issuer)
         self.audiences = _with_and_without_slash(settings.better_auth_audience)
         # Instance attributes, so a test can shorten them.

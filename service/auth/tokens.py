@@ -82,7 +82,7 @@ class TokenService:
             if self.better_auth is None:
                 raise Unauthorized("The token is not valid.")
             claims = await self.better_auth.verify(token, header)
-            caller: Caller = (await self._link(claims), claims["sub"])
+            caller: Caller = (await self._link(self.better_auth.issuer, claims), claims["sub"])
         else:
             claims = self._verify_own(token)
             caller = (uuid.UUID(claims["sub"]), None)
@@ -109,13 +109,13 @@ class TokenService:
             raise Unauthorized("The token is not valid.") from None
         return claims
 
-    async def _link(self, claims: dict[str, Any]) -> uuid.UUID:
+    async def _link(self, issuer: str, claims: dict[str, Any]) -> uuid.UUID:
         """The account linked to this Better Auth user, made on first use."""
         email = _claimed_email(claims.get("email"))
         name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
         return await self._db.val(
             "link_better_auth_user",
-            claims["iss"],
+            issuer,
             claims["sub"],
             email,
             name or FALLBACK_NAME,

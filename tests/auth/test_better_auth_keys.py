@@ -169,8 +169,16 @@ async def test_bad_claims_are_401(key_server, start_service, claims, detail):
 async def test_the_issuer_may_carry_a_trailing_slash(key_server, start_service):
     key = key_server.add()
     service = await start_service()
-    token = key_server.token(key, iss=key_server.url + "/", aud=[key_server.url + "/"])
-    assert (await service.get(TASKS, headers=bearer(token))).status == 200
+    bare = key_server.token(key, sub="same-person")
+    slashed = key_server.token(
+        key, sub="same-person", iss=key_server.url + "/", aud=[key_server.url + "/"]
+    )
+    ids = set()
+    for token in (bare, slashed):
+        resp = await service.get("/api/auth/me", headers=bearer(token))
+        assert resp.status == 200, await resp.text()
+        ids.add((await resp.json())["id"])
+    assert len(ids) == 1  # one person, one account
 
 
 async def test_the_algorithm_is_the_keys_not_the_tokens(key_server, start_service):
