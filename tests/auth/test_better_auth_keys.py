@@ -244,6 +244,7 @@ async def test_callers_waiting_for_the_keys_share_one_fetch(key_server, start_se
     key = key_server.add()
     key_server.mode = "slow"  # the startup fetch waits until released
     service = await start_service()
+    verifier(service).refetch_interval = 600.0  # however slow the machine: no second fetch
     stranger = SigningKey("unknown", "EdDSA", private_key("EdDSA"))
     tokens = [key_server.token(key)]
     for i in range(9):
