@@ -14,8 +14,10 @@ psql. Handlers call `db.one("get_user_by_id", user_id)` and never hold SQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from service.dburl import parse_database_url
 from service.errors import DatabaseUnavailable
 from service.settings import Settings
 
@@ -42,6 +45,29 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     trip on every request. The service never changes session state (no SET,
     LISTEN, advisory locks or temp tables), and asyncpg still rolls back any
     transaction left open before calling this."""
+
+
+_REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
+
+
+def connect_failure(exc: BaseException) -> tuple[str, str]:
+    """(what kind of failure, for /ready; the reason, for the log). The
+    server's own message says why it refused; it never holds the password."""
+    text = (str(exc).splitlines() or [""])[0][:300] or type(exc).__name__
+    if isinstance(
+        exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
+    ):
+        kind = "the database refused the service's credentials"
+        if "SSL" in text or "encryption" in text:
+            kind = "the database refused the connection without TLS (pg_hba)"
+        return kind, text
+    if isinstance(exc, ssl.SSLError) or "SSL" in text or "TLS" in text:
+        return "TLS with the database failed", text
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "the database named in DATABASE_URL does not exist", text
+    if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
+        return "the database refused the connection", text
+    return "the database is unreachable", f"{type(exc).__name__}: {text}"
 
 
 class QueryFileError(Exception):
@@ -100,6 +126,21 @@ class Database:
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
         self.timeout = settings.db_statement_timeout + 1.0
+        self.pooled = settings.database_pooled
+        # Why the last connect failed, in a few words, for /ready; None once
+        # a pool exists.
+        self.last_failure: str | None = None
+        statement_ms = int(settings.db_statement_timeout * 1000)
+        self._timeouts = {
+            "statement_timeout": str(statement_ms),
+            "idle_in_transaction_session_timeout": str(statement_ms * 2),
+        }
+        # Behind a transaction pooler, session settings would leak to other
+        # clients (and PgBouncer refuses them at startup): every statement
+        # runs in its own transaction that sets them first, in one round trip.
+        self._begin = "BEGIN; " + "; ".join(
+            f"SET LOCAL {name} = {value}" for name, value in self._timeouts.items()
+        )
 
     @property
     def pool(self) -> asyncpg.Pool | None:
@@ -128,28 +169,46 @@ class Database:
             if time.monotonic() < self._next_attempt:
                 raise DatabaseUnavailable()
             s = self.settings
+            url = parse_database_url(s.database_url)
+            if url.channel_binding_required:
+                log.info(
+                    "channel_binding=require: migrate honours it (libpq); serve's driver, "
+                    "asyncpg, has no channel binding and relies on TLS (sslmode=%s)",
+                    url.params.get("sslmode", "prefer"),
+                )
             try:
                 self._pool = await asyncpg.create_pool(
-                    s.database_url,  # asyncpg reads postgresql:// URLs, sslmode too
+                    url.asyncpg_dsn(),
                     min_size=s.db_pool_min,
                     max_size=s.db_pool_max,
                     timeout=s.db_connect_timeout,
                     command_timeout=self.timeout,
                     max_inactive_connection_lifetime=300,
                     reset=_keep_session,
+                    # A pooler would hand named statements to other clients.
+                    statement_cache_size=0 if self.pooled else 100,
                     server_settings={
                         "application_name": "todo-api",
-                        "statement_timeout": str(int(s.db_statement_timeout * 1000)),
-                        "idle_in_transaction_session_timeout": str(
-                            int(s.db_statement_timeout * 2000)
-                        ),
+                        **({} if self.pooled else self._timeouts),
                     },
                 )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._next_attempt = time.monotonic() + RECONNECT_BACKOFF_SECONDS
-                log.warning("database connect failed: %s", type(exc).__name__)
+                self.last_failure, reason = connect_failure(exc)
+                log.warning(
+                    "database connect to %s failed: %s: %s",
+                    url.redacted(),
+                    self.last_failure,
+                    reason,
+                )
                 raise DatabaseUnavailable() from exc
-            log.info("database pool ready (min %d, max %d)", s.db_pool_min, s.db_pool_max)
+            self.last_failure = None
+            log.info(
+                "database pool ready (min %d, max %d%s)",
+                s.db_pool_min,
+                s.db_pool_max,
+                ", through a transaction pooler" if self.pooled else "",
+            )
             return self._pool
 
     async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
@@ -168,6 +227,8 @@ class Database:
         pool, conn = await self._acquire()
         try:
             async with conn.transaction():
+                if self.pooled:
+                    await conn.execute(self._begin.removeprefix("BEGIN; "))
                 yield conn
         finally:
             await pool.release(conn)
@@ -188,9 +249,28 @@ class Database:
         # The hot path: acquire and release by hand, no context-manager frames.
         pool, c = await self._acquire()
         try:
+            if self.pooled:
+                return await self._in_transaction(c, method, query.sql, args)
             return await getattr(c, method)(query.sql, *args, timeout=self.timeout)
         finally:
             await pool.release(c)
+
+    async def _in_transaction(
+        self, conn: asyncpg.Connection, method: str, sql: str, args: tuple[Any, ...]
+    ) -> Any:
+        """One statement in its own transaction, so that its unnamed prepared
+        statement and SET LOCAL timeouts stay on one server connection."""
+        await conn.execute(self._begin, timeout=self.timeout)
+        try:
+            result = await getattr(conn, method)(sql, *args, timeout=self.timeout)
+        except Exception:
+            # A broken connection cannot roll back; the pool's release then
+            # discards it.
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK", timeout=self.timeout)
+            raise
+        await conn.execute("COMMIT", timeout=self.timeout)
+        return result
 
     async def one(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
         """A `:one` query: the row, or None."""

@@ -174,6 +174,10 @@ _UNAVAILABLE = (
     asyncpg.InsufficientResourcesError,  # class 53
     asyncpg.InterfaceError,  # "connection is closed" and friends
     asyncpg.InternalClientError,
+    # A prepared statement a pooler lost or handed over (DATABASE_POOLER
+    # unset in front of one): retryable, never a bug of the request.
+    asyncpg.InvalidSQLStatementNameError,  # 26000
+    asyncpg.DuplicatePreparedStatementError,  # 42P05
 )
 
 _TIMEOUTS = (asyncio.TimeoutError, asyncpg.QueryCanceledError)

@@ -1,72 +1,144 @@
 """yoyo, driven from the `todo-api migrate` and `rollback` commands.
 
-yoyo needs a synchronous driver; psycopg 3 is it (`postgresql+psycopg://`).
+yoyo needs a synchronous driver; psycopg 3 is it, connected with the
+conninfo service.dburl makes from DATABASE_URL. It never prepares statements
+on the server (psycopg would after five runs of one query, and a transaction
+pooler hands a prepared statement to whichever client comes next), so
+migrate works the same directly and through PgBouncer in transaction mode.
 Every apply and rollback runs under yoyo's lock, so several replicas may run
 `migrate` at once: one applies, the others wait and then find nothing to do.
+Each migration is one transaction: it applies completely or not at all.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import psycopg
 from psycopg import sql
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import parse_uri
+from yoyo.exceptions import LockTimeout
+
+from service.dburl import DatabaseURL, parse_database_url
 
 log = logging.getLogger("service.migrations")
 
 # How long a second replica waits for the first one's migrations.
 LOCK_TIMEOUT_SECONDS = 300
+MIGRATION_TABLE = "_yoyo_migration"
+CONNECT_TIMEOUT_SECONDS = 10
 
 
-def yoyo_url(database_url: str) -> str:
-    parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
+class MigrationLockHeld(Exception):
+    """Another `migrate` holds yoyo's lock (or died holding it)."""
 
 
-def _backend(database_url: str):  # -> yoyo DatabaseBackend
-    return get_backend(yoyo_url(database_url))
+def backend(database_url: str):  # -> yoyo DatabaseBackend
+    """yoyo's psycopg backend for DATABASE_URL, with no server-side prepares."""
+    url = parse_database_url(database_url)
+
+    class Backend(PostgresqlPsycopgBackend):
+        def connect(self, dburi: Any) -> psycopg.Connection:
+            return _connect(url)
+
+    # yoyo keys a cache on this URI and reads the database name from it: no
+    # password in it, the connection itself comes from connect() above.
+    made = Backend(parse_uri(f"postgresql+psycopg:///{url.dbname}"), MIGRATION_TABLE)
+    made.init_database()
+    return made
 
 
-def migrate(database_url: str, migrations_dir: Path) -> list[str]:
+def _connect(url: DatabaseURL, dbname: str | None = None) -> psycopg.Connection:
+    conninfo = url.psycopg_conninfo(dbname)
+    if "connect_timeout" not in url.params:
+        conninfo += f" connect_timeout={CONNECT_TIMEOUT_SECONDS}"
+    return psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
+
+
+def migrate(database_url: str, migrations_dir: Path, *, break_lock: bool = False) -> list[str]:
     """Apply every pending migration; return the ids applied."""
-    backend = _backend(database_url)
+    db = backend(database_url)
     try:
+        if break_lock:
+            _break_lock(db)
         migrations = read_migrations(str(migrations_dir))
-        with backend.lock(timeout=LOCK_TIMEOUT_SECONDS):
-            pending = backend.to_apply(migrations)
-            backend.apply_migrations(pending)
+        with _locked(db):
+            pending = db.to_apply(migrations)
+            db.apply_migrations(pending)
         return [m.id for m in pending]
     finally:
-        backend.connection.close()
+        db.connection.close()
 
 
-def rollback(database_url: str, migrations_dir: Path, count: int = 1) -> list[str]:
+def rollback(
+    database_url: str, migrations_dir: Path, count: int = 1, *, break_lock: bool = False
+) -> list[str]:
     """Roll back the newest `count` applied migrations; return their ids."""
-    backend = _backend(database_url)
+    db = backend(database_url)
     try:
+        if break_lock:
+            _break_lock(db)
         migrations = read_migrations(str(migrations_dir))
-        with backend.lock(timeout=LOCK_TIMEOUT_SECONDS):
-            chosen = backend.to_rollback(migrations)[:count]
-            backend.rollback_migrations(chosen)
+        with _locked(db):
+            chosen = db.to_rollback(migrations)[:count]
+            db.rollback_migrations(chosen)
         return [m.id for m in chosen]
     finally:
-        backend.connection.close()
+        db.connection.close()
+
+
+def lock_holder(db: Any) -> tuple[int, Any] | None:
+    """(pid, since) of whoever holds yoyo's lock, or None."""
+    row = db.execute(f"SELECT pid, ctime FROM {db.lock_table_quoted}").fetchone()  # noqa: S608 - yoyo's table
+    return (row[0], row[1]) if row else None
+
+
+@contextmanager
+def _locked(db: Any) -> Iterator[None]:
+    holder = lock_holder(db)
+    if holder:
+        log.warning(
+            "waiting up to %d s for the migration lock, held by process %s since %s UTC; "
+            "if that process is gone, run `todo-api migrate --break-lock`",
+            LOCK_TIMEOUT_SECONDS,
+            *holder,
+        )
+    try:
+        with db.lock(timeout=LOCK_TIMEOUT_SECONDS):
+            yield
+    except LockTimeout:
+        holder = lock_holder(db)
+        who = f"process {holder[0]} since {holder[1]} UTC" if holder else "another process"
+        raise MigrationLockHeld(
+            f"the migration lock is held by {who}; if no migrate is running, "
+            "run `todo-api migrate --break-lock`"
+        ) from None
+
+
+def _break_lock(db: Any) -> None:
+    holder = lock_holder(db)
+    if holder:
+        log.warning("breaking the migration lock held by process %s since %s UTC", *holder)
+        db.break_lock()
 
 
 def ensure_database(database_url: str) -> bool:
     """Create the database named in the URL if it does not exist (development
     and tests only). Returns True when it was created. This bootstrap runs
     on the maintenance database, outside the service's named queries."""
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    url = parse_database_url(database_url)
+    with _connect(url, "postgres") as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (url.dbname,)
+        ).fetchone()
         if exists:
             return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        log.warning("created database %r", name)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.dbname)))
+        log.warning("created database %r", url.dbname)
         return True

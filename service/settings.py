@@ -14,9 +14,12 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from service.dburl import parse_database_url
+
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
+POOLERS = ("none", "transaction")
 MIN_SECRET_LENGTH = 32
 MIN_BCRYPT_ROUNDS = 10
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/todo"
@@ -33,7 +36,10 @@ class SettingsError(Exception):
 class Settings:
     app_env: str = "development"
     app_name: str = "TODO API"
-    database_url: str = DEV_DATABASE_URL
+    database_url: str = field(default=DEV_DATABASE_URL, repr=False)
+    # A transaction-mode pooler (PgBouncer, Neon's -pooler, Supavisor) sits in
+    # front of PostgreSQL: DATABASE_POOLER=transaction, or implied by the URL.
+    database_pooled: bool = False
     auth_secret: str = field(default="", repr=False)
     frontend_urls: tuple[str, ...] = ("http://localhost:3000",)
     # The service's public origin, for absolute URLs (the listing's Link);
@@ -106,7 +112,13 @@ class Settings:
                 raise SettingsError("DATABASE_URL is required when APP_ENV=production")
             database_url = DEV_DATABASE_URL
             filled.append("DATABASE_URL")
-        _check_database_url(database_url)
+        try:
+            parsed_url = parse_database_url(database_url)
+        except ValueError as exc:
+            raise SettingsError(f"DATABASE_URL {exc}") from None
+        pooler = (get("DATABASE_POOLER") or "").lower()
+        if pooler and pooler not in POOLERS:
+            raise SettingsError(f"DATABASE_POOLER must be one of {', '.join(POOLERS)}")
 
         secret = get("BETTER_AUTH_SECRET")
         if secret is None:
@@ -172,6 +184,7 @@ class Settings:
             app_env=app_env,
             app_name=get("APP_NAME") or "TODO API",
             database_url=database_url,
+            database_pooled=pooler == "transaction" or (not pooler and parsed_url.pooler_hint),
             auth_secret=secret,
             frontend_urls=origins,
             public_url=public_url,
@@ -206,7 +219,7 @@ class Settings:
             elif name == "DATABASE_URL":
                 logger.warning(
                     "DATABASE_URL is not set: using the local default %s (APP_ENV=%s).",
-                    self.database_url,
+                    parse_database_url(self.database_url).redacted(),
                     self.app_env,
                 )
 
@@ -235,13 +248,6 @@ def _float(env: Mapping[str, str], name: str, default: float, *, low: float, hig
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high} seconds, not {value}")
     return value
-
-
-def _check_database_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
-        # Never echo the URL: it may carry a password.
-        raise SettingsError("DATABASE_URL must look like postgresql://user:pass@host:port/dbname")
 
 
 def _check_url(url: str, name: str) -> None:

@@ -9,9 +9,10 @@ import multiprocessing
 import asyncpg
 import psycopg
 import pytest
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
 
-from service.migrations import migrate, rollback, yoyo_url
+from service.migrations import backend as yoyo_backend
+from service.migrations import migrate, rollback
 from tests.conftest import MIGRATIONS_DIR
 
 SNAPSHOT_SQL = """
@@ -45,7 +46,7 @@ def schema(url: str) -> list[str]:
 
 
 def test_each_migration_goes_up_down_and_up_again(empty_database):
-    backend = get_backend(yoyo_url(empty_database))
+    backend = yoyo_backend(empty_database)
     migrations = read_migrations(str(MIGRATIONS_DIR))
     assert len(migrations) >= 2
     try:

@@ -88,8 +88,8 @@ def test_bcrypt_rounds_below_ten_only_in_test():
     ("name", "value", "message"),
     [
         ("APP_ENV", "staging", "APP_ENV must be one of"),
-        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL must look like"),
-        ("DATABASE_URL", "postgresql://host", "DATABASE_URL must look like"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL scheme .mysql. is not one of"),
+        ("DATABASE_URL", "postgresql://host", "DATABASE_URL names no database"),
         ("FRONTEND_URL", "localhost:3000", "FRONTEND_URL"),
         ("FRONTEND_URL", "https://app.example.com/path", "FRONTEND_URL"),
         ("JWT_TTL_SECONDS", "soon", "JWT_TTL_SECONDS must be a whole number"),

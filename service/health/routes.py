@@ -26,6 +26,12 @@ async def ready(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     try:
         rows = await db.many("list_applied_migrations")
+    except DatabaseUnavailable:
+        if db.last_failure:  # unreachable, refused credentials, TLS: say which
+            raise DatabaseUnavailable(
+                f"Not ready: {db.last_failure}; the service's log has the server's reason."
+            ) from None
+        raise
     except asyncpg.UndefinedTableError:
         raise DatabaseUnavailable(
             "The database has no schema yet; run `todo-api migrate`."

@@ -1,0 +1,201 @@
+"""DATABASE_URL, as people paste it, turned into what each driver needs:
+asyncpg (serve) and psycopg/libpq (migrate, rollback).
+
+Accepted: `postgresql://`, `postgres://`, and the seeds' `postgresql+asyncpg://`
+and `postgresql+psycopg://`; libpq's `sslmode` (with `sslrootcert`, `sslcert`,
+`sslkey`, `sslcrl`), `channel_binding`, `options`, `host=/socket/dir`, `port`,
+`application_name`, `connect_timeout`, `target_session_attrs`; asyncpg's `ssl=`
+(an sslmode, or true/false); Prisma's and Supabase's `pgbouncer=true` (a
+transaction pooler). Anything else, or a URL that cannot work, is a ValueError
+with one line that never contains the password.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from psycopg.conninfo import make_conninfo
+
+SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg")
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+CHANNEL_BINDINGS = ("disable", "prefer", "require")
+# libpq parameters passed on as they are (to psycopg; asyncpg reads the ssl*
+# ones itself and hands the rest to the server as settings).
+_LIBPQ = (
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "channel_binding",
+    "options",
+    "host",
+    "port",
+    "application_name",
+    "connect_timeout",
+    "target_session_attrs",
+)
+_ASYNCPG_OWN = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "target_session_attrs")
+_ALIASES = ("ssl", "pgbouncer")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+# Neon's pooled endpoints are <endpoint>-pooler.<region>.<provider>.neon.tech.
+_NEON_POOLER = re.compile(r"^[^.]+-pooler\.")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseURL:
+    host: str
+    port: int | None
+    user: str | None
+    password: str | None = field(repr=False)
+    dbname: str
+    params: Mapping[str, str]  # libpq names only (see _LIBPQ)
+    pooler_hint: bool  # the URL itself says a transaction pooler is in front
+
+    @property
+    def channel_binding_required(self) -> bool:
+        return self.params.get("channel_binding") == "require"
+
+    def asyncpg_dsn(self) -> str:
+        """A URL asyncpg reads as libpq would, minus what asyncpg cannot do:
+        it has no channel binding, and an unknown parameter would reach the
+        server as a setting it refuses."""
+        query = {k: v for k, v in self.params.items() if k in _ASYNCPG_OWN or k == "options"}
+        if self.params.get("application_name"):
+            query["application_name"] = self.params["application_name"]
+        return self._url(query)
+
+    def psycopg_conninfo(self, dbname: str | None = None) -> str:
+        """A libpq conninfo string (key=value, quoted): no URL ambiguity."""
+        keywords: dict[str, str | int] = {"dbname": dbname or self.dbname}
+        if self.host:
+            keywords["host"] = self.host
+        if self.port:
+            keywords["port"] = self.port
+        if self.user:
+            keywords["user"] = self.user
+        if self.password is not None:
+            keywords["password"] = self.password
+        keywords.update({k: v for k, v in self.params.items() if k not in ("host", "port")})
+        return make_conninfo("", **keywords)
+
+    def redacted(self) -> str:
+        """For logs: the URL without its password."""
+        return self._url(dict(self.params), password=False)
+
+    def _url(self, query: Mapping[str, str], *, password: bool = True) -> str:
+        auth = ""
+        if self.user:
+            auth = quote(self.user, safe="")
+            if password and self.password is not None:
+                auth += ":" + quote(self.password, safe="")
+            auth += "@"
+        netloc = auth
+        if not self.host.startswith("/"):
+            netloc += f"[{self.host}]" if ":" in self.host else self.host
+            if self.port:
+                netloc += f":{self.port}"
+        else:  # a socket directory goes in the query, as libpq allows
+            query = {"host": self.host, **({"port": str(self.port)} if self.port else {}), **query}
+        text = f"postgresql://{netloc}/{quote(self.dbname, safe='')}"
+        return text + ("?" + urlencode(query) if query else "")
+
+
+def parse_database_url(url: str) -> DatabaseURL:
+    """Parse and check DATABASE_URL; ValueError (one line, no password)."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep:
+        raise ValueError("must look like postgresql://user:password@host:5432/dbname")
+    if scheme.lower() not in SCHEMES:
+        raise ValueError(
+            f"scheme {scheme[:30]!r} is not one of {', '.join(s + '://' for s in SCHEMES)}"
+        )
+    _check_userinfo(rest)
+    try:
+        parts = urlsplit("postgresql://" + rest)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError:
+        raise ValueError(
+            "cannot be parsed: is a character of the password (@ : / ? #) not percent-encoded?"
+        ) from None
+    if parts.fragment:
+        raise ValueError("has a '#': percent-encode it in the password as %23")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    params, pooler_hint = _params(query)
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or "/" in dbname:
+        raise ValueError("names no database: add /dbname after the host")
+    host = params.pop("host", None) or unquote(hostname or "")
+    if "port" in params:
+        port = _port(params.pop("port"))
+    if not host:
+        raise ValueError("names no host: add one, or ?host=/path/to/socket/dir")
+    return DatabaseURL(
+        host=host,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        dbname=dbname,
+        params=params,
+        pooler_hint=pooler_hint or bool(_NEON_POOLER.match(host)),
+    )
+
+
+def _check_userinfo(rest: str) -> None:
+    """An unencoded @, : or / in the password would make the URL mean
+    something else: say so, without showing it."""
+    before_query = rest.split("?", 1)[0]
+    if "@" not in before_query:
+        return
+    userinfo = before_query.rsplit("@", 1)[0]
+    user, _, password = userinfo.partition(":")
+    bad = [c for c in "@/:#" if c in password] + [c for c in "@/#" if c in user]
+    if bad:
+        raise ValueError(
+            f"the user or password holds an unencoded {bad[0]!r}: percent-encode it "
+            f"({quote(bad[0], safe='')})"
+        )
+
+
+def _params(query: dict[str, str]) -> tuple[dict[str, str], bool]:
+    params: dict[str, str] = {}
+    pooler = False
+    for name, value in query.items():
+        if name not in _LIBPQ and name not in _ALIASES:
+            raise ValueError(
+                f"has the unknown parameter {name[:40]!r} (known: {', '.join(_LIBPQ + _ALIASES)})"
+            )
+        if name == "pgbouncer":
+            pooler = _flag(name, value)
+        elif name == "ssl":
+            mode = value.lower()
+            mode = "require" if mode in _TRUE else "disable" if mode in _FALSE else mode
+            if "sslmode" in query and query["sslmode"] != mode:
+                raise ValueError("gives ssl and sslmode that disagree; keep one")
+            params["sslmode"] = mode
+        else:
+            params[name] = value
+    if params.get("sslmode", "prefer") not in SSLMODES:
+        raise ValueError(f"sslmode must be one of {', '.join(SSLMODES)}")
+    if params.get("channel_binding", "prefer") not in CHANNEL_BINDINGS:
+        raise ValueError(f"channel_binding must be one of {', '.join(CHANNEL_BINDINGS)}")
+    return params, pooler
+
+
+def _flag(name: str, value: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError("port must be a number from 1 to 65535")
+    return int(text)
