@@ -61,14 +61,20 @@ def _connect(url: DatabaseURL, dbname: str | None = None) -> psycopg.Connection:
     return psycopg.connect(conninfo, autocommit=True, prepare_threshold=None)
 
 
-def migrate(database_url: str, migrations_dir: Path, *, break_lock: bool = False) -> list[str]:
+def migrate(
+    database_url: str,
+    migrations_dir: Path,
+    *,
+    break_lock: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+) -> list[str]:
     """Apply every pending migration; return the ids applied."""
     db = backend(database_url)
     try:
         if break_lock:
             _break_lock(db)
         migrations = read_migrations(str(migrations_dir))
-        with _locked(db):
+        with _locked(db, lock_timeout):
             pending = db.to_apply(migrations)
             db.apply_migrations(pending)
         return [m.id for m in pending]
@@ -77,7 +83,12 @@ def migrate(database_url: str, migrations_dir: Path, *, break_lock: bool = False
 
 
 def rollback(
-    database_url: str, migrations_dir: Path, count: int = 1, *, break_lock: bool = False
+    database_url: str,
+    migrations_dir: Path,
+    count: int = 1,
+    *,
+    break_lock: bool = False,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Roll back the newest `count` applied migrations; return their ids."""
     db = backend(database_url)
@@ -85,7 +96,7 @@ def rollback(
         if break_lock:
             _break_lock(db)
         migrations = read_migrations(str(migrations_dir))
-        with _locked(db):
+        with _locked(db, lock_timeout):
             chosen = db.to_rollback(migrations)[:count]
             db.rollback_migrations(chosen)
         return [m.id for m in chosen]
@@ -100,17 +111,17 @@ def lock_holder(db: Any) -> tuple[int, Any] | None:
 
 
 @contextmanager
-def _locked(db: Any) -> Iterator[None]:
+def _locked(db: Any, timeout: float) -> Iterator[None]:
     holder = lock_holder(db)
     if holder:
         log.warning(
             "waiting up to %d s for the migration lock, held by process %s since %s UTC; "
             "if that process is gone, run `todo-api migrate --break-lock`",
-            LOCK_TIMEOUT_SECONDS,
+            timeout,
             *holder,
         )
     try:
-        with db.lock(timeout=LOCK_TIMEOUT_SECONDS):
+        with db.lock(timeout=timeout):
             yield
     except LockTimeout:
         holder = lock_holder(db)

@@ -19,6 +19,9 @@ from service.app import create_app
 from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR, Settings
 
+# The deployment-shaped servers: a SCRAM + TLS cluster and PgBouncer.
+pytest_plugins = ["tests.pgservers"]
+
 # Where throwaway databases are made. CI and the README's test command use the
 # local server; point this elsewhere to test against another one.
 ADMIN_URL = os.environ.get(

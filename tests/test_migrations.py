@@ -4,6 +4,7 @@ database refusing bad rows on its own."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 
 import asyncpg
@@ -11,8 +12,8 @@ import psycopg
 import pytest
 from yoyo import read_migrations
 
+from service.migrations import MigrationLockHeld, migrate, rollback
 from service.migrations import backend as yoyo_backend
-from service.migrations import migrate, rollback
 from tests.conftest import MIGRATIONS_DIR
 
 SNAPSHOT_SQL = """
@@ -352,3 +353,38 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
     finally:
         await conn.close()
     assert migrate(empty_database, MIGRATIONS_DIR) == ["0004.link_better_auth_accounts"]
+
+
+# --- the migration lock -------------------------------------------------------
+
+
+def hold_lock(url: str, pid: int = 999_999) -> None:
+    """A lock row as a migrate that was killed mid-way leaves it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), %s)", (pid,))
+
+
+def test_a_stale_lock_names_its_holder_and_the_way_out(migrated_database, caplog):
+    hold_lock(migrated_database)
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="service.migrations"),
+            pytest.raises(MigrationLockHeld, match="process 999999 since") as info,
+        ):
+            migrate(migrated_database, MIGRATIONS_DIR, lock_timeout=0.2)
+        assert "todo-api migrate --break-lock" in str(info.value)
+        assert "held by process 999999" in caplog.text  # said at once, not after the wait
+    finally:
+        with psycopg.connect(migrated_database, autocommit=True) as conn:
+            conn.execute("DELETE FROM yoyo_lock")
+
+
+def test_break_lock_clears_a_stale_lock_and_migrates(empty_database):
+    migrate(empty_database, MIGRATIONS_DIR)
+    rollback(empty_database, MIGRATIONS_DIR)
+    hold_lock(empty_database)
+    assert migrate(empty_database, MIGRATIONS_DIR, break_lock=True) == [
+        "0004.link_better_auth_accounts"
+    ]
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0] == 0

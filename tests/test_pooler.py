@@ -1,0 +1,170 @@
+"""Through Debian's PgBouncer (1.18: no prepared-statement support) in
+transaction mode with its defaults, in front of a PostgreSQL with SCRAM
+passwords and TLS: what Neon's -pooler endpoint is."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+
+from service.app import create_app
+from service.migrations import migrate, rollback
+from tests.conftest import MIGRATIONS_DIR, make_settings
+from tests.helpers import bearer, problem, signup
+
+COUNT = len([p for p in MIGRATIONS_DIR.glob("*.sql") if not p.name.endswith(".rollback.sql")])
+
+
+@pytest.fixture
+def database(scram_cluster):
+    return scram_cluster.create_database()
+
+
+@pytest.fixture
+def pooled_url(pgbouncer, database):
+    return pgbouncer.url(database)
+
+
+@pytest.fixture
+def migrated_pooled_url(pooled_url):
+    migrate(pooled_url, MIGRATIONS_DIR)
+    return pooled_url
+
+
+async def pooled_client(aiohttp_client, url: str, **settings: str):
+    return await aiohttp_client(
+        create_app(make_settings(DATABASE_URL=url, DATABASE_POOLER="transaction", **settings))
+    )
+
+
+def test_migrate_rollback_and_migrate_again_through_the_pooler(pooled_url, scram_cluster, database):
+    first = migrate(pooled_url, MIGRATIONS_DIR)
+    assert len(first) == COUNT
+    assert migrate(pooled_url, MIGRATIONS_DIR) == []
+    assert rollback(pooled_url, MIGRATIONS_DIR, count=COUNT) == list(reversed(first))
+    assert migrate(pooled_url, MIGRATIONS_DIR) == first
+    with psycopg.connect(scram_cluster.url(database)) as conn:
+        applied = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()[0]
+        held = conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0]
+    assert (applied, held) == (COUNT, 0)  # every step recorded, no lock left behind
+
+
+async def test_mixed_traffic_through_the_pooler_has_no_errors(aiohttp_client, migrated_pooled_url):
+    client = await pooled_client(aiohttp_client, migrated_pooled_url)
+    resp = await client.get("/ready")
+    assert resp.status == 200, await resp.text()
+    tokens = [(await signup(client, email=f"u{i}@example.com"))["access_token"] for i in range(3)]
+
+    async def session(token: str) -> list[int]:
+        statuses = []
+        for i in range(15):
+            resp = await client.post("/api/tasks", json={"title": f"t{i}"}, headers=bearer(token))
+            statuses.append(resp.status)
+            task = await resp.json()
+            for method, path, body in [
+                ("GET", f"/api/tasks/{task['id']}", None),
+                ("PATCH", f"/api/tasks/{task['id']}", {"completed": True}),
+                ("GET", "/api/tasks?limit=5", None),
+                ("GET", f"/api/tasks/{uuid.uuid4()}", None),  # a 404
+            ]:
+                resp = await client.request(method, path, json=body, headers=bearer(token))
+                statuses.append(resp.status)
+        return statuses
+
+    results = await asyncio.gather(*(session(t) for t in tokens * 3))
+    seen = {s for statuses in results for s in statuses}
+    assert seen <= {200, 201, 404}, seen
+    assert 404 in seen
+    assert 201 in seen
+
+
+async def test_a_statement_stuck_on_a_lock_is_503_and_the_pooler_recovers(
+    aiohttp_client, migrated_pooled_url, scram_cluster, database
+):
+    client = await pooled_client(aiohttp_client, migrated_pooled_url, DB_STATEMENT_TIMEOUT="1")
+    token = (await signup(client))["access_token"]
+    resp = await client.post("/api/tasks", json={"title": "t"}, headers=bearer(token))
+    task = await resp.json()
+    with psycopg.connect(scram_cluster.url(database)) as locker:
+        locker.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", (task["id"],))
+        resp = await client.patch(
+            f"/api/tasks/{task['id']}", json={"title": "u"}, headers=bearer(token)
+        )
+        await problem(resp, 503)
+        assert "Retry-After" in resp.headers
+        # The statement was cancelled on the server, not just abandoned: no
+        # backend waits for the lock any more, though it is still held.
+        waiting = locker.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()[0]
+        assert waiting == 0
+    # The lock is gone; the same pooled connections serve again.
+    for _ in range(10):
+        resp = await client.patch(
+            f"/api/tasks/{task['id']}", json={"title": "v"}, headers=bearer(token)
+        )
+        assert resp.status == 200, await resp.text()
+
+
+async def test_a_postgresql_restart_mid_traffic_loses_nothing(
+    aiohttp_client, migrated_pooled_url, scram_cluster, database
+):
+    client = await pooled_client(aiohttp_client, migrated_pooled_url)
+    token = (await signup(client))["access_token"]
+    acknowledged: list[str] = []
+    statuses: list[int] = []
+    flowing, restarted = asyncio.Event(), asyncio.Event()
+
+    async def create(n: int) -> int:
+        resp = await client.post("/api/tasks", json={"title": f"t{n}"}, headers=bearer(token))
+        statuses.append(resp.status)
+        if resp.status == 201:
+            acknowledged.append((await resp.json())["id"])
+        return resp.status
+
+    async def traffic() -> None:
+        n = 0
+        while not restarted.is_set():
+            n += 1
+            await create(n)
+            if n == 10:
+                flowing.set()
+        # PgBouncer waits server_login_retry (15 s by default) before it
+        # logs in again: until then, 503s. Then 10 writes in a row succeed.
+        recovered = 0
+        for _ in range(600):
+            n += 1
+            recovered = recovered + 1 if await create(n) == 201 else 0
+            if recovered == 10:
+                return
+            if recovered == 0:
+                await asyncio.sleep(0.1)  # paced polling while it is down
+        raise AssertionError(f"no recovery after the restart: {statuses[-20:]}")
+
+    async def restart() -> None:
+        await flowing.wait()
+        await asyncio.to_thread(scram_cluster.restart)
+        restarted.set()
+
+    await asyncio.gather(traffic(), restart())
+    assert set(statuses) <= {201, 503}, statuses
+    assert 503 in statuses  # the restart was seen
+    with psycopg.connect(scram_cluster.url(database)) as conn:
+        stored = {str(r[0]) for r in conn.execute("SELECT id FROM tasks").fetchall()}
+    assert set(acknowledged) <= stored
+
+
+async def test_without_the_pooler_setting_the_refusal_is_explained(
+    aiohttp_client, migrated_pooled_url
+):
+    # Startup parameters a pooler refuses: /ready says the database refused
+    # the connection instead of failing silently.
+    client = await aiohttp_client(
+        create_app(make_settings(DATABASE_URL=migrated_pooled_url, DATABASE_POOLER="none"))
+    )
+    body = await problem(await client.get("/ready"), 503)
+    assert "refused" in body["detail"]
