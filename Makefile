@@ -2,20 +2,21 @@
 #   make run    set up, migrate and serve on http://localhost:8000
 #   make test   set up, then lint, run the whole test suite and fuzz the API
 # Both build .venv from the pinned requirements when it is missing or stale,
-# and start the local PostgreSQL cluster when it is not answering.
+# and start the local PostgreSQL cluster when it is not answering; `make test`
+# also installs Debian's pgbouncer package when it is missing (as root).
 
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres clean
+.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres pgbouncer clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
 	exec $(BIN)/todo-api serve
 
-test: install betterauth postgres lint
+test: install betterauth postgres pgbouncer lint
 	$(BIN)/pytest
 	$(BIN)/python fuzz/run.py
 
@@ -58,6 +59,10 @@ $(BETTERAUTH_STAMP): $(BETTERAUTH)/package.json $(BETTERAUTH)/package-lock.json
 
 postgres:
 	scripts/ensure-postgres
+
+# Debian's pgbouncer binary; the tests run their own instance (tests/pgservers.py).
+pgbouncer:
+	scripts/ensure-pgbouncer
 
 # Not part of `make test`: builds a Debian base and the image (about a minute).
 image-smoke:
