@@ -4,6 +4,7 @@ ceiling of the same get-one SQL at the same concurrency.
     .venv/bin/python bench/load.py                 # start a service, run everything
     .venv/bin/python bench/load.py --workers 2     # the service with 2 workers
     .venv/bin/python bench/load.py --url URL       # a service you started
+    .venv/bin/python bench/load.py --pooler        # then again through PgBouncer
 
 Scenarios (32 connections, 2 wrk threads, 10 s each by default): get one
 task, list 20, create, patch, and a mix (70% get, 15% list, 10% patch, 5%
@@ -36,7 +37,7 @@ from pathlib import Path
 import asyncpg
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from service_runner import BENCH_DATABASE_URL, REPO, running_service
+from service_runner import BENCH_DATABASE_URL, REPO, running_pgbouncer, running_service
 
 RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEED_TASKS = 1000
@@ -278,24 +279,46 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--pooler",
+        action="store_true",
+        help="also run everything through PgBouncer in transaction mode (DATABASE_POOLER)",
+    )
     args = parser.parse_args()
     if args.url:
         results, raw = measure(args.url, args.seconds, args.connections)
+        text = report(results, raw, args.workers, args.seconds, args.connections)
     else:
-        env = {"BCRYPT_ROUNDS": "10", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
-        with (
-            better_auth_keys() as (keys_url, better_auth_token),
-            running_service(
-                {**env, "BETTER_AUTH_URL": keys_url},
-                workers=args.workers,
-                log_path=str(RESULTS.with_name("load-service.log")),
-            ) as url,
-        ):
-            results, raw = measure(url, args.seconds, args.connections, better_auth_token())
-    text = report(results, raw, args.workers, args.seconds, args.connections)
+        text = report(
+            *run_service(args, BENCH_DATABASE_URL), args.workers, args.seconds, args.connections
+        )
+        if args.pooler:
+            with running_pgbouncer(BENCH_DATABASE_URL) as pooled_url:
+                pooled = run_service(args, pooled_url, {"DATABASE_POOLER": "transaction"})
+            text += "\n## Through PgBouncer (transaction mode, DATABASE_POOLER=transaction)\n\n"
+            text += "\n".join(
+                report(*pooled, args.workers, args.seconds, args.connections).splitlines()[4:]
+            )
     print(text)
     name = "load.md" if args.workers == 1 else f"load-{args.workers}-workers.md"
+    if args.pooler:
+        name = name.replace(".md", "-pooler.md")
     RESULTS.with_name(name).write_text(text)
+
+
+def run_service(
+    args: argparse.Namespace, database_url: str, extra: dict[str, str] | None = None
+) -> tuple[dict, dict]:
+    env = {"BCRYPT_ROUNDS": "10", "LOG_LEVEL": "INFO", "LOG_FORMAT": "json", **(extra or {})}
+    with (
+        better_auth_keys() as (keys_url, better_auth_token),
+        running_service(
+            {**env, "BETTER_AUTH_URL": keys_url, "DATABASE_URL": database_url},
+            workers=args.workers,
+            log_path=str(RESULTS.with_name("load-service.log")),
+        ) as url,
+    ):
+        return measure(url, args.seconds, args.connections, better_auth_token())
 
 
 if __name__ == "__main__":

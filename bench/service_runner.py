@@ -4,10 +4,12 @@ free local port; stopped with SIGTERM when the block ends."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -71,3 +73,45 @@ def running_service(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         log.close()
+
+
+@contextmanager
+def running_pgbouncer(database_url: str = BENCH_DATABASE_URL) -> Iterator[str]:
+    """Debian's pgbouncer in transaction mode, its defaults otherwise, in
+    front of the server of `database_url` (trust auth, as the local cluster
+    has it); yields the same URL through it. pgbouncer refuses to run as
+    root, so it runs as postgres when we are root."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    target = urlsplit(database_url)
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-pgbouncer-")
+    ini = Path(workdir) / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"* = host={target.hostname} port={target.port or 5432}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir = {workdir}\n"
+        "auth_type = any\npool_mode = transaction\n"
+        f"logfile = {workdir}/pgbouncer.log\n"
+    )
+    os.chmod(workdir, 0o777)  # noqa: S103 - a private temp dir, for the postgres user
+    command = [shutil.which("pgbouncer") or "/usr/sbin/pgbouncer", str(ini)]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("pgbouncer did not start")
+        yield urlunsplit(
+            target._replace(netloc=f"{target.username or 'postgres'}@127.0.0.1:{port}")
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import shutil
@@ -11,13 +10,19 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from service import __version__, logs
 from service.settings import Settings, SettingsError
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 log = logging.getLogger("service")
+
+
+BREAK_LOCK_HELP = "first remove the migration lock a killed migrate left behind"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,12 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=_positive, default=1, help="processes sharing the port (default 1)"
     )
 
-    sub.add_parser("migrate", help="apply every pending migration, under yoyo's lock")
+    migrate = sub.add_parser("migrate", help="apply every pending migration, under yoyo's lock")
+    migrate.add_argument("--break-lock", action="store_true", help=BREAK_LOCK_HELP)
 
     rollback = sub.add_parser("rollback", help="roll back the newest migrations")
     rollback.add_argument(
         "--count", type=_positive, default=1, help="how many migrations (default 1)"
     )
+    rollback.add_argument("--break-lock", action="store_true", help=BREAK_LOCK_HELP)
     return parser
 
 
@@ -69,9 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.warn_filled_in(log)
 
     if args.command == "migrate":
-        return _migrate(settings)
+        return _migrate(settings, args.break_lock)
     if args.command == "rollback":
-        return _rollback(settings, args.count)
+        return _rollback(settings, args.count, args.break_lock)
     return _serve(settings, args.host, args.port, args.workers)
 
 
@@ -86,12 +93,12 @@ def _prepare_database(settings: Settings) -> None:
         log.warning("could not check or create the database: %s", type(exc).__name__)
 
 
-def _migrate(settings: Settings) -> int:
+def _migrate(settings: Settings, break_lock: bool) -> int:
     from service.migrations import migrate
 
     _prepare_database(settings)
     try:
-        applied = migrate(settings.database_url, settings.migrations_dir)
+        applied = migrate(settings.database_url, settings.migrations_dir, break_lock=break_lock)
     except Exception as exc:
         log.error("migrate failed: %s: %s", type(exc).__name__, _first_line(exc))
         return 1
@@ -102,11 +109,13 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
-def _rollback(settings: Settings, count: int) -> int:
+def _rollback(settings: Settings, count: int, break_lock: bool) -> int:
     from service.migrations import rollback
 
     try:
-        rolled = rollback(settings.database_url, settings.migrations_dir, count)
+        rolled = rollback(
+            settings.database_url, settings.migrations_dir, count, break_lock=break_lock
+        )
     except Exception as exc:
         log.error("rollback failed: %s: %s", type(exc).__name__, _first_line(exc))
         return 1
@@ -128,16 +137,73 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(1024)
-    sock.set_inheritable(True)
     return sock
 
 
-def _run_worker(settings: Settings, sock: socket.socket) -> None:
-    """One process serving on the shared, already bound socket until SIGTERM
-    or SIGINT; then it drains in-flight requests and returns."""
-    from aiohttp import web
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    """Serve until SIGTERM or SIGINT, then drain in-flight requests (up to
+    SHUTDOWN_TIMEOUT) and return 0. One process runs aiohttp directly; more
+    are gunicorn's workers (service.workers). Anything that keeps the service
+    from starting (the port, a query file, a setting) is one line and 1."""
+    # Held back until the servers' handlers are in place: a stop that arrives
+    # while starting is then a graceful one.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
+        return 1
+    metrics_dir = _metrics_dir() if workers > 1 else None  # before prometheus_client is imported
+    master = os.getpid()
+    try:
+        return _serve_on(settings, sock, workers, f"http://{_url_host(host)}:{port}")
+    finally:
+        if metrics_dir and os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve_on(settings: Settings, sock: socket.socket, workers: int, url: str) -> int:
+    # Built once, here: a broken query file or migrations folder stops the
+    # command with one line before any worker exists. Every worker serves
+    # this application (forked, as gunicorn's preload_app would).
     from service.app import create_app
+
+    try:
+        app = create_app(settings)
+    except Exception as exc:
+        log.error("cannot start: %s: %s", type(exc).__name__, _first_line(exc))
+        return 1
+    log.info(
+        "todo-api %s serving on %s with %d worker(s) (APP_ENV=%s)",
+        __version__,
+        url,
+        workers,
+        settings.app_env,
+    )
+    if workers == 1:
+        _run_app(app, settings, sock)
+        code = 0
+    else:
+        from service import workers as gunicorn_workers
+
+        code = gunicorn_workers.serve(app, sock, workers, settings.shutdown_timeout)
+    if code == 0:
+        log.info("stopped")
+    return code
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> None:
+    """One process, no supervisor, serving on the bound socket until SIGTERM
+    or SIGINT; then it drains in-flight requests and returns. A process
+    manager (the platform, systemd) restarts it if it dies."""
+    from aiohttp import web
 
     loop = None
     try:
@@ -146,7 +212,6 @@ def _run_worker(settings: Settings, sock: socket.socket) -> None:
         loop = uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is in requirements
         pass
-    app = create_app(settings)
     app.on_startup.append(_unblock_stop_signals)
     web.run_app(
         app,
@@ -158,34 +223,10 @@ def _run_worker(settings: Settings, sock: socket.socket) -> None:
     )
 
 
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-
-
 async def _unblock_stop_signals(_app: object) -> None:
     # run_app's handlers are installed by now: a SIGTERM that arrived while
-    # the worker was starting is delivered here and drains as usual.
+    # the service was starting is delivered here and drains as usual.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-
-
-def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
-        return 1
-    log.info(
-        "todo-api %s serving on http://%s:%d with %d worker(s) (APP_ENV=%s)",
-        __version__,
-        host,
-        port,
-        workers,
-        settings.app_env,
-    )
-    if workers == 1:
-        _run_worker(settings, sock)
-        log.info("stopped")
-        return 0
-    return _supervise(settings, sock, workers)
 
 
 def _metrics_dir() -> str | None:
@@ -202,80 +243,6 @@ def _metrics_dir() -> str | None:
     ours = tempfile.mkdtemp(prefix="todo-api-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = ours
     return ours
-
-
-def _supervise(settings: Settings, sock: socket.socket, workers: int) -> int:
-    """Fork `workers` processes that accept on one socket; forward SIGTERM and
-    SIGINT to them; restart one that dies unasked."""
-    metrics_dir = _metrics_dir()  # before any worker imports prometheus_client
-    try:
-        return _run_workers(settings, sock, workers)
-    finally:
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _run_workers(settings: Settings, sock: socket.socket, workers: int) -> int:
-    stopping = False
-    children: dict[int, int] = {}  # pid -> slot
-
-    def spawn(slot: int) -> None:
-        # Blocked across the fork: a stop signal must not kill a worker that
-        # has not yet installed its graceful handlers.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        pid = os.fork()
-        if pid == 0:  # the worker
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            code = 0
-            try:
-                _run_worker(settings, sock)
-            except BaseException:
-                log.exception("worker %d crashed", slot)
-                code = 1
-            finally:
-                os._exit(code)
-        children[pid] = slot
-        # A stop that arrived during the fork is handled now, this child included.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-
-    def stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for slot in range(workers):
-        if stopping:
-            break
-        spawn(slot)
-
-    worst = 0
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-            continue
-        slot = children.pop(pid, None)
-        code = os.waitstatus_to_exitcode(status)
-        from service.metrics import mark_worker_dead
-
-        mark_worker_dead(pid)
-        if slot is None:
-            continue
-        if stopping:
-            worst = max(worst, abs(code))
-            continue
-        log.error("worker %d (pid %d) exited with %d; restarting it", slot, pid, code)
-        time.sleep(0.5)
-        spawn(slot)
-    log.info("stopped")
-    return 0 if worst == 0 else 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 
 from service.db import migration_ids
-from tests.conftest import MIGRATIONS_DIR, TEST_SECRET, closed_port
+from tests.conftest import MIGRATIONS_DIR, REPO_ROOT, TEST_SECRET, closed_port
 
 MIGRATION_IDS = migration_ids(MIGRATIONS_DIR)
 
@@ -108,6 +110,21 @@ def test_migrate_from_the_command_line_is_a_no_op_the_second_time(empty_database
     assert "nothing to apply" in second.stderr
 
 
+@pytest.mark.parametrize("command", [("migrate",), ("rollback", "--count", "1")])
+def test_break_lock_from_the_command_line_clears_a_killed_migrates_lock(empty_database, command):
+    import psycopg
+
+    env = base_env(empty_database)
+    assert run("migrate", env=env).returncode == 0
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 999999)")
+    result = run(*command, "--break-lock", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "breaking the migration lock held by process 999999" in result.stderr
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0] == 0
+
+
 def test_rollback_count_from_the_command_line(empty_database):
     env = base_env(empty_database)
     assert run("migrate", env=env).returncode == 0
@@ -158,6 +175,134 @@ def test_sigterm_stops_the_service_with_exit_code_0(migrated_database, workers):
         assert get(base + "/ready")[0] == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigint_stops_the_service_with_exit_code_0(migrated_database, workers):
+    with serving(base_env(migrated_database), "--workers", workers) as (proc, base, logged):
+        assert get(base + "/ready")[0] == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "Traceback" not in logged()
+
+
+def test_sigterm_while_the_workers_start_still_drains_and_exits_0(migrated_database):
+    # Sent as the workers are forked: a worker that lost it would serve on
+    # until the arbiter's deadline (SHUTDOWN_TIMEOUT + 2 s) killed it.
+    env = {**base_env(migrated_database), "SHUTDOWN_TIMEOUT": "30"}
+    port = str(closed_port())
+    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", port]
+    with (
+        tempfile.TemporaryFile("w+") as logfile,
+        subprocess.Popen(
+            [*command, "--workers", "2"],
+            env=env,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+        ) as proc,
+    ):
+        try:
+            for _ in range(400):
+                logfile.seek(0)
+                if "serving on" in logfile.read():
+                    break
+                time.sleep(0.025)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        logfile.seek(0)
+        assert "Traceback" not in logfile.read()
+
+
+def processes_running(*words: str) -> list[int]:
+    """Processes (of any parent) whose command line holds every word."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:  # gone meanwhile
+            continue
+        if all(word in args for word in words):
+            found.append(int(entry))
+    return found
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_broken_query_file_stops_serve_at_once_with_one_line(
+    unreachable_database_url, tmp_path, workers
+):
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(MIGRATIONS_DIR.parent, sql_dir)
+    broken = sorted((sql_dir / "queries").rglob("*.sql"))[0]
+    broken.write_text("-- nme: broken\n" + broken.read_text().split("\n", 1)[1])
+    port = str(closed_port())
+    env = {**base_env(unreachable_database_url), "SQL_DIR": str(sql_dir)}
+
+    # The timeout is the check for "at once, not a restart loop".
+    result = run(
+        "serve", "--host", "127.0.0.1", "--port", port, "--workers", workers, env=env, timeout=20
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = json_lines(result.stderr)
+    errors = [line for line in lines if line["level"] in ("ERROR", "CRITICAL")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0]["msg"].startswith("cannot start: QueryFileError: ")
+    assert str(broken) in errors[0]["msg"]
+    assert not any("serving on" in line["msg"] for line in lines)
+    assert processes_running("serve", "--port", port) == []
+
+
+# An application whose start-up fails in every worker, after the command has
+# built it: gunicorn's boot-error path rather than the check before forking.
+BOOT_FAILS = """
+import socket, sys
+from aiohttp import web
+from service import logs, workers
+
+logs.configure("INFO", "json")
+
+async def fail(_app):
+    raise RuntimeError("the cache is down\\nsecond line")
+
+app = web.Application()
+app.on_startup.append(fail)
+sock = socket.create_server(("127.0.0.1", 0))
+sys.exit(workers.serve(app, sock, int(sys.argv[1]), 5.0))
+"""
+
+
+def test_workers_that_cannot_boot_stop_the_command_without_a_restart_loop():
+    marker = f"boot-fails-{os.getpid()}-{time.monotonic_ns()}"
+    result = subprocess.run(
+        [sys.executable, "-c", BOOT_FAILS, "3", marker],
+        cwd=REPO_ROOT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=20,  # a restart loop would never end
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = json_lines(result.stderr)
+    reasons = [line["msg"] for line in lines if "cannot start" in line["msg"]]
+    # One line per worker at most, each naming the problem; never a second round.
+    assert 1 <= len(reasons) <= 3, result.stderr
+    assert all(msg.endswith("cannot start: RuntimeError: the cache is down") for msg in reasons)
+    assert any("Worker failed to boot" in line["msg"] for line in lines)  # the arbiter's line
+    assert processes_running(marker) == []
 
 
 def test_the_service_starts_with_the_database_down(unreachable_database_url):

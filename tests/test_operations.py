@@ -121,8 +121,9 @@ async def test_db_errors_are_counted_in_metrics(proxied_client, proxy):
 # --- graceful stop -------------------------------------------------------------
 
 
-def test_sigterm_lets_an_in_flight_request_finish(migrated_database):
-    with serving(base_env(migrated_database)) as (proc, base, _logged):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_lets_an_in_flight_request_finish(migrated_database, workers):
+    with serving(base_env(migrated_database), "--workers", workers) as (proc, base, _logged):
         _, _, session = request_json(
             "POST",
             base + "/api/auth/signup",

@@ -1,0 +1,207 @@
+"""`serve --workers N` (N > 1): gunicorn's arbiter runs the processes.
+
+The command has already bound the listening socket (one clear line when the
+port is taken), emptied or created PROMETHEUS_MULTIPROC_DIR and built the
+aiohttp application once (one clear line when it cannot be built); this
+module hands both to gunicorn with aiohttp's uvloop worker:
+
+- every worker serves that same application on the shared socket;
+- SIGTERM or SIGINT stops accepting, lets each worker drain its in-flight
+  requests for up to SHUTDOWN_TIMEOUT, and returns 0;
+- a worker that dies while serving is replaced (and its live gauges are
+  dropped from /metrics);
+- a worker that cannot boot logs one line and exits with gunicorn's
+  WORKER_BOOT_ERROR, on which the arbiter stops the other workers and the
+  command returns 1: never a restart loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.worker import GunicornUVLoopWebWorker
+from gunicorn import glogging
+from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
+
+log = logging.getLogger("service")
+
+# After SIGTERM a worker drains for SHUTDOWN_TIMEOUT, then closes its pool;
+# the arbiter kills what is still running this much later.
+CLEANUP_SECONDS = 2
+# A worker whose event loop has not ticked for this long is killed and replaced.
+WORKER_TIMEOUT_SECONDS = 30
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# What the arbiter sends a worker to stop it (QUIT: after SIGINT).
+WORKER_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+
+
+def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_timeout: float) -> int:
+    """Serve `app` from `workers` processes accepting on `sock` (bound and
+    listening; gunicorn takes it over) until SIGTERM or SIGINT. Returns the
+    exit status: 0 after a graceful stop, 1 when a worker could not boot or
+    the arbiter failed. Stop signals should be blocked by the caller: they
+    are unblocked once gunicorn's handlers are in place."""
+    master = os.getpid()
+    options = {
+        "bind": [f"fd://{sock.detach()}"],
+        "workers": workers,
+        "worker_class": _Worker,
+        "timeout": WORKER_TIMEOUT_SECONDS,
+        "graceful_timeout": math.ceil(shutdown_timeout + CLEANUP_SECONDS),
+        "logger_class": _Log,
+        "accesslog": None,
+        "proc_name": "todo-api",
+        # Else a control socket at $HOME/.gunicorn/gunicorn.ctl, shared by
+        # every gunicorn of the user on the host.
+        "control_socket_disable": True,
+        "when_ready": _unblock_stop_signals,
+        "child_exit": _child_exit,
+    }
+    try:
+        _Server(app, shutdown_timeout, options).run()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if os.getpid() != master:
+        # A worker leaving: gunicorn forked it deep inside run() above; it
+        # must not return into the command's code (and its clean-up).
+        logging.shutdown()
+        os._exit(code if isinstance(code, int) else 1)
+    return 0 if code in (0, None) else 1
+
+
+class _Server(BaseApplication):
+    """gunicorn embedded: configured from a dict, never from the command
+    line, a config file or GUNICORN_CMD_ARGS."""
+
+    def __init__(
+        self, app: web.Application, shutdown_timeout: float, options: dict[str, Any]
+    ) -> None:
+        self._app = app
+        self._shutdown_timeout = shutdown_timeout
+        self._options = options
+        super().__init__(prog="todo-api")
+
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:  # as BaseApplication.run, in one line
+            log.error("cannot start the workers: %s", describe(exc))
+            sys.exit(1)
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            if key == "control_socket_disable" and key not in self.cfg.settings:
+                continue  # gunicorn before 25 has no control socket
+            self.cfg.set(key, value)
+
+    def load(self) -> Callable[[], Awaitable[web.AppRunner]]:
+        # The worker awaits this and serves the runner on gunicorn's socket:
+        # our shutdown timeout and keep-alive, as with one process, and no
+        # aiohttp access log.
+        app, shutdown_timeout = self._app, self._shutdown_timeout
+
+        async def runner() -> web.AppRunner:
+            return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+
+        return runner
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's arbiter with two fixes.
+
+    A stop signal sent to a worker between its fork and its own handlers
+    reached the arbiter's inherited handler and was lost: the worker served
+    on until the graceful timeout killed it. Stop signals are now blocked
+    across the fork; the worker unblocks them once its event loop runs.
+
+    When more than one worker fails to boot, the second exit code 3 raised
+    HaltServer again inside halt(), out of its wait for the other workers (a
+    traceback, workers left behind). Once stopping, such a worker is only
+    reaped."""
+
+    stopping = False
+
+    def spawn_worker(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_STOP_SIGNALS)
+        try:
+            return super().spawn_worker()
+        finally:
+            if os.getpid() == self.pid:  # the arbiter; a worker never returns
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
+
+    def stop(self, graceful: bool = True) -> None:
+        self.stopping = True
+        super().stop(graceful)
+
+    def reap_workers(self) -> None:
+        try:
+            super().reap_workers()
+        except HaltServer:
+            if not self.stopping:
+                raise
+
+
+class _Worker(GunicornUVLoopWebWorker):
+    def run(self) -> None:
+        # Stop signals, blocked by the arbiter across the fork, are let in
+        # once the loop runs: uvloop hands them to the handlers only then.
+        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
+        try:
+            super().run()
+        except Exception as exc:
+            if self.booted:
+                raise
+            # One line, not gunicorn's traceback and repr; exit code 3 makes
+            # the arbiter stop every worker and exit.
+            log.error("worker (pid %d) cannot start: %s", os.getpid(), describe(exc))
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        # SIGTERM: start draining now, not at the worker's next 1-second tick.
+        super().handle_exit(sig, frame)
+        self._notify_waiter_done()
+
+
+class _Log(glogging.Logger):
+    """gunicorn's own messages go through our logging set-up (JSON or text
+    lines on stderr), from WARNING up: a worker killed, timed out or failing
+    to boot is worth a line; its start-up chatter is not (but LOG_LEVEL=DEBUG
+    shows it all). No access log: service.access lines are ours."""
+
+    def setup(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self._access_log_enabled = False
+        self.access_log.disabled = True
+        self.error_log.propagate = True
+        ours = logging.getLogger().getEffectiveLevel()
+        self.loglevel = ours if ours <= logging.DEBUG else max(ours, logging.WARNING)
+        self.error_log.setLevel(self.loglevel)
+
+
+def _unblock_stop_signals(_arbiter: Any) -> None:
+    # gunicorn's handlers are installed: a stop signal that arrived during
+    # start-up is handled now, gracefully.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _child_exit(_arbiter: Any, worker: Any) -> None:
+    from service.metrics import mark_worker_dead
+
+    mark_worker_dead(worker.pid)
+
+
+def describe(exc: BaseException) -> str:
+    # Messages can be long; the first line names the problem.
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
