@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import ssl
 import time
@@ -50,23 +51,25 @@ _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificat
 
 
 def connect_failure(exc: BaseException) -> tuple[str, str]:
-    """(what kind of failure, for /ready; the reason, for the log). The
-    server's own message says why it refused; it never holds the password."""
+    """(what kind of failure with the server's reason, for /ready; the full
+    reason, for the log). The server's own words say why it refused and never
+    hold the password; an OS error says only its kind to /ready, not the
+    address it failed on."""
     text = (str(exc).splitlines() or [""])[0][:300] or type(exc).__name__
-    if isinstance(
-        exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
-    ):
+    if isinstance(exc, _REFUSED):
         kind = "the database refused the service's credentials"
         if "SSL" in text or "encryption" in text:
             kind = "the database refused the connection without TLS (pg_hba)"
-        return kind, text
+        return f"{kind} ({text})", text
     if isinstance(exc, ssl.SSLError) or "SSL" in text or "TLS" in text:
-        return "TLS with the database failed", text
+        return f"TLS with the database failed ({text})", text
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return "the database named in DATABASE_URL does not exist", text
+        return f"the database named in DATABASE_URL does not exist ({text})", text
     if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
-        return "the database refused the connection", text
-    return "the database is unreachable", f"{type(exc).__name__}: {text}"
+        return f"the database refused the connection ({text})", text
+    errno = exc.errno if isinstance(exc, OSError) else None
+    why = os.strerror(errno) if errno else type(exc).__name__  # asyncio's text has the address
+    return f"the database is unreachable ({why})", f"{type(exc).__name__}: {text}"
 
 
 class QueryFileError(Exception):
@@ -126,8 +129,8 @@ class Database:
         self._next_attempt = 0.0
         self.timeout = settings.db_statement_timeout + 1.0
         self.pooled = settings.database_pooled
-        # Why the last connect failed, in a few words, for /ready; None once
-        # a pool exists.
+        # Why the last connect failed, with the server's reason, for /ready;
+        # None once a pool exists.
         self.last_failure: str | None = None
         statement_ms = int(settings.db_statement_timeout * 1000)
         self._timeouts = {
@@ -198,12 +201,7 @@ class Database:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._next_attempt = time.monotonic() + RECONNECT_BACKOFF_SECONDS
                 self.last_failure, reason = connect_failure(exc)
-                log.warning(
-                    "database connect to %s failed: %s: %s",
-                    url.redacted(),
-                    self.last_failure,
-                    reason,
-                )
+                log.warning("database connect to %s failed: %s", url.redacted(), reason)
                 raise DatabaseUnavailable() from exc
             self.last_failure = None
             log.info(

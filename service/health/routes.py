@@ -28,9 +28,7 @@ async def ready(request: web.Request) -> web.Response:
         rows = await db.many("list_applied_migrations")
     except DatabaseUnavailable:
         if db.last_failure:  # unreachable, refused credentials, TLS: say which
-            raise DatabaseUnavailable(
-                f"Not ready: {db.last_failure}; the service's log has the server's reason."
-            ) from None
+            raise DatabaseUnavailable(f"Not ready: {db.last_failure}.") from None
         raise
     except asyncpg.UndefinedTableError:
         raise DatabaseUnavailable(

@@ -52,6 +52,7 @@ async def test_with_the_database_down_health_is_ok_and_ready_is_503(
     assert_problem(resp, body, 503)
     assert int(resp.headers["Retry-After"]) > 0
     assert "127.0.0.1" not in str(body)  # no driver message, no address
+    assert "unreachable (Connection refused)" in body["detail"]  # but which failure
 
 
 async def test_ready_is_503_until_the_schema_is_migrated(aiohttp_client, empty_database):
