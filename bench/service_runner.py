@@ -89,7 +89,9 @@ def running_pgbouncer(database_url: str = BENCH_DATABASE_URL) -> Iterator[str]:
     ini = Path(workdir) / "pgbouncer.ini"
     ini.write_text(
         "[databases]\n"
-        f"* = host={target.hostname} port={target.port or 5432}\n"
+        # auth_type = any: pgbouncer logs in to the server as this user.
+        f"* = host={target.hostname} port={target.port or 5432} "
+        f"user={target.username or 'postgres'}\n"
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir = {workdir}\n"
         "auth_type = any\npool_mode = transaction\n"
