@@ -295,7 +295,11 @@ def main() -> None:
         if args.pooler:
             with running_pgbouncer(BENCH_DATABASE_URL) as pooled_url:
                 pooled = run_service(args, pooled_url, {"DATABASE_POOLER": "transaction"})
-            text += "\n## Through PgBouncer (transaction mode, DATABASE_POOLER=transaction)\n\n"
+            text += (
+                "\n## Through PgBouncer (transaction mode, DATABASE_POOLER=transaction)\n\n"
+                "Debian's pgbouncer with its defaults in front of the same PostgreSQL; the "
+                "ceiling row is still asyncpg straight to PostgreSQL.\n\n"
+            )
             text += "\n".join(
                 report(*pooled, args.workers, args.seconds, args.connections).splitlines()[4:]
             )
