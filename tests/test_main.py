@@ -170,18 +170,11 @@ def test_bad_arguments_are_refused(args, empty_database):
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigterm_stops_the_service_with_exit_code_0(migrated_database, workers):
-    with serving(base_env(migrated_database), "--workers", workers) as (proc, base, _logged):
-        assert get(base + "/ready")[0] == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-
-
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigint_stops_the_service_with_exit_code_0(migrated_database, workers):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_stops_the_service_with_exit_code_0(migrated_database, workers, stop):
     with serving(base_env(migrated_database), "--workers", workers) as (proc, base, logged):
         assert get(base + "/ready")[0] == 200
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         assert proc.wait(timeout=30) == 0
         assert "Traceback" not in logged()
 
