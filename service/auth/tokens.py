@@ -17,6 +17,7 @@ import jwt
 from aiohttp import web
 
 from service import keys
+from service.auth.schemas import EMAIL_MAX, NAME_MAX
 from service.errors import Unauthorized
 from service.settings import Settings
 
@@ -35,9 +36,6 @@ MAX_TOKEN_LENGTH = 4096
 # account lookup; expiry is still checked on every use. Bounded: cleared
 # when full.
 CACHE_SIZE = 10_000
-# users_email_check and users_name_check: what a linked account may store.
-EMAIL_MAX = 254
-NAME_MAX = 100
 FALLBACK_NAME = "Better Auth user"
 
 # (user id here, Better Auth user id or None)
