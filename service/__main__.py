@@ -100,7 +100,7 @@ def _migrate(settings: Settings, break_lock: bool) -> int:
     try:
         applied = migrate(settings.database_url, settings.migrations_dir, break_lock=break_lock)
     except Exception as exc:
-        log.error("migrate failed: %s: %s", type(exc).__name__, _first_line(exc))
+        log.error("migrate failed: %s: %s", type(exc).__name__, logs.first_line(exc))
         return 1
     if applied:
         log.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
@@ -117,18 +117,13 @@ def _rollback(settings: Settings, count: int, break_lock: bool) -> int:
             settings.database_url, settings.migrations_dir, count, break_lock=break_lock
         )
     except Exception as exc:
-        log.error("rollback failed: %s: %s", type(exc).__name__, _first_line(exc))
+        log.error("rollback failed: %s: %s", type(exc).__name__, logs.first_line(exc))
         return 1
     if rolled:
         log.info("rolled back %d migration(s): %s", len(rolled), ", ".join(rolled))
     else:
         log.info("nothing to roll back")
     return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    # Driver messages can be long; never include the connection URL.
-    return (str(exc).splitlines() or [""])[0][:300]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -174,7 +169,7 @@ def _serve_on(settings: Settings, sock: socket.socket, workers: int, url: str) -
     try:
         app = create_app(settings)
     except Exception as exc:
-        log.error("cannot start: %s: %s", type(exc).__name__, _first_line(exc))
+        log.error("cannot start: %s: %s", type(exc).__name__, logs.first_line(exc))
         return 1
     log.info(
         "todo-api %s serving on %s with %d worker(s) (APP_ENV=%s)",

@@ -29,6 +29,7 @@ import asyncpg
 
 from service.dburl import parse_database_url
 from service.errors import DatabaseUnavailable
+from service.logs import first_line
 from service.settings import Settings
 
 log = logging.getLogger("service.db")
@@ -55,7 +56,7 @@ def connect_failure(exc: BaseException) -> tuple[str, str]:
     reason, for the log). The server's own words say why it refused and never
     hold the password; an OS error says only its kind to /ready, not the
     address it failed on."""
-    text = (str(exc).splitlines() or [""])[0][:300] or type(exc).__name__
+    text = first_line(exc) or type(exc).__name__
     if isinstance(exc, _REFUSED):
         kind = "the database refused the service's credentials"
         if "SSL" in text or "encryption" in text:

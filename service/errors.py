@@ -94,6 +94,13 @@ class Unauthorized(Problem):
         super().__init__(detail, **kw)
 
 
+class AccountGone(Unauthorized):
+    """A validly signed token whose account no longer exists."""
+
+    def __init__(self) -> None:
+        super().__init__("The account for this token no longer exists.")
+
+
 class Forbidden(Problem):
     status = 403
     slug = "forbidden"

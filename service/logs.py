@@ -167,6 +167,12 @@ async def flusher_ctx(_app: Any) -> Any:
     access_log.flush()
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message for a log line: its first line, cut short
+    (driver messages run long; the connection URL is never in them)."""
+    return (str(exc).splitlines() or [""])[0][:300]
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     # What no line of ours uses, and logging would compute per record (the
     # logging HOWTO's "Optimization"): caller frame, thread, process names.

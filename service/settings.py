@@ -192,8 +192,9 @@ class Settings:
             jwt_issuer=get("JWT_ISSUER") or "todo-api",
             better_auth_url=better_auth_url,
             better_auth_jwks_url=jwks_url,
-            better_auth_issuer=get("BETTER_AUTH_ISSUER") or better_auth_url,
-            better_auth_audience=get("BETTER_AUTH_AUDIENCE") or better_auth_url,
+            # Without a trailing slash; the verifier accepts both spellings.
+            better_auth_issuer=(get("BETTER_AUTH_ISSUER") or better_auth_url).rstrip("/"),
+            better_auth_audience=(get("BETTER_AUTH_AUDIENCE") or better_auth_url).rstrip("/"),
             bcrypt_rounds=bcrypt_rounds,
             db_pool_min=pool_min,
             db_pool_max=pool_max,

@@ -33,6 +33,8 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.errors import HaltServer
 
+from service.logs import first_line
+
 log = logging.getLogger("service")
 
 # After SIGTERM a worker drains for SHUTDOWN_TIMEOUT, then closes its pool;
@@ -203,5 +205,4 @@ def _child_exit(_arbiter: Any, worker: Any) -> None:
 
 
 def describe(exc: BaseException) -> str:
-    # Messages can be long; the first line names the problem.
-    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+    return f"{type(exc).__name__}: {first_line(exc)}"

@@ -57,9 +57,10 @@ class BetterAuthVerifier:
         self.jwks_url = settings.better_auth_jwks_url
         # The plugin's `iss`/`aud` are its baseURL as configured; accept it
         # with or without a trailing slash, and link accounts to the bare one.
-        self.issuer = settings.better_auth_issuer.rstrip("/")
-        self.issuers = _with_and_without_slash(settings.better_auth_issuer)
-        self.audiences = _with_and_without_slash(settings.better_auth_audience)
+        self.issuer = settings.better_auth_issuer
+        self.issuers = [self.issuer, self.issuer + "/"]
+        audience = settings.better_auth_audience
+        self.audiences = [audience, audience + "/"]
         # Instance attributes, so a test can shorten them.
         self.refetch_interval = REFETCH_INTERVAL
         self.max_key_age = MAX_KEY_AGE
@@ -193,11 +194,6 @@ def _usable_keys(document: Any) -> dict[str, jwt.PyJWK]:
         if key.algorithm_name in ALGORITHMS:
             keys[data["kid"]] = key
     return keys
-
-
-def _with_and_without_slash(url: str) -> list[str]:
-    bare = url.rstrip("/")
-    return [bare, bare + "/"]
 
 
 def _why(exc: BaseException) -> str:

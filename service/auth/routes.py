@@ -8,7 +8,7 @@ from aiohttp import web
 
 from service import keys
 from service.auth.schemas import SigninSchema, SignupSchema, user_json
-from service.errors import Conflict, Unauthorized, register_conflict
+from service.errors import AccountGone, Conflict, Unauthorized, register_conflict
 from service.jsonio import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -66,5 +66,5 @@ async def signin(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     user = await request.app[keys.DB].one("get_user_by_id", request[keys.USER_ID])
     if user is None:  # a validly signed token for an account that is gone
-        raise Unauthorized("The account for this token no longer exists.")
+        raise AccountGone()
     return json_response(user_json(user))

@@ -81,15 +81,17 @@ class TokenService:
                 raise Unauthorized("The token is not valid.")
             claims = await self.better_auth.verify(token, header)
             caller: Caller = (await self._link(self.better_auth.issuer, claims), claims["sub"])
+            expires = int(claims["exp"])
         else:
-            claims = self._verify_own(token)
-            caller = (uuid.UUID(claims["sub"]), None)
+            user_id, expires = self._verify_own(token)
+            caller = (user_id, None)
         if len(self._verified) >= CACHE_SIZE:
             self._verified.clear()
-        self._verified[token] = (caller, int(claims["exp"]))
+        self._verified[token] = (caller, expires)
         return caller
 
-    def _verify_own(self, token: str) -> dict[str, Any]:
+    def _verify_own(self, token: str) -> tuple[uuid.UUID, int]:
+        """(user id, expiry) of one of our own tokens."""
         try:
             claims = jwt.decode(
                 token,
@@ -99,13 +101,11 @@ class TokenService:
                 leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS},
             )
-            uuid.UUID(str(claims["sub"]))
-            int(claims["exp"])
+            return uuid.UUID(str(claims["sub"])), int(claims["exp"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired; sign in again.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("The token is not valid.") from None
-        return claims
 
     async def _link(self, issuer: str, claims: dict[str, Any]) -> uuid.UUID:
         """The account linked to this Better Auth user, made on first use."""

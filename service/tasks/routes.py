@@ -12,10 +12,10 @@ from multidict import MultiDict
 
 from service import keys
 from service.errors import (
+    AccountGone,
     Forbidden,
     NotFound,
     PreconditionFailed,
-    Unauthorized,
     Unprocessable,
     register_conflict,
     register_constraint,
@@ -53,9 +53,7 @@ register_constraint(
     field="description",
     message=f"Must be at most {DESCRIPTION_MAX} characters.",
 )
-register_conflict(
-    "tasks_user_id_fkey", lambda: Unauthorized("The account for this token no longer exists.")
-)
+register_conflict("tasks_user_id_fkey", AccountGone)
 
 # sort parameter -> (query name stem, row column that the cursor carries)
 _SORT_QUERIES = {
@@ -100,7 +98,7 @@ async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
     """Nothing found: if that is because the token's account is gone, the
     answer is 401, not an empty list or a 404. Only empty answers pay."""
     if await request.app[keys.DB].one("get_user_by_id", user_id) is None:
-        raise Unauthorized("The account for this token no longer exists.")
+        raise AccountGone()
 
 
 async def _task_id(request: web.Request, user_id: uuid.UUID) -> uuid.UUID:
