@@ -212,7 +212,8 @@ def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> N
         app,
         sock=sock,
         shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
+        access_log=logs.ACCESS,
+        access_log_class=logs.AccessLogger,
         print=None,
         loop=loop,
     )

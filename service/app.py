@@ -16,10 +16,10 @@ from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService, auth_middleware
 from service.db import Database, load_queries, migration_ids
 from service.docs import routes as docs
-from service.errors import install_http_error_problems, problem_middleware
 from service.health.routes import routes as health_routes
+from service.internals import answer_malformed_http_with_problems
 from service.jsonio import MAX_BODY_BYTES
-from service.middlewares import request_context_middleware
+from service.middlewares import problem_middleware, request_context_middleware
 from service.settings import Settings
 from service.tasks import routes as tasks
 
@@ -37,7 +37,7 @@ EXPOSED_HEADERS = (
 
 
 def create_app(settings: Settings) -> web.Application:
-    install_http_error_problems()
+    answer_malformed_http_with_problems()
     app = web.Application(
         middlewares=[request_context_middleware, problem_middleware, auth_middleware],
         client_max_size=MAX_BODY_BYTES,
@@ -50,10 +50,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_better_auth_ctx)
     app.cleanup_ctx.append(_passwords_ctx)
-    app.cleanup_ctx.append(metrics.pool_gauges_ctx)
+    app.cleanup_ctx.append(metrics.pool_gauges(app[keys.DB]))
     app.cleanup_ctx.append(logs.flusher_ctx)
     app.add_routes(health_routes)
-    app.router.add_get("/metrics", metrics.metrics, allow_head=False)
+    app.router.add_get("/metrics", metrics.handler(app[keys.DB]), allow_head=False)
     app.add_routes(auth_routes)
     tasks.setup(app)
     docs.setup(app)

@@ -151,6 +151,10 @@ class Database:
     def pool(self) -> asyncpg.Pool | None:
         return self._pool
 
+    @property
+    def pool_max(self) -> int:
+        return self.settings.db_pool_max
+
     async def open(self) -> None:
         try:
             await self._ensure_pool()

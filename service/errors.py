@@ -1,11 +1,11 @@
-"""The problem+json family (RFC 9457) and the one middleware that turns every
-exception into a problem document. Nothing else in the service builds an
-error response."""
+"""The problem+json family (RFC 9457): the problems the client can act on,
+the exceptions they stand for, and their rendering. Nothing else in the
+service builds an error response; service.middlewares catches, logs and
+counts them."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -14,10 +14,6 @@ import asyncpg
 import orjson
 from aiohttp import web
 from marshmallow import ValidationError
-
-from service import metrics
-
-log = logging.getLogger("service.errors")
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -232,91 +228,22 @@ def _from_http_exception(exc: web.HTTPException) -> Problem:
     return Problem(detail, status=exc.status, headers=headers)
 
 
-def problem_response(problem: Problem, request: web.Request) -> web.Response:
-    response = web.Response(
-        body=orjson.dumps(problem.body(request.path)),
+def problem_response(problem: Problem, instance: str) -> web.Response:
+    """`problem` as an application/problem+json response about `instance`
+    (the request's path)."""
+    return web.Response(
+        body=orjson.dumps(problem.body(instance)),
         status=problem.status,
         content_type=PROBLEM_CONTENT_TYPE,
         headers=problem.headers,
     )
-    return response
 
 
-@web.middleware
-async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:  # redirects and 304 are answers, not errors
-            raise
-        return problem_response(_from_http_exception(exc), request)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        problem = problem_from_exception(exc)
-        if problem is None:
-            # A bug. The client learns nothing; the log has everything.
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            problem = Problem(status=500, detail="An unexpected error occurred.")
-        elif problem.status >= 500:
-            if isinstance(problem, DatabaseUnavailable):
-                kind = "timeout" if isinstance(exc, _TIMEOUTS) else "unavailable"
-                metrics.DB_ERRORS.labels(kind).inc()
-            log.warning(
-                "%s %s answered %d: %s",
-                request.method,
-                request.path,
-                problem.status,
-                type(exc).__name__,
-            )
-        return problem_response(problem, request)
+def is_timeout(exc: BaseException) -> bool:
+    """A DatabaseUnavailable that is the statement timeout, not an outage."""
+    return isinstance(exc, _TIMEOUTS)
 
 
 def _normalise_errors(errors: Mapping[str, Any]) -> dict[str, Any]:
     # marshmallow's shape, with keys as strings so it serialises cleanly.
     return {str(k): v for k, v in errors.items()}
-
-
-def install_http_error_problems() -> None:
-    """Requests too malformed to reach a handler (a bad request line, a
-    header over aiohttp's 8190-byte limit) are answered by aiohttp's
-    RequestHandler.handle_error with text that echoes the input. Make those
-    problem documents too; idempotent."""
-    from aiohttp import web_protocol
-
-    if getattr(web_protocol.RequestHandler.handle_error, "_problem", False):
-        return
-
-    def handle_error(
-        self: Any,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if status >= 500:
-            log.error("unhandled error outside the handlers", exc_info=exc)
-        else:
-            log.info("malformed HTTP request answered %d: %s", status, type(exc).__name__)
-        if request.writer.output_size > 0:
-            raise ConnectionError("response already started; cannot send an error")
-        problem = Problem(
-            "The request is not valid HTTP, or its headers are too large."
-            if status < 500
-            else "An unexpected error occurred.",
-            status=status,
-        )
-        try:
-            instance = request.path
-        except Exception:  # the request line itself may be what is broken
-            instance = "/"
-        response = web.Response(
-            body=orjson.dumps(problem.body(instance)),
-            status=status,
-            content_type=PROBLEM_CONTENT_TYPE,
-        )
-        response.force_close()
-        return response
-
-    handle_error._problem = True  # type: ignore[attr-defined]
-    web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]

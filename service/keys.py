@@ -24,6 +24,8 @@ CURSORS: web.AppKey[CursorCodec] = web.AppKey("task_cursors")
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
 PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
 
+# The route template a request matched (None: no route), for the access line.
+ROUTE: web.RequestKey[str | None] = web.RequestKey("route")
 # The caller's user id, set by the auth middleware on protected routes.
 USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
 # The caller's Better Auth user id (the token's `sub`), set only for callers

@@ -3,7 +3,9 @@ request stamped with its request id."""
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import contextvars
 import logging
 import os
@@ -12,6 +14,10 @@ import time
 from typing import Any
 
 import orjson
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from service import internals, keys
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -41,6 +47,9 @@ _install_record_factory()
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts, level, logger, msg, request_id, and every
+    `extra=` field."""
+
     _second = -1
     _second_text = ""
 
@@ -51,120 +60,137 @@ class JsonFormatter(logging.Formatter):
             self._second = second
         return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
-    def format(self, record: logging.LogRecord) -> str:
+    def line(
+        self,
+        created: float,
+        level: str,
+        name: str,
+        msg: str,
+        request_id: str | None,
+        fields: dict[str, Any],
+    ) -> str:
         doc: dict[str, Any] = {
-            "ts": self._timestamp(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
+            "ts": self._timestamp(created),
+            "level": level,
+            "logger": name,
+            "msg": msg,
         }
-        if getattr(record, "request_id", None):
-            doc["request_id"] = record.request_id
-        for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
-                doc[key] = value
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+        if request_id:
+            doc["request_id"] = request_id
+        doc.update(fields)
         return orjson.dumps(doc, default=str).decode()
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")
+        }
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            getattr(record, "request_id", None),
+            fields,
+        )
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+    """`2026-11-28 10:00:00,123 INFO    logger [request id] message`."""
+
+    def line(
+        self,
+        created: float,
+        level: str,
+        name: str,
+        msg: str,
+        request_id: str | None,
+        fields: dict[str, Any],  # the JSON line's extras; text lines leave them out
+    ) -> str:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+        millis = int((created - int(created)) * 1000)
+        return f"{stamp},{millis:03d} {level:<7} {name} [{request_id or '-'}] {msg}"
 
     def format(self, record: logging.LogRecord) -> str:
-        if not getattr(record, "request_id", None):
-            record.request_id = "-"
-        return super().format(record)
+        text = self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            getattr(record, "request_id", None),
+            {},
+        )
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            text += "\n" + self.formatStack(record.stack_info)
+        return text
 
 
-class AccessLog:
-    """One line per request. The hot path: once `configure` has run, lines
-    go straight to the log stream in the same shape the formatters give
-    (JSON or text), without a LogRecord, and into a 64 KiB buffer that is
-    flushed twice a second, when it fills, and at exit; every other log
-    record is written at once. Unconfigured (tests), it is a plain logger."""
+class _Output:
+    """Where `configure` sends lines: the buffered stream and its formatter.
+    The access line skips the LogRecord and goes straight to them."""
 
-    FLUSH_SECONDS = 0.5
+    stream: Any = None
+    formatter: JsonFormatter | TextFormatter = JsonFormatter()
 
-    def __init__(self) -> None:
-        self.logger = logging.getLogger("service.access")
-        self._stream: Any = None
-        self._json = True
-        self._text = TextFormatter()
 
-    def configure(self, stream: Any, fmt: str, enabled: bool) -> None:
-        self._stream = stream if enabled else None
-        self._json = fmt == "json"
-        self._timestamps = JsonFormatter()
+_output = _Output()
+ACCESS = logging.getLogger("service.access")
+FLUSH_SECONDS = 0.5
 
-    def __call__(
-        self, rid: str, method: str, path: str, route: str | None, status: int, ms: float
-    ) -> None:
-        stream = self._stream
-        if stream is None:
-            if self.logger.isEnabledFor(logging.INFO):
-                self.logger.info(
-                    "%s %s %d %.2fms",
-                    method,
-                    path,
-                    status,
-                    ms,
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": ms,
-                    },
-                )
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access-log hook (`access_log_class`), so the requests aiohttp
+    answers itself (malformed HTTP) get their line too. The hot path: once
+    `configure` has run, the line is the configured formatter's, written to
+    its 64 KiB buffer without a LogRecord; unconfigured (tests), it is a
+    plain log record."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, seconds: float) -> None:
+        ms = round(seconds * 1000, 2)
+        msg = f"{request.method} {request.path} {response.status} {ms:.2f}ms"
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "route": request.get(keys.ROUTE),
+            "status": response.status,
+            "duration_ms": ms,
+        }
+        rid = response.headers.get("X-Request-ID")
+        if _output.stream is None:
+            token = request_id_var.set(rid)
+            self.logger.info(msg, extra=fields)
+            request_id_var.reset(token)
             return
-        now = time.time()
-        msg = f"{method} {path} {status} {ms:.2f}ms"
-        if self._json:
-            line = orjson.dumps(
-                {
-                    "ts": self._timestamps._timestamp(now),
-                    "level": "INFO",
-                    "logger": "service.access",
-                    "msg": msg,
-                    "request_id": rid,
-                    "method": method,
-                    "path": path,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": ms,
-                }
-            ).decode()
-        else:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
-            line = f"{stamp},{int(now % 1 * 1000):03d} INFO    service.access [{rid}] {msg}"
-        stream.write(line + "\n")
+        line = _output.formatter.line(time.time(), "INFO", ACCESS.name, msg, rid, fields)
+        _output.stream.write(line + "\n")
 
-    def flush(self) -> None:
-        if self._stream is not None:
-            self._stream.flush()
-
-
-access_log = AccessLog()
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
 
 
 async def flusher_ctx(_app: Any) -> Any:
-    """aiohttp cleanup_ctx: flush buffered access lines twice a second."""
-    import asyncio
-    import contextlib
+    """aiohttp cleanup_ctx: flush buffered lines twice a second and at exit."""
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(AccessLog.FLUSH_SECONDS)
-            access_log.flush()
+            await asyncio.sleep(FLUSH_SECONDS)
+            _flush()
 
     task = asyncio.create_task(loop())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    access_log.flush()
+    _flush()
+
+
+def _flush() -> None:
+    if _output.stream is not None:
+        _output.stream.flush()
 
 
 def first_line(exc: BaseException) -> str:
@@ -174,9 +200,8 @@ def first_line(exc: BaseException) -> str:
 
 
 def configure(level: str = "INFO", fmt: str = "json") -> None:
-    # What no line of ours uses, and logging would compute per record (the
-    # logging HOWTO's "Optimization"): caller frame, thread, process names.
-    logging._srcfile = None
+    internals.skip_caller_lookup()
+    # What no line of ours uses, and logging would compute per record.
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
@@ -190,11 +215,10 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
         errors="backslashreplace",
     )
     atexit.register(stream.flush)
+    _output.formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = logging.StreamHandler(stream)  # flushes after each record
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(_output.formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    access_log.configure(stream, fmt, enabled=root.isEnabledFor(logging.INFO))
-    # aiohttp's own access log is replaced by ours (service.middlewares).
-    logging.getLogger("aiohttp.access").disabled = True
+    _output.stream = stream

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import (
@@ -24,8 +24,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-
-from service import keys
 
 REQUESTS = Counter(
     "todo_http_requests_total",
@@ -77,42 +75,59 @@ def observe(method: str, route: str | None, status: int, seconds: float) -> None
     children[1].observe(seconds)
 
 
-def refresh_pool_gauges(app: web.Application) -> None:
-    db = app[keys.DB]
+class PoolStats(Protocol):
+    """What the gauges read: the service's Database (service.db)."""
+
+    @property
+    def pool(self) -> Any: ...
+
+    @property
+    def pool_max(self) -> int: ...
+
+
+def refresh_pool_gauges(db: PoolStats) -> None:
     pool = db.pool
     size = pool.get_size() if pool else 0
     idle = pool.get_idle_size() if pool else 0
     POOL_CONNECTIONS.labels("open").set(size)
     POOL_CONNECTIONS.labels("in_use").set(size - idle)
-    POOL_MAX.set(db.settings.db_pool_max)
+    POOL_MAX.set(db.pool_max)
 
 
-async def pool_gauges_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Keep this worker's pool gauges fresh, so a scrape answered by another
-    worker still sees them."""
+def pool_gauges(db: PoolStats) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp cleanup context that keeps this worker's pool gauges
+    fresh, so a scrape answered by another worker still sees them."""
 
-    async def loop() -> None:
-        while True:
-            refresh_pool_gauges(app)
-            await asyncio.sleep(POOL_REFRESH_SECONDS)
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                refresh_pool_gauges(db)
+                await asyncio.sleep(POOL_REFRESH_SECONDS)
 
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
 
 
-async def metrics(request: web.Request) -> web.Response:
-    refresh_pool_gauges(request.app)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    response = web.Response(body=generate_latest(registry))
-    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-    return response
+def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /metrics: every worker's samples, this one's pool gauges fresh."""
+
+    async def metrics(_request: web.Request) -> web.Response:
+        refresh_pool_gauges(db)
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            registry = REGISTRY
+        response = web.Response(body=generate_latest(registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    return metrics
 
 
 def mark_worker_dead(pid: int) -> None:

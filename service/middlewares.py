@@ -1,9 +1,12 @@
-"""The request-context middleware: request id, `Vary: Origin`, one access
-line, timing."""
+"""The two outer middlewares: the request context (request id, `Vary:
+Origin`, the metrics) and the one that turns every exception into a problem
+document, logging and counting the ones that are not the client's doing."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
 import os
 import re
 import time
@@ -11,8 +14,17 @@ from typing import Any
 
 from aiohttp import web
 
-from service import metrics
-from service.logs import access_log, request_id_var
+from service import keys, metrics
+from service.errors import (
+    DatabaseUnavailable,
+    Problem,
+    is_timeout,
+    problem_from_exception,
+    problem_response,
+)
+from service.logs import request_id_var
+
+log = logging.getLogger("service.errors")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept when it is of sane length and plain characters.
@@ -69,7 +81,33 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else None
-        elapsed = time.perf_counter() - start
-        metrics.observe(request.method, route, status, elapsed)
-        access_log(rid, request.method, request.path, route, status, round(elapsed * 1000, 2))
+        request[keys.ROUTE] = route
+        metrics.observe(request.method, route, status, time.perf_counter() - start)
         request_id_var.reset(token)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, web.HTTPException) and exc.status < 400:
+            raise  # redirects and 304 are answers, not errors
+        problem = problem_from_exception(exc)
+        if problem is None:
+            # A bug. The client learns nothing; the log has everything.
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            problem = Problem(status=500, detail="An unexpected error occurred.")
+        elif problem.status >= 500:
+            if isinstance(problem, DatabaseUnavailable):
+                metrics.DB_ERRORS.labels("timeout" if is_timeout(exc) else "unavailable").inc()
+            log.warning(
+                "%s %s answered %d: %s",
+                request.method,
+                request.path,
+                problem.status,
+                type(exc).__name__,
+            )
+        return problem_response(problem, request.path)
