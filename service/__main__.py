@@ -10,7 +10,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from service import __version__, logs
@@ -97,32 +97,38 @@ def _migrate(settings: Settings, break_lock: bool) -> int:
     from service.migrations import migrate
 
     _prepare_database(settings)
-    try:
-        applied = migrate(settings.database_url, settings.migrations_dir, break_lock=break_lock)
-    except Exception as exc:
-        log.error("migrate failed: %s: %s", type(exc).__name__, logs.first_line(exc))
-        return 1
-    if applied:
-        log.info("applied %d migration(s): %s", len(applied), ", ".join(applied))
-    else:
-        log.info("schema is up to date; nothing to apply")
-    return 0
+    return _run_migrations(
+        "migrate",
+        lambda: migrate(settings.database_url, settings.migrations_dir, break_lock=break_lock),
+        done="applied %d migration(s): %s",
+        nothing="schema is up to date; nothing to apply",
+    )
 
 
 def _rollback(settings: Settings, count: int, break_lock: bool) -> int:
     from service.migrations import rollback
 
-    try:
-        rolled = rollback(
+    return _run_migrations(
+        "rollback",
+        lambda: rollback(
             settings.database_url, settings.migrations_dir, count, break_lock=break_lock
-        )
+        ),
+        done="rolled back %d migration(s): %s",
+        nothing="nothing to roll back",
+    )
+
+
+def _run_migrations(command: str, run: Callable[[], list[str]], done: str, nothing: str) -> int:
+    """Run migrate or rollback; one line saying what it did, or why it failed."""
+    try:
+        ids = run()
     except Exception as exc:
-        log.error("rollback failed: %s: %s", type(exc).__name__, logs.first_line(exc))
+        log.error("%s failed: %s: %s", command, type(exc).__name__, logs.first_line(exc))
         return 1
-    if rolled:
-        log.info("rolled back %d migration(s): %s", len(rolled), ", ".join(rolled))
+    if ids:
+        log.info(done, len(ids), ", ".join(ids))
     else:
-        log.info("nothing to roll back")
+        log.info(nothing)
     return 0
 
 

@@ -69,17 +69,10 @@ def migrate(
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Apply every pending migration; return the ids applied."""
-    db = backend(database_url)
-    try:
-        if break_lock:
-            _break_lock(db)
-        migrations = read_migrations(str(migrations_dir))
-        with _locked(db, lock_timeout):
-            pending = db.to_apply(migrations)
-            db.apply_migrations(pending)
-        return [m.id for m in pending]
-    finally:
-        db.connection.close()
+    with _holding_lock(database_url, migrations_dir, break_lock, lock_timeout) as (db, found):
+        pending = db.to_apply(found)
+        db.apply_migrations(pending)
+    return [m.id for m in pending]
 
 
 def rollback(
@@ -91,15 +84,24 @@ def rollback(
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> list[str]:
     """Roll back the newest `count` applied migrations; return their ids."""
+    with _holding_lock(database_url, migrations_dir, break_lock, lock_timeout) as (db, found):
+        chosen = db.to_rollback(found)[:count]
+        db.rollback_migrations(chosen)
+    return [m.id for m in chosen]
+
+
+@contextmanager
+def _holding_lock(
+    database_url: str, migrations_dir: Path, break_lock: bool, lock_timeout: float
+) -> Iterator[tuple[Any, Any]]:
+    """(yoyo's backend, the migrations on disk), holding yoyo's lock."""
     db = backend(database_url)
     try:
         if break_lock:
             _break_lock(db)
         migrations = read_migrations(str(migrations_dir))
         with _locked(db, lock_timeout):
-            chosen = db.to_rollback(migrations)[:count]
-            db.rollback_migrations(chosen)
-        return [m.id for m in chosen]
+            yield db, migrations
     finally:
         db.connection.close()
 

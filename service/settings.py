@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -226,28 +227,32 @@ class Settings:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
-    return value
+    return _number(env, name, default, low, high, int, "a whole number", "")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    return _number(env, name, default, low, high, float, "a number of seconds", " seconds")
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: Any,
+    low: Any,
+    high: Any,
+    parse: Callable[[str], Any],
+    kind: str,
+    unit: str,
+) -> Any:
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise SettingsError(f"{name} must be {kind}, not {raw!r}") from None
     if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high} seconds, not {value}")
+        raise SettingsError(f"{name} must be between {low} and {high}{unit}, not {value}")
     return value
 
 
