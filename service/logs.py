@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import web
@@ -46,6 +46,22 @@ def _install_record_factory() -> None:
 _install_record_factory()
 
 
+class Entry(NamedTuple):
+    """One line, before a formatter writes it as JSON or text."""
+
+    created: float
+    level: str
+    logger: str
+    msg: str
+    request_id: str | None
+    fields: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: logging.LogRecord, fields: dict[str, Any]) -> Entry:
+        rid = getattr(record, "request_id", None)
+        return cls(record.created, record.levelname, record.name, record.getMessage(), rid, fields)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: ts, level, logger, msg, request_id, and every
     `extra=` field."""
@@ -60,24 +76,16 @@ class JsonFormatter(logging.Formatter):
             self._second = second
         return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        name: str,
-        msg: str,
-        request_id: str | None,
-        fields: dict[str, Any],
-    ) -> str:
+    def line(self, entry: Entry) -> str:
         doc: dict[str, Any] = {
-            "ts": self._timestamp(created),
-            "level": level,
-            "logger": name,
-            "msg": msg,
+            "ts": self._timestamp(entry.created),
+            "level": entry.level,
+            "logger": entry.logger,
+            "msg": entry.msg,
         }
-        if request_id:
-            doc["request_id"] = request_id
-        doc.update(fields)
+        if entry.request_id:
+            doc["request_id"] = entry.request_id
+        doc.update(entry.fields)
         return orjson.dumps(doc, default=str).decode()
 
     def format(self, record: logging.LogRecord) -> str:
@@ -86,41 +94,20 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             fields["exc"] = self.formatException(record.exc_info)
-        return self.line(
-            record.created,
-            record.levelname,
-            record.name,
-            record.getMessage(),
-            getattr(record, "request_id", None),
-            fields,
-        )
+        return self.line(Entry.of(record, fields))
 
 
 class TextFormatter(logging.Formatter):
     """`2026-11-28 10:00:00,123 INFO    logger [request id] message`."""
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        name: str,
-        msg: str,
-        request_id: str | None,
-        fields: dict[str, Any],  # the JSON line's extras; text lines leave them out
-    ) -> str:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
-        millis = int((created - int(created)) * 1000)
-        return f"{stamp},{millis:03d} {level:<7} {name} [{request_id or '-'}] {msg}"
+    def line(self, entry: Entry) -> str:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created))
+        millis = int((entry.created - int(entry.created)) * 1000)
+        rid = entry.request_id or "-"
+        return f"{stamp},{millis:03d} {entry.level:<7} {entry.logger} [{rid}] {entry.msg}"
 
     def format(self, record: logging.LogRecord) -> str:
-        text = self.line(
-            record.created,
-            record.levelname,
-            record.name,
-            record.getMessage(),
-            getattr(record, "request_id", None),
-            {},
-        )
+        text = self.line(Entry.of(record, {}))  # the JSON line's extra fields are left out
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -164,7 +151,7 @@ class AccessLogger(AbstractAccessLogger):
             self.logger.info(msg, extra=fields)
             request_id_var.reset(token)
             return
-        line = _output.formatter.line(time.time(), "INFO", ACCESS.name, msg, rid, fields)
+        line = _output.formatter.line(Entry(time.time(), "INFO", ACCESS.name, msg, rid, fields))
         _output.stream.write(line + "\n")
 
     @property

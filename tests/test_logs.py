@@ -60,6 +60,5 @@ def test_a_log_record_and_an_access_line_come_from_the_same_formatter(formatter)
     )
     record.request_id = "rid-1"
     record.created = 1_790_000_000.25
-    assert formatter.format(record) == formatter.line(
-        record.created, "INFO", "service.access", "GET / 200 1.00ms", "rid-1", {}
-    )
+    entry = logs.Entry(record.created, "INFO", "service.access", "GET / 200 1.00ms", "rid-1", {})
+    assert formatter.format(record) == formatter.line(entry)
