@@ -1,28 +1,26 @@
-"""Every web.AppKey of the service, in one place."""
+"""Every web.AppKey and web.RequestKey of the service, in one place.
+
+This module imports nothing of the service, so any module may import it
+without a circle. The value types that are the service's own classes are
+named in a comment, not imported: a type-only import would tie this module
+to theirs (tests/test_layers.py)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from service.auth.passwords import PasswordHasher
-    from service.auth.tokens import TokenService
-    from service.db import Database
-    from service.settings import Settings
-    from service.tasks.cursor import CursorCodec
-
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-DB: web.AppKey[Database] = web.AppKey("db")
+SETTINGS: web.AppKey[Any] = web.AppKey("settings")  # service.settings.Settings
+DB: web.AppKey[Any] = web.AppKey("db")  # service.db.Database
 # yoyo ids of the migrations on disk: /ready compares them with the applied ones.
 MIGRATIONS: web.AppKey[tuple[str, ...]] = web.AppKey("migrations")
-TOKENS: web.AppKey[TokenService] = web.AppKey("tokens")
-CURSORS: web.AppKey[CursorCodec] = web.AppKey("task_cursors")
+TOKENS: web.AppKey[Any] = web.AppKey("tokens")  # service.auth.tokens.TokenService
+CURSORS: web.AppKey[Any] = web.AppKey("task_cursors")  # service.tasks.cursor.CursorCodec
 # The OpenAPI document, serialised once at startup.
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
-PASSWORDS: web.AppKey[PasswordHasher] = web.AppKey("passwords")
+PASSWORDS: web.AppKey[Any] = web.AppKey("passwords")  # service.auth.passwords.PasswordHasher
 
 # The route template a request matched (None: no route), for the access line.
 ROUTE: web.RequestKey[str | None] = web.RequestKey("route")
