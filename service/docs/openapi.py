@@ -82,7 +82,7 @@ _ERRORS = {
 }
 # What the bearer-token check adds to every operation that is not public.
 _TOKEN_PROBLEMS = (401, 503)
-# Routes whose handlers live in modules that do not declare operations.
+# /metrics's handler lives in service/metrics.py, which knows nothing of the docs.
 _ELSEWHERE = {
     ("GET", "/metrics"): Operation(
         "metrics",
@@ -202,18 +202,7 @@ def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
 
     for path, method, operation in _paths(router):
         spec.path(path, operations={method: operation})
-    document = spec.to_dict()
-    _add_request_id_header(document)
-    return document
-
-
-def _add_request_id_header(document: dict[str, Any]) -> None:
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            for response in operation["responses"].values():
-                response.setdefault("headers", {})["X-Request-ID"] = {
-                    "$ref": "#/components/headers/X-Request-ID"
-                }
+    return spec.to_dict()
 
 
 def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
@@ -276,22 +265,21 @@ def _answer(answer: Answer) -> dict[str, Any]:
     response: dict[str, Any] = {"description": answer.description}
     if answer.schema is not None:
         response["content"] = {answer.content_type: {"schema": answer.schema}}
-    if answer.headers:
-        response["headers"] = {h: {"$ref": f"#/components/headers/{h}"} for h in answer.headers}
+    response["headers"] = _headers(*answer.headers)
     return response
 
 
 def _problem(status: int, description: str) -> dict[str, Any]:
-    response: dict[str, Any] = {
+    extra = {401: ("WWW-Authenticate",), 503: ("Retry-After",)}.get(status, ())
+    return {
         "description": description,
         "content": {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         },
+        "headers": _headers(*extra),
     }
-    if status == 401:
-        response["headers"] = {
-            "WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}
-        }
-    if status == 503:
-        response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
-    return response
+
+
+def _headers(*names: str) -> dict[str, Any]:
+    """Header references; every response carries X-Request-ID."""
+    return {h: {"$ref": f"#/components/headers/{h}"} for h in (*names, "X-Request-ID")}
