@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from service import keys
-from service.auth.schemas import SigninSchema, SignupSchema, user_json
+from service.auth.schemas import SessionSchema, SigninSchema, SignupSchema, UserSchema, user_json
+from service.docs.operation import DATABASE, JSON_BODY, Answer, operation
 from service.errors import AccountGone, Conflict, Unauthorized, register_conflict
 from service.jsonio import json_response, read_json
 
@@ -40,6 +41,17 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
 
 
 @routes.post("/api/auth/signup")
+@operation(
+    "signup",
+    summary="Create an account and get a session",
+    tag="auth",
+    public=True,
+    body=SignupSchema,
+    ok={201: Answer("Signed up.", SessionSchema, headers=("Location",))},
+    # TODO(constraints): 409 is users_password_email_lower_key's; read it from the table.
+    problems=(*JSON_BODY, 409, DATABASE),
+    notes={409: "The email is already registered (any letter case)."},
+)
 async def signup(request: web.Request) -> web.Response:
     data = SIGNUP.load(await read_json(request))
     password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
@@ -50,6 +62,16 @@ async def signup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/auth/signin")
+@operation(
+    "signin",
+    summary="Sign in with email and password",
+    tag="auth",
+    public=True,
+    body=SigninSchema,
+    ok={200: Answer("Signed in.", SessionSchema)},
+    problems=(*JSON_BODY, 401, DATABASE),
+    notes={401: "The email or password is incorrect."},
+)
 async def signin(request: web.Request) -> web.Response:
     data = SIGNIN.load(await read_json(request))
     user = await request.app[keys.DB].one("get_user_for_signin", data["email"])
@@ -63,6 +85,13 @@ async def signin(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/auth/me", allow_head=False)
+@operation(
+    "me",
+    summary="The signed-in user",
+    tag="auth",
+    ok={200: Answer("The user.", UserSchema)},
+    problems=(401, DATABASE),
+)
 async def me(request: web.Request) -> web.Response:
     user = await request.app[keys.DB].one("get_user_by_id", request[keys.USER_ID])
     if user is None:  # a validly signed token for an account that is gone

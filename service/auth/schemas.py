@@ -8,7 +8,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
-from service.schemas import StrictSchema, Text
+from service.schemas import StrictSchema, Text, row_serializer
 
 EMAIL_MAX = 254
 NAME_MAX = 100
@@ -56,7 +56,8 @@ class SigninSchema(StrictSchema):
 
 
 class UserSchema(Schema):
-    """The user as the API returns it (documentation; see `user_json`)."""
+    """The user as the API returns it: documents the output, and `user_json`
+    is generated from it."""
 
     id = fields.UUID(required=True)
     email = fields.String(
@@ -75,10 +76,4 @@ class SessionSchema(Schema):
     expires_in = fields.Integer(required=True)
 
 
-def user_json(row: Any) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "email": row["email"],
-        "name": row["name"],
-        "created_at": row["created_at"],
-    }
+user_json = row_serializer(UserSchema)

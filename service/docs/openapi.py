@@ -1,29 +1,26 @@
-"""The OpenAPI 3 document, built from the same marshmallow schemas that
-validate requests (apispec's marshmallow plugin), once, at startup.
+"""The OpenAPI 3 document, built once at startup from the router: each
+handler declares its operation beside itself (service/docs/operation.py),
+with the same marshmallow schemas that validate its input. This module
+holds what is document-wide: info, security schemes, Problem, headers, and
+what each error status means.
 
 Every operation lists every status it can answer; every error is a problem
 document; every response carries X-Request-ID."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 
 from service import __version__
-from service.auth.schemas import SessionSchema, SigninSchema, SignupSchema, UserSchema
-from service.docs.assets import ASSETS
+from service.docs.operation import Answer, Mount, Operation, declared
 from service.jsonio import MAX_BODY_BYTES
 from service.settings import Settings
-from service.tasks.schemas import (
-    TaskCompleteSchema,
-    TaskCreateSchema,
-    TaskListQuerySchema,
-    TaskPatchSchema,
-    TaskReplaceSchema,
-    TaskSchema,
-)
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -67,18 +64,14 @@ _PROBLEM_EXAMPLE = {
     "errors": {"title": ["Must not be blank."]},
 }
 
-# status -> what it means, for every operation that can answer it
+# status -> what it means, unless the operation's `notes` say otherwise
 _ERRORS = {
-    304: "Not modified: If-None-Match names the current ETag.",
     400: "Malformed JSON, or a body that is required is missing.",
-    401: (
-        "Missing, malformed, expired or invalid bearer token, or its account is gone "
-        "(or, at sign-in, wrong credentials)."
-    ),
-    403: "The path names another user: neither the caller's id nor their Better Auth id.",
-    404: "No such task for this user (or the id is not a UUID).",
-    409: "The email is already registered (any letter case).",
-    412: "If-Match does not match the task's current ETag.",
+    401: "Missing, malformed, expired or invalid bearer token, or its account is gone.",
+    403: "Forbidden.",
+    404: "Not found.",
+    409: "Conflict.",
+    412: "A precondition (If-Match) does not hold.",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not declared as application/json (UTF-8).",
     422: "Invalid input; `errors` says which field and why.",
@@ -87,194 +80,42 @@ _ERRORS = {
         "retry after Retry-After seconds."
     ),
 }
-
-
-def _problem(status: int) -> dict[str, Any]:
-    if status == 304:
-        return {
-            "description": _ERRORS[304],
-            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
-        }
-    response: dict[str, Any] = {
-        "description": _ERRORS[status],
-        "content": {
-            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+# What the bearer-token check adds to every operation that is not public.
+_TOKEN_PROBLEMS = (401, 503)
+# /metrics's handler lives in service/metrics.py, which knows nothing of the docs.
+_ELSEWHERE = {
+    ("GET", "/metrics"): Operation(
+        "metrics",
+        summary="Prometheus metrics (text exposition format)",
+        tag="health",
+        public=True,
+        ok={
+            200: Answer(
+                "Metrics, summed over all workers.", {"type": "string"}, content_type="text/plain"
+            )
         },
-    }
-    if status == 401:
-        response["headers"] = {
-            "WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}
-        }
-    if status == 503:
-        response["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
-    return response
-
-
-def _json(schema: Any, description: str, headers: tuple[str, ...] = ()) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": schema}},
-    }
-    if headers:
-        response["headers"] = {h: {"$ref": f"#/components/headers/{h}"} for h in headers}
-    return response
-
-
-def _content(content_type: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {content_type: {"schema": {"type": "string"}}}}
-
-
-def _body(schema: Any, *, required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
-
-
-def _responses(ok: dict[int, Any], *errors: int) -> dict[str, Any]:
-    responses = {str(status): response for status, response in ok.items()}
-    for status in errors:
-        responses[str(status)] = _problem(status)
-    return dict(sorted(responses.items()))
-
-
-_TASK_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "The task's id.",
-    "schema": {"type": "string", "format": "uuid"},
-}
-_USER_ID = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "description": (
-        "The caller's own user id: their id here (a UUID) or, signed in through Better "
-        "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
-        "other is a 403."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
-_IF_MATCH = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "description": "Only write if the task's ETag is one of these (strong comparison) or `*`.",
-    "schema": {"type": "string"},
-}
-_IF_NONE_MATCH = {
-    "name": "If-None-Match",
-    "in": "header",
-    "required": False,
-    "description": "Answer 304 if the task's ETag is one of these (weak comparison) or `*`.",
-    "schema": {"type": "string"},
-}
-_TASK = {"$ref": "#/components/schemas/Task"}
-_DB = 503  # every route that reads or writes the database can answer it
+_NO_MOUNT = Mount("", tag="")
 
 
-def _task_operations(alias: bool) -> dict[str, dict[str, dict[str, Any]]]:
-    """The task operations, keyed by path suffix then method; the alias family
-    adds the user_id path parameter and its 403."""
-    guard = (403,) if alias else ()
-    common = [_USER_ID] if alias else []
-    tag = ["tasks (by user id)"] if alias else ["tasks"]
-    writes = (400, 401, *guard, 404, 412, 413, 415, 422, _DB)
+class _Plugin(MarshmallowPlugin):
+    """apispec's marshmallow plugin, plus what a schema class adds in its
+    `json_schema_extra` (a rule JSON Schema says and field lists cannot)."""
 
-    def op(summary: str, op_id: str, responses: dict, **extra: Any) -> dict[str, Any]:
-        params = common + extra.pop("parameters", [])
-        operation = {
-            "tags": tag,
-            "summary": summary,
-            "operationId": op_id + ("ByUser" if alias else ""),
-        }
-        if params:
-            operation["parameters"] = params
-        operation.update(extra)
-        operation["responses"] = responses
-        return operation
-
-    return {
-        "": {
-            "get": op(
-                "List the caller's tasks, one keyset page at a time",
-                "listTasks",
-                _responses(
-                    {200: _json({"type": "array", "items": _TASK}, "A page of tasks.", ("Link",))},
-                    401,
-                    *guard,
-                    422,
-                    _DB,
-                ),
-                parameters=[{"in": "query", "schema": TaskListQuerySchema}],
-                description=(
-                    "The canonical parameters are `completed`, `q`, `sort`, `limit` and "
-                    '`cursor`. The Hackathon "Evolution of Todo" names `status`, `search`, '
-                    "`sort=created|updated|title`, `sort_by`, `order` and `sort_order` are "
-                    "exact aliases; a parameter and its alias with different meanings is a "
-                    "422 naming the alias."
-                ),
-            ),
-            "post": op(
-                "Create a task",
-                "createTask",
-                _responses(
-                    {201: _json(_TASK, "The new task.", ("Location", "ETag"))},
-                    400,
-                    401,
-                    *guard,
-                    413,
-                    415,
-                    422,
-                    _DB,
-                ),
-                requestBody=_body(TaskCreateSchema),
-            ),
-        },
-        "/{id}": {
-            "get": op(
-                "Get one task",
-                "getTask",
-                _responses({200: _json(_TASK, "The task.", ("ETag",))}, 304, 401, *guard, 404, _DB),
-                parameters=[_TASK_ID, _IF_NONE_MATCH],
-            ),
-            "put": op(
-                "Replace a task's fields (title required; omitted fields keep their value)",
-                "replaceTask",
-                _responses({200: _json(_TASK, "The updated task.", ("ETag",))}, *writes),
-                parameters=[_TASK_ID, _IF_MATCH],
-                requestBody=_body(TaskReplaceSchema),
-            ),
-            "patch": op(
-                "Change some of a task's fields (at least one)",
-                "patchTask",
-                _responses({200: _json(_TASK, "The updated task.", ("ETag",))}, *writes),
-                parameters=[_TASK_ID, _IF_MATCH],
-                requestBody=_body(TaskPatchSchema),
-            ),
-            "delete": op(
-                "Delete a task",
-                "deleteTask",
-                _responses({204: {"description": "Deleted."}}, 401, *guard, 404, 412, _DB),
-                parameters=[_TASK_ID, _IF_MATCH],
-            ),
-        },
-        "/{id}/complete": {
-            "patch": op(
-                'Toggle a task\'s completed flag (no body), or set it ({"completed": bool})',
-                "completeTask",
-                _responses({200: _json(_TASK, "The updated task.", ("ETag",))}, *writes),
-                parameters=[_TASK_ID, _IF_MATCH],
-                requestBody=_body(TaskCompleteSchema, required=False),
-            ),
-        },
-    }
+    def schema_helper(self, name: str, _: Any, schema: Any = None, **kwargs: Any) -> Any:
+        json_schema = super().schema_helper(name, _, schema=schema, **kwargs)
+        if schema is None:  # a component given as a dict (Problem)
+            return json_schema
+        return {**json_schema, **getattr(resolve_schema_cls(schema), "json_schema_extra", {})}
 
 
-def build_spec(settings: Settings) -> dict[str, Any]:
+def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
     spec = APISpec(
         title=settings.app_name,
         version=__version__,
         openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
+        plugins=[_Plugin()],
         info={"description": DESCRIPTION},
         security=[{"bearerAuth": []}, {"betterAuth": []}],
         tags=[
@@ -336,9 +177,6 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             "example": _PROBLEM_EXAMPLE,
         },
     )
-    c.schema("User", schema=UserSchema)
-    c.schema("Session", schema=SessionSchema)
-    c.schema("Task", schema=TaskSchema)
     for name, description, schema in [
         (
             "ETag",
@@ -362,148 +200,85 @@ def build_spec(settings: Settings) -> dict[str, Any]:
     ]:
         c.header(name, {"description": description, "schema": schema})
 
-    def add(
-        method: str,
-        path: str,
-        tag: str,
-        op_id: str,
-        summary: str,
-        responses: dict,
-        *,
-        public: bool = False,
-        **extra: Any,
-    ) -> None:
-        operation = {"tags": [tag], "summary": summary, "operationId": op_id, **extra}
-        if public:
-            operation["security"] = []
-        operation["responses"] = responses
+    for path, method, operation in _paths(router):
         spec.path(path, operations={method: operation})
+    return spec.to_dict()
 
-    def status_ok(*fields: str) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "required": list(fields),
-            "properties": {
-                f: {"type": "string", "enum": ["ok"]}
-                if f in ("status", "database")
-                else {"type": "string"}
-                for f in fields
-            },
+
+def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
+    """(path, method, operation) for every route, from what its handler declares."""
+    found = []
+    for route in router.routes():
+        if route.method in ("OPTIONS", "HEAD", "*") or route.resource is None:
+            continue  # preflights (aiohttp-cors), not API operations
+        path = route.resource.canonical
+        op = declared(route.handler) or _ELSEWHERE.get((route.method, path))
+        if op is None:
+            raise LookupError(f"{route.method} {path}: its handler declares no @operation")
+        found.append((path, route.method.lower(), _operation(op, _mount(op, path), path)))
+    return found
+
+
+def _mount(op: Operation, path: str) -> Mount:
+    if not op.mounts:
+        return _NO_MOUNT
+    for mount in op.mounts:
+        if path == mount.prefix or path.startswith(mount.prefix + "/"):
+            return mount
+    raise LookupError(f"{path} is under none of {op.operation_id}'s mounts")
+
+
+def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
+    parameters = [*mount.parameters, *op.parameters]
+    in_path = {p["name"] for p in parameters if p["in"] == "path"}
+    if in_path != set(re.findall(r"{(\w+)}", path)):
+        raise LookupError(f"{path}: {op.operation_id} documents path parameters {in_path}")
+    if op.query is not None:
+        parameters.append({"in": "query", "schema": op.query})
+    problems = {*op.problems, *mount.problems, *(() if op.public else _TOKEN_PROBLEMS)}
+    # TODO(constraints): add each violable constraint's problem from service/constraints.py.
+    notes = {**mount.notes, **op.notes}
+    responses = {str(s): _answer(a) for s, a in op.ok.items()}
+    responses |= {str(s): _problem(s, notes.get(s, _ERRORS[s])) for s in problems}
+    operation: dict[str, Any] = {
+        "tags": [op.tag or mount.tag],
+        "summary": op.summary,
+        "operationId": op.operation_id + mount.operation_suffix,
+    }
+    if op.description:
+        operation["description"] = op.description
+    if parameters:
+        operation["parameters"] = parameters
+    if op.public:
+        operation["security"] = []
+    if op.body is not None:
+        operation["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": op.body}},
         }
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
 
-    session = {"$ref": "#/components/schemas/Session"}
-    add(
-        "get",
-        "/health",
-        "health",
-        "health",
-        "Liveness; never touches the database",
-        _responses({200: _json(status_ok("status", "app", "version"), "Alive.")}),
-        public=True,
-    )
-    add(
-        "get",
-        "/ready",
-        "health",
-        "ready",
-        "Readiness: the database answers and the schema is current",
-        _responses({200: _json(status_ok("status", "database"), "Ready.")}, 503),
-        public=True,
-    )
-    add(
-        "post",
-        "/api/auth/signup",
-        "auth",
-        "signup",
-        "Create an account and get a session",
-        _responses(
-            {201: _json(session, "Signed up.", ("Location",))}, 400, 409, 413, 415, 422, _DB
-        ),
-        public=True,
-        requestBody=_body(SignupSchema),
-    )
-    add(
-        "post",
-        "/api/auth/signin",
-        "auth",
-        "signin",
-        "Sign in with email and password",
-        _responses({200: _json(session, "Signed in.")}, 400, 401, 413, 415, 422, _DB),
-        public=True,
-        requestBody=_body(SigninSchema),
-    )
-    add(
-        "get",
-        "/api/auth/me",
-        "auth",
-        "me",
-        "The signed-in user",
-        _responses({200: _json({"$ref": "#/components/schemas/User"}, "The user.")}, 401, _DB),
-    )
-    for prefix, alias in (("/api/tasks", False), ("/api/{user_id}/tasks", True)):
-        for suffix, operations in _task_operations(alias).items():
-            spec.path(prefix + suffix, operations=operations)
-    add(
-        "get",
-        "/metrics",
-        "health",
-        "metrics",
-        "Prometheus metrics (text exposition format)",
-        {"200": _content("text/plain", "Metrics, summed over all workers.")},
-        public=True,
-    )
-    add(
-        "get",
-        "/openapi.json",
-        "docs",
-        "openapi",
-        "This document",
-        _responses({200: _json({"type": "object"}, "The OpenAPI document.")}),
-        public=True,
-    )
-    add(
-        "get",
-        "/docs",
-        "docs",
-        "docs",
-        "An interactive viewer for this document (works offline)",
-        {"200": _content("text/html", "An HTML page.")},
-        public=True,
-    )
-    add(
-        "get",
-        "/docs/{asset}",
-        "docs",
-        "docsAsset",
-        "The viewer's scripts and styles",
-        {
-            "200": _content("*/*", "A script, style sheet or icon."),
-            "404": _problem(404) | {"description": "No such asset."},
+
+def _answer(answer: Answer) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": answer.description}
+    if answer.schema is not None:
+        response["content"] = {answer.content_type: {"schema": answer.schema}}
+    response["headers"] = _headers(*answer.headers)
+    return response
+
+
+def _problem(status: int, description: str) -> dict[str, Any]:
+    extra = {401: ("WWW-Authenticate",), 503: ("Retry-After",)}.get(status, ())
+    return {
+        "description": description,
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         },
-        public=True,
-        parameters=[
-            {
-                "name": "asset",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "enum": sorted(ASSETS)},
-            }
-        ],
-    )
-    document = spec.to_dict()
-    # PATCH needs at least one field: say so in the schema, so a generated
-    # client (and the fuzzer) knows an empty object is not a valid patch.
-    document["components"]["schemas"]["TaskPatch"]["anyOf"] = [
-        {"required": [name]} for name in ("title", "description", "completed")
-    ]
-    _add_request_id_header(document)
-    return document
+        "headers": _headers(*extra),
+    }
 
 
-def _add_request_id_header(document: dict[str, Any]) -> None:
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            for response in operation["responses"].values():
-                response.setdefault("headers", {})["X-Request-ID"] = {
-                    "$ref": "#/components/headers/X-Request-ID"
-                }
+def _headers(*names: str) -> dict[str, Any]:
+    """Header references; every response carries X-Request-ID."""
+    return {h: {"$ref": f"#/components/headers/{h}"} for h in (*names, "X-Request-ID")}

@@ -10,6 +10,7 @@ from aiohttp import web
 from service import keys
 from service.docs.assets import ASSETS
 from service.docs.openapi import build_spec
+from service.docs.operation import Answer, operation
 from service.errors import NotFound
 from service.jsonio import dumps
 
@@ -41,16 +42,31 @@ CSP = (
 
 
 def setup(app: web.Application) -> None:
-    app[keys.OPENAPI] = dumps(build_spec(app[keys.SETTINGS]))
+    """Add the docs routes, then document every route added so far."""
     app.add_routes(routes)
+    app[keys.OPENAPI] = dumps(build_spec(app[keys.SETTINGS], app.router))
 
 
 @routes.get("/openapi.json", allow_head=False)
+@operation(
+    "openapi",
+    summary="This document",
+    tag="docs",
+    public=True,
+    ok={200: Answer("The OpenAPI document.", {"type": "object"})},
+)
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[keys.OPENAPI], content_type="application/json")
 
 
 @routes.get("/docs", allow_head=False)
+@operation(
+    "docs",
+    summary="An interactive viewer for this document (works offline)",
+    tag="docs",
+    public=True,
+    ok={200: Answer("An HTML page.", {"type": "string"}, content_type="text/html")},
+)
 async def docs(request: web.Request) -> web.Response:
     title = request.app[keys.SETTINGS].app_name.replace("&", "&amp;").replace("<", "&lt;")
     return web.Response(
@@ -61,6 +77,23 @@ async def docs(request: web.Request) -> web.Response:
 
 
 @routes.get("/docs/{asset}", allow_head=False)
+@operation(
+    "docsAsset",
+    summary="The viewer's scripts and styles",
+    tag="docs",
+    public=True,
+    parameters=(
+        {
+            "name": "asset",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": sorted(ASSETS)},
+        },
+    ),
+    ok={200: Answer("A script, style sheet or icon.", {"type": "string"}, content_type="*/*")},
+    problems=(404,),
+    notes={404: "No such asset."},
+)
 async def asset(request: web.Request) -> web.Response:
     name = request.match_info["asset"]
     if name not in ASSETS:

@@ -6,13 +6,36 @@ import asyncpg
 from aiohttp import web
 
 from service import __version__, keys
+from service.docs.operation import Answer, operation
 from service.errors import DatabaseUnavailable
 from service.jsonio import json_response
 
 routes = web.RouteTableDef()
 
+_OK = {"type": "string", "enum": ["ok"]}
+
 
 @routes.get("/health", allow_head=False)
+@operation(
+    "health",
+    summary="Liveness; never touches the database",
+    tag="health",
+    public=True,
+    ok={
+        200: Answer(
+            "Alive.",
+            {
+                "type": "object",
+                "required": ["status", "app", "version"],
+                "properties": {
+                    "status": _OK,
+                    "app": {"type": "string"},
+                    "version": {"type": "string"},
+                },
+            },
+        )
+    },
+)
 async def health(request: web.Request) -> web.Response:
     """Liveness: the process answers. Never touches the database."""
     settings = request.app[keys.SETTINGS]
@@ -20,6 +43,23 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get("/ready", allow_head=False)
+@operation(
+    "ready",
+    summary="Readiness: the database answers and the schema is current",
+    tag="health",
+    public=True,
+    ok={
+        200: Answer(
+            "Ready.",
+            {
+                "type": "object",
+                "required": ["status", "database"],
+                "properties": {"status": _OK, "database": _OK},
+            },
+        )
+    },
+    problems=(503,),
+)
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the database answers and the schema is at the newest
     migration on disk."""

@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from service import keys
+from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
 from service.errors import (
     AccountGone,
     Forbidden,
@@ -31,6 +32,7 @@ from service.tasks.schemas import (
     TaskListQuerySchema,
     TaskPatchSchema,
     TaskReplaceSchema,
+    TaskSchema,
     task_json,
 )
 
@@ -66,10 +68,65 @@ _SORT_QUERIES = {
 }
 
 
+# What the OpenAPI document says of every task operation.
+_NOTES = {
+    404: "No such task for this user (or the id is not a UUID).",
+    412: "If-Match does not match the task's current ETag.",
+}
+_USER_ID = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "description": (
+        "The caller's own user id: their id here (a UUID) or, signed in through Better "
+        "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
+        "other is a 403."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+# The plain routes first: /api/tasks/{id} must win over /api/{user_id}/tasks.
+MOUNTS = (
+    Mount("/api/tasks", tag="tasks", notes=_NOTES),
+    Mount(
+        "/api/{user_id}/tasks",
+        tag="tasks (by user id)",
+        operation_suffix="ByUser",
+        parameters=(_USER_ID,),
+        problems=(403,),  # _caller
+        notes={
+            **_NOTES,
+            403: "The path names another user: neither the caller's id nor their Better Auth id.",
+        },
+    ),
+)
+_TASK_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The task's id.",
+    "schema": {"type": "string", "format": "uuid"},
+}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "Only write if the task's ETag is one of these (strong comparison) or `*`.",
+    "schema": {"type": "string"},
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "Answer 304 if the task's ETag is one of these (weak comparison) or `*`.",
+    "schema": {"type": "string"},
+}
+_UPDATED = {200: Answer("The updated task.", TaskSchema, headers=("ETag",))}
+_WRITE_PROBLEMS = (*JSON_BODY, 404, 412, DATABASE)
+
+
 def setup(app: web.Application) -> None:
     app[keys.CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
-    # The plain routes first: /api/tasks/{id} must win over /api/{user_id}/tasks.
-    for prefix in ("/api/tasks", "/api/{user_id}/tasks"):
+    for prefix in (mount.prefix for mount in MOUNTS):
         app.router.add_post(prefix, create_task)
         app.router.add_get(prefix, list_tasks, allow_head=False)
         app.router.add_get(prefix + "/{id}", get_task, allow_head=False)
@@ -134,6 +191,14 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
     raise _not_found()
 
 
+@operation(
+    "createTask",
+    summary="Create a task",
+    mounts=MOUNTS,
+    body=TaskCreateSchema,
+    ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
+    problems=(*JSON_BODY, DATABASE),
+)
 async def create_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     data = CREATE.load(await read_json(request))
@@ -143,6 +208,17 @@ async def create_task(request: web.Request) -> web.Response:
     return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
 
 
+@operation(
+    "getTask",
+    summary="Get one task",
+    mounts=MOUNTS,
+    parameters=(_TASK_ID, _IF_NONE_MATCH),
+    ok={
+        200: Answer("The task.", TaskSchema, headers=("ETag",)),
+        304: Answer("Not modified: If-None-Match names the current ETag.", headers=("ETag",)),
+    },
+    problems=(404, DATABASE),
+)
 async def get_task(request: web.Request) -> web.StreamResponse:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
@@ -155,6 +231,15 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     return _task_response(row, headers=PRIVATE)
 
 
+@operation(
+    "replaceTask",
+    summary="Replace a task's fields (title required; omitted fields keep their value)",
+    mounts=MOUNTS,
+    parameters=(_TASK_ID, _IF_MATCH),
+    body=TaskReplaceSchema,
+    ok=_UPDATED,
+    problems=_WRITE_PROBLEMS,
+)
 async def replace_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
@@ -162,6 +247,15 @@ async def replace_task(request: web.Request) -> web.Response:
     return await _update(request, task_id, user_id, data)
 
 
+@operation(
+    "patchTask",
+    summary="Change some of a task's fields (at least one)",
+    mounts=MOUNTS,
+    parameters=(_TASK_ID, _IF_MATCH),
+    body=TaskPatchSchema,
+    ok=_UPDATED,
+    problems=_WRITE_PROBLEMS,
+)
 async def patch_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
@@ -185,6 +279,16 @@ async def _update(
     return _task_response(await _written(request, row, task_id, user_id))
 
 
+@operation(
+    "completeTask",
+    summary='Toggle a task\'s completed flag (no body), or set it ({"completed": bool})',
+    mounts=MOUNTS,
+    parameters=(_TASK_ID, _IF_MATCH),
+    body=TaskCompleteSchema,
+    body_required=False,
+    ok=_UPDATED,
+    problems=_WRITE_PROBLEMS,
+)
 async def complete_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
@@ -197,6 +301,14 @@ async def complete_task(request: web.Request) -> web.Response:
     return _task_response(await _written(request, row, task_id, user_id))
 
 
+@operation(
+    "deleteTask",
+    summary="Delete a task",
+    mounts=MOUNTS,
+    parameters=(_TASK_ID, _IF_MATCH),
+    ok={204: Answer("Deleted.")},
+    problems=(404, 412, DATABASE),
+)
 async def delete_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
@@ -207,6 +319,21 @@ async def delete_task(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@operation(
+    "listTasks",
+    summary="List the caller's tasks, one keyset page at a time",
+    description=(
+        "The canonical parameters are `completed`, `q`, `sort`, `limit` and "
+        '`cursor`. The Hackathon "Evolution of Todo" names `status`, `search`, '
+        "`sort=created|updated|title`, `sort_by`, `order` and `sort_order` are "
+        "exact aliases; a parameter and its alias with different meanings is a "
+        "422 naming the alias."
+    ),
+    mounts=MOUNTS,
+    query=TaskListQuerySchema,
+    ok={200: Answer("A page of tasks.", {"type": "array", "items": TaskSchema}, ("Link",))},
+    problems=(422, DATABASE),
+)
 async def list_tasks(request: web.Request) -> web.Response:
     user_id = _caller(request)
     params = LIST_QUERY.load(_single_values(request.query))

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text
+from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text, row_serializer
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -44,6 +44,11 @@ class TaskPatchSchema(StrictSchema):
     title = _title()
     description = _description()
     completed = StrictBoolean()
+    # Said in the OpenAPI schema too, so a generated client (and the fuzzer)
+    # knows an empty object is not a valid patch.
+    json_schema_extra = {
+        "anyOf": [{"required": [name]} for name in ("title", "description", "completed")]
+    }
 
     @validates_schema
     def _at_least_one(self, data: dict[str, Any], **_: Any) -> None:
@@ -210,7 +215,8 @@ def resolve_listing(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class TaskSchema(Schema):
-    """A task as the API returns it (documentation; see `task_json`)."""
+    """A task as the API returns it: documents the output, and `task_json`
+    is generated from it."""
 
     id = fields.UUID(required=True)
     user_id = fields.UUID(required=True)
@@ -221,14 +227,4 @@ class TaskSchema(Schema):
     updated_at = fields.DateTime(required=True)
 
 
-def task_json(row: Any) -> dict[str, Any]:
-    # str() here: asyncpg's UUID is not a type orjson serialises natively.
-    return {
-        "id": str(row["id"]),
-        "user_id": str(row["user_id"]),
-        "title": row["title"],
-        "description": row["description"],
-        "completed": row["completed"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-    }
+task_json = row_serializer(TaskSchema)
