@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.docs.operation import Answer, operation
+
 REQUESTS = Counter(
     "todo_http_requests_total",
     "HTTP requests answered, by method, route template and status.",
@@ -116,6 +118,17 @@ def pool_gauges(db: PoolStats) -> Callable[[web.Application], AsyncIterator[None
 def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET /metrics: every worker's samples, this one's pool gauges fresh."""
 
+    @operation(
+        "metrics",
+        summary="Prometheus metrics (text exposition format)",
+        tag="health",
+        public=True,
+        ok={
+            200: Answer(
+                "Metrics, summed over all workers.", {"type": "string"}, content_type="text/plain"
+            )
+        },
+    )
     async def metrics(_request: web.Request) -> web.Response:
         refresh_pool_gauges(db)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -82,20 +82,6 @@ _ERRORS = {
 }
 # What the bearer-token check adds to every operation that is not public.
 _TOKEN_PROBLEMS = (401, 503)
-# /metrics's handler lives in service/metrics.py, which knows nothing of the docs.
-_ELSEWHERE = {
-    ("GET", "/metrics"): Operation(
-        "metrics",
-        summary="Prometheus metrics (text exposition format)",
-        tag="health",
-        public=True,
-        ok={
-            200: Answer(
-                "Metrics, summed over all workers.", {"type": "string"}, content_type="text/plain"
-            )
-        },
-    ),
-}
 _NO_MOUNT = Mount("", tag="")
 
 
@@ -212,7 +198,7 @@ def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
         if route.method in ("OPTIONS", "HEAD", "*") or route.resource is None:
             continue  # preflights (aiohttp-cors), not API operations
         path = route.resource.canonical
-        op = declared(route.handler) or _ELSEWHERE.get((route.method, path))
+        op = declared(route.handler)
         if op is None:
             raise LookupError(f"{route.method} {path}: its handler declares no @operation")
         found.append((path, route.method.lower(), _operation(op, _mount(op, path), path)))
