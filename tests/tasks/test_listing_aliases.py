@@ -8,8 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import bearer, make_task, problem, user_token
-from tests.tasks.test_listing import TASKS, next_link, walk
+from tests.helpers import TASKS, bearer, make_task, next_link, problem, user_token, walk
 
 # Created in this order; title, created and updated orders all differ.
 # title -> done?
@@ -39,7 +38,7 @@ async def ann(client):
     _, token = await user_token(client)
     ids = {}
     for title, done in CREATED:
-        ids[title] = (await make_task(client, token, title=title, completed=done))[0]["id"]
+        ids[title] = (await make_task(client, token, title=title, completed=done)).task["id"]
     for title in TOUCHED:
         resp = await client.patch(
             f"{TASKS}/{ids[title]}", json={"description": "touched"}, headers=bearer(token)
@@ -231,7 +230,7 @@ async def test_paging_with_aliases_walks_every_task_once_and_keeps_them(client, 
     assert [t["title"] for t in tasks] == ["job 5", "job 4", "job 3", "job 1", "job 0"]
     assert len({t["id"] for t in tasks}) == len(tasks)
     assert pages == 3
-    assert tasks == (await walk(client, ann, "completed=false&sort=-title&q=job&limit=2"))[0]
+    assert tasks == (await walk(client, ann, "completed=false&sort=-title&q=job&limit=2")).tasks
 
 
 async def test_a_cursor_means_the_canonical_listing(client, ann):
