@@ -18,6 +18,7 @@ from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR, Settings
 from tests.launcher import REPO_ROOT as REPO_ROOT  # re-exported: the tests' one repo root
 from tests.launcher import free_port
+from tests.proxy import TcpProxy
 
 # The deployment-shaped servers: a SCRAM + TLS cluster and PgBouncer.
 pytest_plugins = ["tests.pgservers"]
@@ -123,3 +124,22 @@ def base_env(database_url: str) -> dict[str, str]:
 def unreachable_database_url() -> str:
     # Nothing listens on a free port: connecting is refused at once.
     return f"postgresql://postgres@127.0.0.1:{free_port()}/todo"
+
+
+@pytest.fixture
+async def proxy() -> TcpProxy:
+    """A TCP proxy to the local PostgreSQL, to cut the link as an outage does."""
+    p = TcpProxy("127.0.0.1", 5432)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
+async def proxied_client(aiohttp_client, migrated_database, proxy):
+    """The app on the session database through `proxy`, with short timeouts."""
+    url = migrated_database.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    settings = make_settings(
+        DATABASE_URL=url, DB_CONNECT_TIMEOUT="1", DB_STATEMENT_TIMEOUT="1", DB_POOL_MIN="2"
+    )
+    return await aiohttp_client(create_app(settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -92,3 +93,7 @@ async def walk(client, token: str, query: str) -> Walk:
             url = None
         assert pages < 100
     return Walk(tasks, pages)
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

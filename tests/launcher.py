@@ -14,6 +14,7 @@ inherit. Whatever the block does, the service is stopped when it ends.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -80,6 +81,22 @@ def todo_api(
         timeout=timeout,
         check=False,
     )
+
+
+def processes_running(*words: str) -> list[int]:
+    """Processes (of any parent) whose command line holds every word."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except OSError:  # gone meanwhile
+            continue
+        if all(word in args for word in words):
+            found.append(int(entry))
+    return found
 
 
 class HttpAnswer(NamedTuple):

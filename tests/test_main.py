@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from service.db import migration_ids
-from tests.conftest import MIGRATIONS_DIR, REPO_ROOT, TEST_SECRET, base_env
-from tests.launcher import free_port, http_get, launched, todo_api, wait_until
+from tests.conftest import MIGRATIONS_DIR, TEST_SECRET, base_env
+from tests.helpers import json_lines
+from tests.launcher import free_port, http_get, launched, processes_running, todo_api, wait_until
 
 MIGRATION_IDS = migration_ids(MIGRATIONS_DIR)
 
@@ -108,26 +104,6 @@ def test_sigterm_while_the_workers_start_still_drains_and_exits_0(migrated_datab
         assert "Traceback" not in service.output()
 
 
-def processes_running(*words: str) -> list[int]:
-    """Processes (of any parent) whose command line holds every word."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().decode(errors="replace").split("\0")
-        except OSError:  # gone meanwhile
-            continue
-        if all(word in args for word in words):
-            found.append(int(entry))
-    return found
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_broken_query_file_stops_serve_at_once_with_one_line(
     unreachable_database_url, tmp_path, workers
@@ -153,47 +129,6 @@ def test_a_broken_query_file_stops_serve_at_once_with_one_line(
     assert str(broken) in errors[0]["msg"]
     assert not any("serving on" in line["msg"] for line in lines)
     assert processes_running("serve", "--port", port) == []
-
-
-# An application whose start-up fails in every worker, after the command has
-# built it: gunicorn's boot-error path rather than the check before forking.
-BOOT_FAILS = """
-import socket, sys
-from aiohttp import web
-from service import logs, workers
-
-logs.configure("INFO", "json")
-
-async def fail(_app):
-    raise RuntimeError("the cache is down\\nsecond line")
-
-app = web.Application()
-app.on_startup.append(fail)
-sock = socket.create_server(("127.0.0.1", 0))
-sys.exit(workers.serve(app, sock, int(sys.argv[1]), 5.0))
-"""
-
-
-def test_workers_that_cannot_boot_stop_the_command_without_a_restart_loop():
-    marker = f"boot-fails-{os.getpid()}-{time.monotonic_ns()}"
-    result = subprocess.run(
-        [sys.executable, "-c", BOOT_FAILS, "3", marker],
-        cwd=REPO_ROOT,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        capture_output=True,
-        text=True,
-        timeout=20,  # a restart loop would never end
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    lines = json_lines(result.stderr)
-    reasons = [line["msg"] for line in lines if "cannot start" in line["msg"]]
-    # One line per worker at most, each naming the problem; never a second round.
-    assert 1 <= len(reasons) <= 3, result.stderr
-    assert all(msg.endswith("cannot start: RuntimeError: the cache is down") for msg in reasons)
-    assert any("Worker failed to boot" in line["msg"] for line in lines)  # the arbiter's line
-    assert processes_running(marker) == []
 
 
 def test_the_service_starts_with_the_database_down(unreachable_database_url):
