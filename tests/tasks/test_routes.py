@@ -410,32 +410,37 @@ async def test_if_match_on_a_missing_task_is_404(client, ann):
     await problem(resp, 404)
 
 
+async def at_once(client, token: str, *requests: tuple[str, dict | None]) -> tuple[str, list]:
+    """A new task, then (method, body) requests sent to it together, each with
+    its ETag in If-Match; the task's URL and the responses."""
+    task, etag = await make_task(client, token)
+    url = f"{TASKS}/{task['id']}"
+    conditional = {**bearer(token), "If-Match": etag}
+    responses = await asyncio.gather(
+        *(client.request(method, url, json=body, headers=conditional) for method, body in requests)
+    )
+    return url, responses
+
+
 async def test_concurrent_writers_with_the_same_if_match_exactly_one_wins(client, ann):
-    headers = bearer(ann.token)
     for round_ in range(15):
-        task, etag = await make_task(client, ann.token)
-        url = f"{TASKS}/{task['id']}"
-        conditional = {**headers, "If-Match": etag}
-        responses = await asyncio.gather(
-            client.patch(url, json={"title": f"writer A {round_}"}, headers=conditional),
-            client.patch(url, json={"title": f"writer B {round_}"}, headers=conditional),
+        url, responses = await at_once(
+            client,
+            ann.token,
+            ("PATCH", {"title": f"writer A {round_}"}),
+            ("PATCH", {"title": f"writer B {round_}"}),
         )
         statuses = sorted(r.status for r in responses)
         assert statuses == [200, 412], statuses
         winner = next(r for r in responses if r.status == 200)
-        final = await (await client.get(url, headers=headers)).json()
+        final = await (await client.get(url, headers=bearer(ann.token))).json()
         assert final["title"] == (await winner.json())["title"]
 
 
 async def test_concurrent_delete_and_update_with_the_same_if_match(client, ann):
-    headers = bearer(ann.token)
     for _ in range(10):
-        task, etag = await make_task(client, ann.token)
-        url = f"{TASKS}/{task['id']}"
-        conditional = {**headers, "If-Match": etag}
-        update, delete = await asyncio.gather(
-            client.patch(url, json={"title": "x"}, headers=conditional),
-            client.delete(url, headers=conditional),
+        _, (update, delete) = await at_once(
+            client, ann.token, ("PATCH", {"title": "x"}), ("DELETE", None)
         )
         # One of them wins; the loser is told (412 if the task survived, 404 if not).
         assert sorted([update.status, delete.status]) in ([200, 412], [204, 404], [204, 412])
