@@ -14,6 +14,7 @@ inherit. Whatever the block does, the service is stopped when it ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -185,7 +186,7 @@ def launched(
     once). Its output goes to `log_path` (default: a temporary file). At the
     end a service still running is stopped with SIGTERM; one that will not
     stop within `stop_timeout` is killed (and, unless the block failed
-    already, that is an error)."""
+    already, that is a TimeoutError)."""
     port = free_port()
     with open(log_path, "w") if log_path else tempfile.NamedTemporaryFile("w") as log:
         process = subprocess.Popen(
@@ -203,9 +204,8 @@ def launched(
                 service.wait_ready(ready_timeout)
             yield service
         except BaseException:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            with contextlib.suppress(TimeoutError):  # the block's own error is the one to see
+                service.stop(timeout=stop_timeout)
             raise
         else:
             service.stop(timeout=stop_timeout)
