@@ -37,7 +37,13 @@ from pathlib import Path
 import asyncpg
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from service_runner import BENCH_DATABASE_URL, REPO, running_pgbouncer, running_service
+from service_runner import (
+    BENCH_DATABASE_URL,
+    REPO,
+    arguments,
+    running_pgbouncer,
+    running_service,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEED_TASKS = 1000
@@ -274,10 +280,8 @@ def report(results: dict, raw: dict, workers: int, seconds: int, connections: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", help="a running service (default: start one)")
+    parser = arguments(__doc__)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--pooler",

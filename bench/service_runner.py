@@ -1,8 +1,11 @@
-"""Start `todo-api serve` for a benchmark: its own database, migrated, on a
-free local port; stopped with SIGTERM when the block ends."""
+"""What the benchmarks start: `todo-api serve` on its own migrated database
+(through tests/launcher.py, the launcher the tests and fuzz/ use too), and
+Debian's PgBouncer in front of PostgreSQL; and the arguments every bench
+script takes."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -10,28 +13,35 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
+# Run as `python bench/<script>.py`: only bench/ is on the path, not the repo.
+sys.path.insert(0, str(REPO))
+
+from tests.launcher import free_port, launched, todo_api, wait_until  # noqa: E402
+
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/todo_bench"
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def arguments(description: str | None, seconds: type = int) -> argparse.ArgumentParser:
+    """The options every bench script has: --url and --seconds."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--url", help="a running service (default: start one)")
+    parser.add_argument("--seconds", type=seconds, default=seconds(10))
+    return parser
 
 
 @contextmanager
 def running_service(
-    extra_env: dict[str, str] | None = None, workers: int = 1, log_path: str = os.devnull
+    extra_env: dict[str, str] | None = None, workers: int = 1, log_path: str | None = None
 ) -> Iterator[str]:
+    """Migrate the bench database, serve it until the block ends; yields the URL."""
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -40,39 +50,11 @@ def running_service(
         "LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }
-    todo_api = [sys.executable, "-m", "service"]
-    subprocess.run(
-        [*todo_api, "migrate"],
-        env=env,
-        check=True,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    port = free_port()
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [*todo_api, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(url + "/ready", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the service did not become ready")
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        log.close()
+    migrated = todo_api("migrate", env=env)
+    if migrated.returncode != 0:
+        raise RuntimeError(f"todo-api migrate failed:\n{migrated.stderr}")
+    with launched(env, "--workers", str(workers), log_path=log_path) as service:
+        yield service.url
 
 
 @contextmanager
@@ -81,8 +63,6 @@ def running_pgbouncer(database_url: str = BENCH_DATABASE_URL) -> Iterator[str]:
     front of the server of `database_url` (trust auth, as the local cluster
     has it); yields the same URL through it. pgbouncer refuses to run as
     root, so it runs as postgres when we are root."""
-    from urllib.parse import urlsplit, urlunsplit
-
     target = urlsplit(database_url)
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-pgbouncer-")
@@ -102,14 +82,14 @@ def running_pgbouncer(database_url: str = BENCH_DATABASE_URL) -> Iterator[str]:
     if os.geteuid() == 0:
         command = ["runuser", "-u", "postgres", "--", *command]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
     try:
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("pgbouncer did not start")
+        # A port that starts listening notifies nobody: poll it.
+        wait_until(listening, "pgbouncer did not start", timeout=10)
         yield urlunsplit(
             target._replace(netloc=f"{target.username or 'postgres'}@127.0.0.1:{port}")
         )

@@ -7,7 +7,6 @@ BCRYPT_ROUNDS=12 sign-ins run in parallel, over and over.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-from service_runner import running_service
+from service_runner import arguments, running_service
 
 RESULTS = Path(__file__).resolve().parent / "results" / "signin_flood.md"
 
@@ -104,9 +103,7 @@ def report(result: dict, parallel: int, rounds: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", help="a running service (default: start one)")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser = arguments(__doc__, seconds=float)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()

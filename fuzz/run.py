@@ -10,11 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -23,15 +20,14 @@ import psycopg
 from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
+# Run as `python fuzz/run.py`: only fuzz/ is on the path, not the repo.
+sys.path.insert(0, str(REPO))
+
+from tests.launcher import launched, todo_api  # noqa: E402
+
 ADMIN_URL = os.environ.get(
     "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(url: str, body: dict | None = None) -> dict:
@@ -62,64 +58,53 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "LOG_FORMAT": "text",
     }
-    service = [sys.executable, "-m", "service"]
-    proc = None
     try:
-        subprocess.run(
-            [*service, "migrate"],
-            env=env,
-            check=True,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen(
-            [*service, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, cwd=REPO
-        )
-        for _ in range(200):
-            try:
-                call(base + "/ready")
-                break
-            except OSError:
-                time.sleep(0.05)
-        session = call(
-            base + "/api/auth/signup",
-            {
-                "email": "fuzz@example.com",
-                "password": "fuzz-password",
-                "name": "Fuzz",
-            },
-        )
-        st_env = {**env, "TODO_FUZZ_USER_ID": session["user"]["id"]}
-        command = [
-            str(Path(sys.executable).with_name("st")),
-            "--config-file",
-            str(REPO / "fuzz" / "schemathesis.toml"),
-            "run",
-            f"{base}/openapi.json",
-            "--url",
-            base,
-            "--header",
-            f"Authorization: Bearer {session['access_token']}",
-            "--checks",
-            "all",
-            "--seed",
-            str(args.seed),
-            "--max-examples",
-            str(args.examples),
-            "--no-color",
-        ]
-        return subprocess.run(command, env=st_env, cwd=REPO, check=False).returncode
+        migrated = todo_api("migrate", env=env)
+        if migrated.returncode != 0:
+            print(migrated.stderr, file=sys.stderr)
+            return migrated.returncode
+        with launched(env) as service:
+            code = fuzz(service.url, env, args.seed, args.examples)
+            if code != 0:  # what the service logged explains a failed check
+                print(service.output(), file=sys.stderr)
+            return code
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def fuzz(base: str, env: dict[str, str], seed: int, examples: int) -> int:
+    """Sign up a user, then run schemathesis against `base`; its exit status."""
+    session = call(
+        base + "/api/auth/signup",
+        {
+            "email": "fuzz@example.com",
+            "password": "fuzz-password",
+            "name": "Fuzz",
+        },
+    )
+    st_env = {**env, "TODO_FUZZ_USER_ID": session["user"]["id"]}
+    command = [
+        str(Path(sys.executable).with_name("st")),
+        "--config-file",
+        str(REPO / "fuzz" / "schemathesis.toml"),
+        "run",
+        f"{base}/openapi.json",
+        "--url",
+        base,
+        "--header",
+        f"Authorization: Bearer {session['access_token']}",
+        "--checks",
+        "all",
+        "--seed",
+        str(seed),
+        "--max-examples",
+        str(examples),
+        "--no-color",
+    ]
+    return subprocess.run(command, env=st_env, cwd=REPO, check=False).returncode
 
 
 if __name__ == "__main__":

@@ -5,10 +5,8 @@ aiohttp_client. No mocks, no SQLite."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -18,6 +16,9 @@ from psycopg import sql
 from service.app import create_app
 from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR, Settings
+from tests.launcher import REPO_ROOT as REPO_ROOT  # re-exported: the tests' one repo root
+from tests.launcher import free_port
+from tests.proxy import TcpProxy
 
 # The deployment-shaped servers: a SCRAM + TLS cluster and PgBouncer.
 pytest_plugins = ["tests.pgservers"]
@@ -105,16 +106,40 @@ async def client(aiohttp_client, settings: Settings):
     return await aiohttp_client(create_app(settings))
 
 
-def closed_port() -> int:
-    """A local port nothing listens on: connecting is refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def base_env(database_url: str) -> dict[str, str]:
+    """The environment of a `todo-api` process the tests run (tests.launcher)."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+        "LOG_FORMAT": "json",
+        "DB_POOL_MIN": "1",
+        "DB_POOL_MAX": "2",
+        "SHUTDOWN_TIMEOUT": "5",
+    }
 
 
 @pytest.fixture
 def unreachable_database_url() -> str:
-    return f"postgresql://postgres@127.0.0.1:{closed_port()}/todo"
+    # Nothing listens on a free port: connecting is refused at once.
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/todo"
 
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+@pytest.fixture
+async def proxy() -> TcpProxy:
+    """A TCP proxy to the local PostgreSQL, to cut the link as an outage does."""
+    p = TcpProxy("127.0.0.1", 5432)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest.fixture
+async def proxied_client(aiohttp_client, migrated_database, proxy):
+    """The app on the session database through `proxy`, with short timeouts."""
+    url = migrated_database.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    settings = make_settings(
+        DATABASE_URL=url, DB_CONNECT_TIMEOUT="1", DB_STATEMENT_TIMEOUT="1", DB_POOL_MIN="2"
+    )
+    return await aiohttp_client(create_app(settings))

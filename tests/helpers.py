@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import re
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 PROBLEM = "application/problem+json"
+TASKS = "/api/tasks"
+
+
+class User(NamedTuple):
+    id: str
+    token: str
+
+
+class CreatedTask(NamedTuple):
+    task: dict
+    etag: str
+
+
+class Walk(NamedTuple):
+    tasks: list[dict]
+    pages: int
 
 
 async def problem(resp, status: int) -> dict[str, Any]:
-    """Assert `resp` is a problem document with `status`; return its body."""
+    """Assert `resp` is an RFC 9457 problem document with `status` (for the
+    path asked about, leaking no traceback); return its body."""
     assert resp.status == status, await resp.text()
     assert resp.content_type == PROBLEM
     body = await resp.json(content_type=PROBLEM)
@@ -32,15 +52,48 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def user_token(client, email="ann@example.com") -> tuple[str, str]:
-    """Sign up a user; (user id, token)."""
+async def user_token(client, email="ann@example.com") -> User:
+    """Sign up a user; their id and token."""
     body = await signup(client, email=email)
-    return body["user"]["id"], body["access_token"]
+    return User(body["user"]["id"], body["access_token"])
 
 
-async def make_task(client, token: str, **fields) -> tuple[dict, str]:
-    """Create a task; (task, its ETag)."""
+async def make_task(client, token: str, **fields) -> CreatedTask:
+    """Create a task; it and its ETag."""
     payload = {"title": "a task", **fields}
-    resp = await client.post("/api/tasks", json=payload, headers=bearer(token))
+    resp = await client.post(TASKS, json=payload, headers=bearer(token))
     assert resp.status == 201, await resp.text()
-    return await resp.json(), resp.headers["ETag"]
+    return CreatedTask(await resp.json(), resp.headers["ETag"])
+
+
+def next_link(resp) -> str | None:
+    link = resp.headers.get("Link")
+    if link is None:
+        return None
+    match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+    assert match, link
+    return match[1]
+
+
+async def walk(client, token: str, query: str) -> Walk:
+    """Every page of the listing from `query` on, following Link."""
+    url, tasks, pages = f"{TASKS}?{query}", [], 0
+    while url:
+        resp = await client.get(url, headers=bearer(token))
+        assert resp.status == 200, await resp.text()
+        tasks += await resp.json()
+        pages += 1
+        link = next_link(resp)
+        if link:
+            parts = urlsplit(link)
+            assert parts.scheme in ("http", "https")
+            assert parts.netloc
+            url = f"{parts.path}?{parts.query}"
+        else:
+            url = None
+        assert pages < 100
+    return Walk(tasks, pages)
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -55,9 +55,8 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, urlencode
@@ -70,6 +69,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from psycopg import sql
 
+from tests.launcher import free_port, wait_until
+
 PG_VERSION = "15"
 HOST = "127.0.0.1"
 SOCKET_DIR = "/var/run/postgresql"
@@ -78,7 +79,6 @@ PREFIX = "todotest_"
 # Characters that must be percent-encoded in a URL's userinfo, "%" included.
 TODO_PASSWORD = "p@ss:w/rd#1?%"
 TLS_ONLY_PASSWORD = "tls-only-password"
-READY_TIMEOUT = 30.0
 
 CONF_ROOT = Path(f"/etc/postgresql/{PG_VERSION}")
 DATA_ROOT = Path(f"/var/lib/postgresql/{PG_VERSION}")
@@ -102,21 +102,6 @@ def postgres_url(
     if query:
         url += "?" + urlencode({k: str(v) for k, v in query.items()}, quote_via=quote)
     return url
-
-
-def wait_until(ready: Callable[[], bool], failure: str, timeout: float = READY_TIMEOUT) -> None:
-    """Poll ``ready`` every 50 ms; raise TimeoutError(failure) after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{failure} within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def _run(*cmd: str, timeout: float = 120, **kwargs: Any) -> str:

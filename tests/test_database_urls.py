@@ -10,9 +10,9 @@ import pytest
 
 from service.app import create_app
 from service.migrations import migrate
-from tests.conftest import MIGRATIONS_DIR, make_settings
+from tests.conftest import MIGRATIONS_DIR, base_env, make_settings
 from tests.helpers import problem
-from tests.test_main import base_env, run
+from tests.launcher import todo_api
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ async def test_a_wrong_password_is_explained(aiohttp_client, scram_cluster, data
 
 def test_migrate_with_a_tls_only_role_without_tls_says_why_in_one_line(scram_cluster, database):
     url = scram_cluster.url(database, user="tls_only", sslmode="disable")
-    result = run("migrate", env=base_env(url), timeout=60)
+    result = todo_api("migrate", env=base_env(url), timeout=60)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if '"ERROR"' in line or "ERROR" in line]
     assert len(errors) == 1, result.stderr
@@ -96,7 +96,7 @@ def test_migrate_with_a_tls_only_role_without_tls_says_why_in_one_line(scram_clu
 def test_an_unencoded_password_stops_the_command_in_one_line(scram_cluster, command):
     password = "p@ss/w:rd"
     url = f"postgresql://todo:{password}@127.0.0.1:{scram_cluster.port}/todo"
-    result = run(command, env=base_env(url), timeout=30)
+    result = todo_api(command, env=base_env(url), timeout=30)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

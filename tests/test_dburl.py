@@ -5,7 +5,8 @@ tests/test_database_urls.py."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from typing import NamedTuple
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -20,9 +21,14 @@ NEON = (
 )
 
 
-def asyncpg_parts(url: str):
+class AsyncpgDsn(NamedTuple):
+    parts: SplitResult
+    query: dict[str, str]
+
+
+def asyncpg_parts(url: str) -> AsyncpgDsn:
     parts = urlsplit(parse_database_url(url).asyncpg_dsn())
-    return parts, {k: v[0] for k, v in parse_qs(parts.query).items()}
+    return AsyncpgDsn(parts, {k: v[0] for k, v in parse_qs(parts.query).items()})
 
 
 def libpq(url: str) -> dict[str, str]:
@@ -77,7 +83,7 @@ def test_neons_direct_endpoint_is_no_pooler():
 )  # fmt: skip
 def test_asyncpgs_ssl_parameter_is_an_sslmode(given, sslmode):
     url = f"postgresql+asyncpg://u:p@h/db?{given}"
-    assert asyncpg_parts(url)[1] == {"sslmode": sslmode}
+    assert asyncpg_parts(url).query == {"sslmode": sslmode}
     assert libpq(url)["sslmode"] == sslmode
 
 
@@ -89,7 +95,7 @@ def test_tls_files_reach_both_drivers():
         "sslcert": "/c",
         "sslkey": "/k",
     }
-    assert asyncpg_parts(url)[1] == expected
+    assert asyncpg_parts(url).query == expected
     assert expected.items() <= libpq(url).items()
 
 
@@ -101,21 +107,21 @@ def test_a_socket_directory():
     ):
         parsed = parse_database_url(url)
         assert parsed.host == "/var/run/postgresql"
-        assert asyncpg_parts(url)[1]["host"] == "/var/run/postgresql"
+        assert asyncpg_parts(url).query["host"] == "/var/run/postgresql"
         assert libpq(url)["host"] == "/var/run/postgresql"
     assert parse_database_url(url).port == 5433
 
 
 def test_options_and_application_name_pass_through():
     url = "postgresql://u:p@h/db?options=-c%20search_path%3Dpublic&application_name=x"
-    assert asyncpg_parts(url)[1] == {"options": "-c search_path=public", "application_name": "x"}
+    assert asyncpg_parts(url).query == {"options": "-c search_path=public", "application_name": "x"}
     assert libpq(url)["options"] == "-c search_path=public"
 
 
 def test_pgbouncer_true_means_a_transaction_pooler():
     assert parse_database_url("postgresql://u:p@h:6543/db?pgbouncer=true").pooler_hint
     assert not parse_database_url("postgresql://u:p@h:6543/db?pgbouncer=false").pooler_hint
-    assert "pgbouncer" not in asyncpg_parts("postgresql://u:p@h/db?pgbouncer=true")[1]
+    assert "pgbouncer" not in asyncpg_parts("postgresql://u:p@h/db?pgbouncer=true").query
 
 
 def test_an_encoded_password_round_trips():

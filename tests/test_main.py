@@ -2,110 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from contextlib import contextmanager
 
 import pytest
 
 from service.db import migration_ids
-from tests.conftest import MIGRATIONS_DIR, REPO_ROOT, TEST_SECRET, closed_port
+from tests.conftest import MIGRATIONS_DIR, TEST_SECRET, base_env
+from tests.helpers import json_lines
+from tests.launcher import free_port, http_get, launched, processes_running, todo_api, wait_until
 
 MIGRATION_IDS = migration_ids(MIGRATIONS_DIR)
 
 
-def run(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def base_env(database_url: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "APP_ENV": "test",
-        "DATABASE_URL": database_url,
-        "BETTER_AUTH_SECRET": TEST_SECRET,
-        "LOG_FORMAT": "json",
-        "DB_POOL_MIN": "1",
-        "DB_POOL_MAX": "2",
-        "SHUTDOWN_TIMEOUT": "5",
-    }
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - local test server
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-@contextmanager
-def serving(env: dict[str, str], *extra: str):
-    """Run `todo-api serve` until the block ends; yields (process, base URL,
-    a function that returns what it logged so far)."""
-    port = closed_port()
-    with (
-        tempfile.TemporaryFile("w+") as logfile,
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "service",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *extra,
-            ],
-            env=env,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ) as proc,
-    ):
-
-        def logged() -> str:
-            logfile.seek(0)
-            return logfile.read()
-
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    if get(base + "/health")[0] == 200:
-                        break
-                except OSError:
-                    time.sleep(0.05)
-            else:
-                pytest.fail("the service did not start: " + logged())
-            yield proc, base, logged
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 def test_migrate_from_the_command_line_is_a_no_op_the_second_time(empty_database):
     env = base_env(empty_database)
-    first = run("migrate", env=env)
+    first = todo_api("migrate", env=env)
     assert first.returncode == 0, first.stderr
     assert f"applied {len(MIGRATION_IDS)} migration(s): {', '.join(MIGRATION_IDS)}" in first.stderr
-    second = run("migrate", env=env)
+    second = todo_api("migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert "nothing to apply" in second.stderr
 
@@ -115,10 +30,10 @@ def test_break_lock_from_the_command_line_clears_a_killed_migrates_lock(empty_da
     import psycopg
 
     env = base_env(empty_database)
-    assert run("migrate", env=env).returncode == 0
+    assert todo_api("migrate", env=env).returncode == 0
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("INSERT INTO yoyo_lock (locked, ctime, pid) VALUES (1, now(), 999999)")
-    result = run(*command, "--break-lock", env=env)
+    result = todo_api(*command, "--break-lock", env=env)
     assert result.returncode == 0, result.stderr
     assert "breaking the migration lock held by process 999999" in result.stderr
     with psycopg.connect(empty_database) as conn:
@@ -127,8 +42,8 @@ def test_break_lock_from_the_command_line_clears_a_killed_migrates_lock(empty_da
 
 def test_rollback_count_from_the_command_line(empty_database):
     env = base_env(empty_database)
-    assert run("migrate", env=env).returncode == 0
-    result = run("rollback", "--count", "2", env=env)
+    assert todo_api("migrate", env=env).returncode == 0
+    result = todo_api("rollback", "--count", "2", env=env)
     assert result.returncode == 0, result.stderr
     newest_two = ", ".join(reversed(MIGRATION_IDS[-2:]))
     assert f"rolled back 2 migration(s): {newest_two}" in result.stderr
@@ -138,8 +53,8 @@ def test_rollback_of_every_migration_from_the_command_line_leaves_no_tables(empt
     import psycopg
 
     env = base_env(empty_database)
-    assert run("migrate", env=env).returncode == 0
-    result = run("rollback", "--count", str(len(MIGRATION_IDS)), env=env)
+    assert todo_api("migrate", env=env).returncode == 0
+    result = todo_api("rollback", "--count", str(len(MIGRATION_IDS)), env=env)
     assert result.returncode == 0, result.stderr
     with psycopg.connect(empty_database) as conn:
         tables = {
@@ -149,7 +64,7 @@ def test_rollback_of_every_migration_from_the_command_line_leaves_no_tables(empt
             ).fetchall()
         }
     assert {t for t in tables if "yoyo" not in t} == set()
-    again = run("migrate", env=env)
+    again = todo_api("migrate", env=env)
     assert again.returncode == 0, again.stderr
     assert f"applied {len(MIGRATION_IDS)} migration(s)" in again.stderr
 
@@ -164,7 +79,7 @@ def test_rollback_of_every_migration_from_the_command_line_leaves_no_tables(empt
     ],
 )
 def test_bad_arguments_are_refused(args, empty_database):
-    result = run(*args, env=base_env(empty_database))
+    result = todo_api(*args, env=base_env(empty_database))
     assert result.returncode == 2
     assert "usage: todo-api" in result.stderr
 
@@ -172,62 +87,21 @@ def test_bad_arguments_are_refused(args, empty_database):
 @pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_stops_the_service_with_exit_code_0(migrated_database, workers, stop):
-    with serving(base_env(migrated_database), "--workers", workers) as (proc, base, logged):
-        assert get(base + "/ready")[0] == 200
-        proc.send_signal(stop)
-        assert proc.wait(timeout=30) == 0
-        assert "Traceback" not in logged()
+    with launched(base_env(migrated_database), "--workers", workers) as service:
+        assert http_get(service.url + "/ready").status == 200
+        assert service.stop(stop) == 0
+        assert "Traceback" not in service.output()
 
 
 def test_sigterm_while_the_workers_start_still_drains_and_exits_0(migrated_database):
     # Sent as the workers are forked: a worker that lost it would serve on
     # until the arbiter's deadline (SHUTDOWN_TIMEOUT + 2 s) killed it.
     env = {**base_env(migrated_database), "SHUTDOWN_TIMEOUT": "30"}
-    port = str(closed_port())
-    command = [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", port]
-    with (
-        tempfile.TemporaryFile("w+") as logfile,
-        subprocess.Popen(
-            [*command, "--workers", "2"],
-            env=env,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-        ) as proc,
-    ):
-        try:
-            for _ in range(400):
-                logfile.seek(0)
-                if "serving on" in logfile.read():
-                    break
-                time.sleep(0.025)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        logfile.seek(0)
-        assert "Traceback" not in logfile.read()
-
-
-def processes_running(*words: str) -> list[int]:
-    """Processes (of any parent) whose command line holds every word."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                args = f.read().decode(errors="replace").split("\0")
-        except OSError:  # gone meanwhile
-            continue
-        if all(word in args for word in words):
-            found.append(int(entry))
-    return found
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    with launched(env, "--workers", "2", ready=False) as service:
+        # The line is written as the workers fork; a log file cannot notify us.
+        wait_until(lambda: "serving on" in service.output(), "no `serving on` line", 10)
+        assert service.stop(timeout=15) == 0
+        assert "Traceback" not in service.output()
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
@@ -238,11 +112,11 @@ def test_a_broken_query_file_stops_serve_at_once_with_one_line(
     shutil.copytree(MIGRATIONS_DIR.parent, sql_dir)
     broken = sorted((sql_dir / "queries").rglob("*.sql"))[0]
     broken.write_text("-- nme: broken\n" + broken.read_text().split("\n", 1)[1])
-    port = str(closed_port())
+    port = str(free_port())
     env = {**base_env(unreachable_database_url), "SQL_DIR": str(sql_dir)}
 
     # The timeout is the check for "at once, not a restart loop".
-    result = run(
+    result = todo_api(
         "serve", "--host", "127.0.0.1", "--port", port, "--workers", workers, env=env, timeout=20
     )
 
@@ -257,56 +131,14 @@ def test_a_broken_query_file_stops_serve_at_once_with_one_line(
     assert processes_running("serve", "--port", port) == []
 
 
-# An application whose start-up fails in every worker, after the command has
-# built it: gunicorn's boot-error path rather than the check before forking.
-BOOT_FAILS = """
-import socket, sys
-from aiohttp import web
-from service import logs, workers
-
-logs.configure("INFO", "json")
-
-async def fail(_app):
-    raise RuntimeError("the cache is down\\nsecond line")
-
-app = web.Application()
-app.on_startup.append(fail)
-sock = socket.create_server(("127.0.0.1", 0))
-sys.exit(workers.serve(app, sock, int(sys.argv[1]), 5.0))
-"""
-
-
-def test_workers_that_cannot_boot_stop_the_command_without_a_restart_loop():
-    marker = f"boot-fails-{os.getpid()}-{time.monotonic_ns()}"
-    result = subprocess.run(
-        [sys.executable, "-c", BOOT_FAILS, "3", marker],
-        cwd=REPO_ROOT,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        capture_output=True,
-        text=True,
-        timeout=20,  # a restart loop would never end
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    lines = json_lines(result.stderr)
-    reasons = [line["msg"] for line in lines if "cannot start" in line["msg"]]
-    # One line per worker at most, each naming the problem; never a second round.
-    assert 1 <= len(reasons) <= 3, result.stderr
-    assert all(msg.endswith("cannot start: RuntimeError: the cache is down") for msg in reasons)
-    assert any("Worker failed to boot" in line["msg"] for line in lines)  # the arbiter's line
-    assert processes_running(marker) == []
-
-
 def test_the_service_starts_with_the_database_down(unreachable_database_url):
-    with serving(base_env(unreachable_database_url)) as (proc, base, logged):
-        status, body = get(base + "/health")
+    with launched(base_env(unreachable_database_url)) as service:
+        status, body = http_get(service.url + "/health")
         assert status == 200
-        status, body = get(base + "/ready")
+        status, body = http_get(service.url + "/ready")
         assert status == 503
         assert b"database-unavailable" in body
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        output = logged()
+        assert service.stop(signal.SIGTERM) == 0
+        output = service.output()
     assert "database unreachable at startup" in output
     assert TEST_SECRET not in output

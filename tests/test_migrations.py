@@ -15,6 +15,7 @@ from yoyo import read_migrations
 from service.migrations import MigrationLockHeld, migrate, rollback
 from service.migrations import backend as yoyo_backend
 from tests.conftest import MIGRATIONS_DIR
+from tests.launcher import wait_until_async
 
 SNAPSHOT_SQL = """
 SELECT 'table ' || c.relname || ' ' || c.relkind::text
@@ -136,6 +137,13 @@ async def make_user(conn, email="ann@example.com", name="Ann") -> str:
     )
 
 
+async def refused_by(conn, query: str, *args) -> str:
+    """Run an INSERT the database must refuse with a CHECK; the constraint's name."""
+    with pytest.raises(asyncpg.CheckViolationError) as info:
+        await conn.execute(query, *args)
+    return info.value.constraint_name
+
+
 @pytest.mark.parametrize(
     ("title", "description", "constraint"),
     [
@@ -147,27 +155,20 @@ async def make_user(conn, email="ann@example.com", name="Ann") -> str:
 )
 async def test_the_database_rejects_bad_tasks(conn, title, description, constraint):
     user_id = await make_user(conn)
-    with pytest.raises(asyncpg.CheckViolationError) as info:
-        await conn.execute(
-            "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3)",
-            user_id,
-            title,
-            description,
-        )
-    assert info.value.constraint_name == constraint
+    query = "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3)"
+    assert await refused_by(conn, query, user_id, title, description) == constraint
 
 
 async def test_the_database_accepts_the_limits(conn):
     user_id = await make_user(conn)
-    await conn.execute(
-        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3)",
-        user_id,
-        "x" * 200,
-        "d" * 2000,
+    query = (
+        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, $3) "
+        "RETURNING title, description"
     )
-    await conn.execute(
-        "INSERT INTO tasks (user_id, title, description) VALUES ($1, $2, NULL)", user_id, "x"
-    )
+    for title, description in [("x" * 200, "d" * 2000), ("x", None)]:
+        stored = await conn.fetchrow(query, user_id, title, description)
+        assert (stored["title"], stored["description"]) == (title, description)
+    assert await conn.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", user_id) == 2
 
 
 async def test_the_database_rejects_a_duplicate_email_in_other_case(conn):
@@ -188,14 +189,8 @@ async def test_the_database_rejects_a_duplicate_email_in_other_case(conn):
     ],
 )
 async def test_the_database_rejects_bad_users(conn, email, name, password_hash, constraint):
-    with pytest.raises(asyncpg.CheckViolationError) as info:
-        await conn.execute(
-            "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)",
-            email,
-            password_hash,
-            name,
-        )
-    assert info.value.constraint_name == constraint
+    query = "INSERT INTO users (email, password_hash, name) VALUES ($1, $2, $3)"
+    assert await refused_by(conn, query, email, password_hash, name) == constraint
 
 
 async def test_the_trigger_stamps_every_update(conn):
@@ -268,9 +263,8 @@ async def make_linked(conn, subject="ba-user-1", email="ann@example.com") -> str
 )
 async def test_every_account_is_exactly_one_kind(conn, columns, values, constraint):
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    with pytest.raises(asyncpg.CheckViolationError) as info:
-        await conn.execute(f"INSERT INTO users ({columns}) VALUES ({placeholders})", *values)
-    assert info.value.constraint_name == constraint
+    query = f"INSERT INTO users ({columns}) VALUES ({placeholders})"
+    assert await refused_by(conn, query, *values) == constraint
 
 
 async def test_a_linked_account_needs_no_email_and_is_unique_per_issuer_and_subject(conn):
@@ -321,13 +315,16 @@ async def test_two_first_requests_at_once_link_one_account(migrated_database):
 async def _until_blocked(observer, blocked) -> None:
     """Return once `blocked`'s backend waits for a lock."""
     pid = blocked.get_server_pid()
-    for _ in range(1000):
-        if await observer.fetchval(
-            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
-        ):
-            return
-        await asyncio.sleep(0.01)  # polling pg_stat_activity: it has no notification
-    raise AssertionError("the second insert never waited for the first")
+
+    async def waits() -> bool:
+        return bool(
+            await observer.fetchval(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+            )
+        )
+
+    # pg_stat_activity has no notification: poll it.
+    await wait_until_async(waits, "the second insert never waited for the first", within=10)
 
 
 async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):

@@ -142,7 +142,7 @@ async def test_a_postgresql_restart_mid_traffic_loses_nothing(
             if recovered == 10:
                 return
             if recovered == 0:
-                await asyncio.sleep(0.1)  # paced polling while it is down
+                await asyncio.sleep(0.1)  # PgBouncer's next login is announced nowhere
         raise AssertionError(f"no recovery after the restart: {statuses[-20:]}")
 
     async def restart() -> None:

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from service.settings import DEV_DATABASE_URL, Settings, SettingsError
 from tests.conftest import TEST_SECRET
+from tests.launcher import todo_api
 
 PROD = {
     "APP_ENV": "production",
@@ -138,15 +136,7 @@ def test_the_command_refuses_production_without_a_secret_in_one_line(tmp_path):
         "APP_ENV": "production",
         "DATABASE_URL": "postgresql://u@127.0.0.1:5432/todo",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--port", "1"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = todo_api("serve", "--port", "1", env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

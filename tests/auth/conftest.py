@@ -20,11 +20,11 @@ from service.app import create_app
 from tests.conftest import (
     REPO_ROOT,
     TEST_SECRET,
-    closed_port,
     create_database,
     drop_database,
     make_settings,
 )
+from tests.launcher import free_port
 
 SERVER_DIR = REPO_ROOT / "tests" / "betterauth"
 NODE = shutil.which("node") or "node"
@@ -93,7 +93,7 @@ class BetterAuthServer:
 def running_better_auth(alg: str | None = None) -> Iterator[BetterAuthServer]:
     """Start server.mjs on a free port and its own database; stop both after."""
     database = create_database("todo_betterauth")
-    port = closed_port()
+    port = free_port()
     env = {
         **os.environ,
         "PORT": str(port),

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import bearer, make_task, problem, user_token
+from tests.helpers import TASKS, bearer, make_task, next_link, problem, user_token, walk
 
-TASKS = "/api/tasks"
 SORTS = ["-created_at", "created_at", "-updated_at", "updated_at", "-title", "title"]
 
 
@@ -16,37 +14,8 @@ async def ann(client):
     return await user_token(client)
 
 
-def next_link(resp) -> str | None:
-    link = resp.headers.get("Link")
-    if link is None:
-        return None
-    match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
-    assert match, link
-    return match[1]
-
-
-async def walk(client, token: str, query: str) -> tuple[list[dict], int]:
-    """Every page from `query` on, following Link; (tasks, pages)."""
-    url, tasks, pages = f"{TASKS}?{query}", [], 0
-    while url:
-        resp = await client.get(url, headers=bearer(token))
-        assert resp.status == 200, await resp.text()
-        tasks += await resp.json()
-        pages += 1
-        link = next_link(resp)
-        if link:
-            parts = urlsplit(link)
-            assert parts.scheme in ("http", "https")
-            assert parts.netloc
-            url = f"{parts.path}?{parts.query}"
-        else:
-            url = None
-        assert pages < 100
-    return tasks, pages
-
-
 async def test_an_empty_list_is_an_empty_array(client, ann):
-    resp = await client.get(TASKS, headers=bearer(ann[1]))
+    resp = await client.get(TASKS, headers=bearer(ann.token))
     assert resp.status == 200
     assert await resp.json() == []
     assert "Link" not in resp.headers
@@ -54,17 +23,17 @@ async def test_an_empty_list_is_an_empty_array(client, ann):
 
 async def test_the_default_order_is_newest_first(client, ann):
     for i in range(3):
-        await make_task(client, ann[1], title=f"t{i}")
-    resp = await client.get(TASKS, headers=bearer(ann[1]))
+        await make_task(client, ann.token, title=f"t{i}")
+    resp = await client.get(TASKS, headers=bearer(ann.token))
     assert [t["title"] for t in await resp.json()] == ["t2", "t1", "t0"]
 
 
 @pytest.mark.parametrize("sort", SORTS)
 async def test_walking_30_tasks_7_at_a_time_returns_each_once_in_order(client, ann, sort):
-    token = ann[1]
+    token = ann.token
     # Titles with ties and mixed case, so the id tie-break and collation matter.
     titles = [["apple", "Banana", "cherry", "Apple", "banana"][i % 5] for i in range(30)]
-    created = [(await make_task(client, token, title=t))[0] for t in titles]
+    created = [(await make_task(client, token, title=t)).task for t in titles]
     # Touch a few so that updated_at order differs from created_at order.
     for task in created[::4]:
         await client.patch(
@@ -89,39 +58,39 @@ async def test_walking_30_tasks_7_at_a_time_returns_each_once_in_order(client, a
 
 async def test_titles_sort_the_way_people_read_them(client, ann):
     for title in ["zebra", "Banana", "ärger", "apple", "Apple"]:
-        await make_task(client, ann[1], title=title)
-    resp = await client.get(f"{TASKS}?sort=title", headers=bearer(ann[1]))
+        await make_task(client, ann.token, title=title)
+    resp = await client.get(f"{TASKS}?sort=title", headers=bearer(ann.token))
     titles = [t["title"] for t in await resp.json()]
     assert titles == ["apple", "Apple", "ärger", "Banana", "zebra"]
-    resp = await client.get(f"{TASKS}?sort=-title", headers=bearer(ann[1]))
+    resp = await client.get(f"{TASKS}?sort=-title", headers=bearer(ann.token))
     assert [t["title"] for t in await resp.json()] == list(reversed(titles))
 
 
 async def test_filter_by_completed(client, ann):
-    await make_task(client, ann[1], title="open")
-    await make_task(client, ann[1], title="done", completed=True)
+    await make_task(client, ann.token, title="open")
+    await make_task(client, ann.token, title="done", completed=True)
     for value, expected in (("true", ["done"]), ("false", ["open"])):
-        resp = await client.get(f"{TASKS}?completed={value}", headers=bearer(ann[1]))
+        resp = await client.get(f"{TASKS}?completed={value}", headers=bearer(ann.token))
         assert [t["title"] for t in await resp.json()] == expected
 
 
 async def test_search_is_case_insensitive_over_title_and_description(client, ann):
-    await make_task(client, ann[1], title="Buy MILK")
-    await make_task(client, ann[1], title="Call mum", description="about the milkman")
-    await make_task(client, ann[1], title="Ärger", description=None)
-    await make_task(client, ann[1], title="unrelated")
-    resp = await client.get(f"{TASKS}?q=milk&sort=title", headers=bearer(ann[1]))
+    await make_task(client, ann.token, title="Buy MILK")
+    await make_task(client, ann.token, title="Call mum", description="about the milkman")
+    await make_task(client, ann.token, title="Ärger", description=None)
+    await make_task(client, ann.token, title="unrelated")
+    resp = await client.get(f"{TASKS}?q=milk&sort=title", headers=bearer(ann.token))
     assert [t["title"] for t in await resp.json()] == ["Buy MILK", "Call mum"]
-    resp = await client.get(f"{TASKS}?q=%C3%A4RGER", headers=bearer(ann[1]))  # "äRGER"
+    resp = await client.get(f"{TASKS}?q=%C3%A4RGER", headers=bearer(ann.token))  # "äRGER"
     assert [t["title"] for t in await resp.json()] == ["Ärger"]
 
 
 async def test_search_text_is_never_a_pattern(client, ann):
     for title in ["100% done", "100 percent", "snake_case", "snakeXcase", "back\\slash"]:
-        await make_task(client, ann[1], title=title)
+        await make_task(client, ann.token, title=title)
 
     async def search(q: str) -> list[str]:
-        resp = await client.get(TASKS, params={"q": q, "sort": "title"}, headers=bearer(ann[1]))
+        resp = await client.get(TASKS, params={"q": q, "sort": "title"}, headers=bearer(ann.token))
         return [t["title"] for t in await resp.json()]
 
     assert await search("0%") == ["100% done"]
@@ -134,9 +103,9 @@ async def test_search_text_is_never_a_pattern(client, ann):
 
 async def test_filters_and_paging_combine(client, ann):
     for i in range(12):
-        await make_task(client, ann[1], title=f"milk {i}", completed=i % 2 == 0)
-    await make_task(client, ann[1], title="other", completed=True)
-    tasks, pages = await walk(client, ann[1], "completed=true&q=milk&limit=4&sort=title")
+        await make_task(client, ann.token, title=f"milk {i}", completed=i % 2 == 0)
+    await make_task(client, ann.token, title="other", completed=True)
+    tasks, pages = await walk(client, ann.token, "completed=true&q=milk&limit=4&sort=title")
     assert len(tasks) == 6
     assert pages == 2
     assert all(t["completed"] and "milk" in t["title"] for t in tasks)
@@ -144,8 +113,8 @@ async def test_filters_and_paging_combine(client, ann):
 
 async def test_the_next_link_keeps_the_query(client, ann):
     for i in range(3):
-        await make_task(client, ann[1], title=f"t{i}")
-    resp = await client.get(f"{TASKS}?limit=2&sort=title&q=t", headers=bearer(ann[1]))
+        await make_task(client, ann.token, title=f"t{i}")
+    resp = await client.get(f"{TASKS}?limit=2&sort=title&q=t", headers=bearer(ann.token))
     query = parse_qs(urlsplit(next_link(resp)).query)
     assert query["limit"] == ["2"]
     assert query["sort"] == ["title"]
@@ -155,8 +124,8 @@ async def test_the_next_link_keeps_the_query(client, ann):
 
 async def test_limit_defaults_to_50(client, ann):
     for i in range(51):
-        await make_task(client, ann[1], title=f"t{i}")
-    resp = await client.get(TASKS, headers=bearer(ann[1]))
+        await make_task(client, ann.token, title=f"t{i}")
+    resp = await client.get(TASKS, headers=bearer(ann.token))
     assert len(await resp.json()) == 50
     assert next_link(resp)
 
@@ -184,19 +153,19 @@ async def test_limit_defaults_to_50(client, ann):
     ],
 )
 async def test_a_bad_parameter_is_422(client, ann, query, field):
-    resp = await client.get(f"{TASKS}?{query}", headers=bearer(ann[1]))
+    resp = await client.get(f"{TASKS}?{query}", headers=bearer(ann.token))
     body = await problem(resp, 422)
     assert field in body["errors"], body
 
 
 async def test_a_cursor_cannot_be_edited_moved_or_reused_with_other_filters(client, ann):
     for i in range(3):
-        await make_task(client, ann[1], title=f"t{i}")
-    resp = await client.get(f"{TASKS}?limit=1", headers=bearer(ann[1]))
+        await make_task(client, ann.token, title=f"t{i}")
+    resp = await client.get(f"{TASKS}?limit=1", headers=bearer(ann.token))
     cursor = parse_qs(urlsplit(next_link(resp)).query)["cursor"][0]
     payload, mac = cursor.split(".")
 
-    async def status(query: str, token: str = ann[1]) -> int:
+    async def status(query: str, token: str = ann.token) -> int:
         return (await client.get(f"{TASKS}?{query}", headers=bearer(token))).status
 
     assert await status(f"limit=1&cursor={cursor}") == 200

@@ -8,8 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import bearer, make_task, problem, user_token
-from tests.tasks.test_listing import TASKS, next_link, walk
+from tests.helpers import TASKS, bearer, make_task, next_link, problem, user_token, walk
 
 # Created in this order; title, created and updated orders all differ.
 # title -> done?
@@ -39,7 +38,7 @@ async def ann(client):
     _, token = await user_token(client)
     ids = {}
     for title, done in CREATED:
-        ids[title] = (await make_task(client, token, title=title, completed=done))[0]["id"]
+        ids[title] = (await make_task(client, token, title=title, completed=done)).task["id"]
     for title in TOUCHED:
         resp = await client.patch(
             f"{TASKS}/{ids[title]}", json={"description": "touched"}, headers=bearer(token)
@@ -52,6 +51,12 @@ async def titles(client, token: str, query: str, path: str = TASKS) -> list[str]
     resp = await client.get(f"{path}?{query}", headers=bearer(token))
     assert resp.status == 200, await resp.text()
     return [t["title"] for t in await resp.json()]
+
+
+async def listing_errors(client, token: str, query: str) -> dict:
+    """The field errors of the 422 problem the listing answers `query` with."""
+    resp = await client.get(f"{TASKS}?{query}", headers=bearer(token))
+    return (await problem(resp, 422))["errors"]
 
 
 def _sort_by_cases() -> list[tuple[str, str]]:
@@ -193,10 +198,9 @@ async def test_a_parameter_and_its_alias_that_contradict_are_422(client, ann, qu
     ],
 )
 async def test_an_unknown_alias_value_is_422(client, ann, query, field):
-    resp = await client.get(f"{TASKS}?{query}", headers=bearer(ann))
-    body = await problem(resp, 422)
-    assert list(body["errors"]) == [field], body
-    assert body["errors"][field][0].startswith("Must be one of:"), body
+    errors = await listing_errors(client, ann, query)
+    assert list(errors) == [field], errors
+    assert errors[field][0].startswith("Must be one of:"), errors
 
 
 @pytest.mark.parametrize(
@@ -209,9 +213,8 @@ async def test_an_unknown_alias_value_is_422(client, ann, query, field):
     ],
 )
 async def test_a_bad_alias_parameter_is_422(client, ann, query, field):
-    resp = await client.get(f"{TASKS}?{query}", headers=bearer(ann))
-    body = await problem(resp, 422)
-    assert field in body["errors"], body
+    errors = await listing_errors(client, ann, query)
+    assert field in errors, errors
 
 
 async def test_paging_with_aliases_walks_every_task_once_and_keeps_them(client, ann):
@@ -231,7 +234,7 @@ async def test_paging_with_aliases_walks_every_task_once_and_keeps_them(client, 
     assert [t["title"] for t in tasks] == ["job 5", "job 4", "job 3", "job 1", "job 0"]
     assert len({t["id"] for t in tasks}) == len(tasks)
     assert pages == 3
-    assert tasks == (await walk(client, ann, "completed=false&sort=-title&q=job&limit=2"))[0]
+    assert tasks == (await walk(client, ann, "completed=false&sort=-title&q=job&limit=2")).tasks
 
 
 async def test_a_cursor_means_the_canonical_listing(client, ann):

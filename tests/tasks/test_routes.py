@@ -4,11 +4,10 @@ import asyncio
 import uuid
 from datetime import datetime
 
+import psycopg
 import pytest
 
-from tests.helpers import bearer, make_task, problem, user_token
-
-TASKS = "/api/tasks"
+from tests.helpers import TASKS, bearer, make_task, problem, user_token
 
 
 @pytest.fixture
@@ -57,18 +56,18 @@ async def test_create_answers_201_with_location_and_etag(client, ann):
 
 
 async def test_create_defaults_description_to_null(client, ann):
-    task, _ = await make_task(client, ann[1], title="t")
+    task, _ = await make_task(client, ann.token, title="t")
     assert task["description"] is None
     assert task["completed"] is False
 
 
 async def test_create_accepts_the_limits(client, ann):
     task, _ = await make_task(
-        client, ann[1], title="t" * 200, description="d" * 2000, completed=True
+        client, ann.token, title="t" * 200, description="d" * 2000, completed=True
     )
     assert len(task["title"]) == 200
     assert task["completed"] is True
-    task, _ = await make_task(client, ann[1], title="🌱 ünïcödé", description=None)
+    task, _ = await make_task(client, ann.token, title="🌱 ünïcödé", description=None)
     assert task["title"] == "🌱 ünïcödé"
 
 
@@ -97,7 +96,7 @@ async def test_create_accepts_the_limits(client, ann):
     ],
 )
 async def test_create_refuses_invalid_input_with_422(client, ann, payload, field):
-    resp = await client.post(TASKS, json=payload, headers=bearer(ann[1]))
+    resp = await client.post(TASKS, json=payload, headers=bearer(ann.token))
     body = await problem(resp, 422)
     assert field in body["errors"], body
 
@@ -118,7 +117,7 @@ async def test_create_ignores_read_only_fields(client, ann):
 
 
 async def test_create_body_rules(client, ann):
-    headers = bearer(ann[1])
+    headers = bearer(ann.token)
     await problem(await client.post(TASKS, headers=headers), 400)
     await problem(
         await client.post(TASKS, data="{", headers={**headers, "Content-Type": "application/json"}),
@@ -156,7 +155,7 @@ async def test_a_token_for_a_deleted_account_creates_nothing(client, ann, migrat
 
 @pytest.mark.parametrize("bad_id", ["123", "not-a-uuid", "00000000-0000-0000-0000-00000000000g"])
 async def test_a_path_id_that_is_not_a_uuid_is_404(client, ann, bad_id):
-    headers = bearer(ann[1])
+    headers = bearer(ann.token)
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         resp = await client.request(
             method, f"{TASKS}/{bad_id}", json={"title": "x"}, headers=headers
@@ -167,13 +166,13 @@ async def test_a_path_id_that_is_not_a_uuid_is_404(client, ann, bad_id):
 
 
 async def test_a_missing_task_is_404(client, ann):
-    resp = await client.get(f"{TASKS}/{uuid.uuid4()}", headers=bearer(ann[1]))
+    resp = await client.get(f"{TASKS}/{uuid.uuid4()}", headers=bearer(ann.token))
     await problem(resp, 404)
 
 
 async def test_if_none_match_gives_304(client, ann):
-    task, etag = await make_task(client, ann[1])
-    url, headers = f"{TASKS}/{task['id']}", bearer(ann[1])
+    task, etag = await make_task(client, ann.token)
+    url, headers = f"{TASKS}/{task['id']}", bearer(ann.token)
     for header in (etag, f"W/{etag}", f'"999", {etag}', "*"):
         resp = await client.get(url, headers={**headers, "If-None-Match": header})
         assert resp.status == 304, header
@@ -184,8 +183,8 @@ async def test_if_none_match_gives_304(client, ann):
 
 
 async def test_task_reads_are_private_to_caches(client, ann):
-    task, _ = await make_task(client, ann[1])
-    resp = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann[1]))
+    task, _ = await make_task(client, ann.token)
+    resp = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))
     assert "private" in resp.headers["Cache-Control"]
     assert "Authorization" in resp.headers["Vary"]
 
@@ -193,10 +192,25 @@ async def test_task_reads_are_private_to_caches(client, ann):
 # --- PUT and PATCH -------------------------------------------------------------
 
 
-async def test_put_replaces_given_fields_and_keeps_omitted_ones(client, ann):
-    task, etag = await make_task(client, ann[1], title="a", description="keep me", completed=True)
-    await asyncio.sleep(0.002)
-    resp = await client.put(f"{TASKS}/{task['id']}", json={"title": "b"}, headers=bearer(ann[1]))
+def stamp_ahead_of_the_clock(database_url: str, task_id: str) -> datetime:
+    """Set a task's updated_at an hour ahead of the database's clock, as a
+    clock stepped back leaves it; return that stamp."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")  # no triggers, this session only
+        return conn.execute(
+            "UPDATE tasks SET updated_at = clock_timestamp() + interval '1 hour' "
+            "WHERE id = %s RETURNING updated_at",
+            (task_id,),
+        ).fetchone()[0]
+
+
+async def test_put_replaces_given_fields_and_keeps_omitted_ones(client, ann, migrated_database):
+    task, etag = await make_task(
+        client, ann.token, title="a", description="keep me", completed=True
+    )
+    # Elapsed time cannot carry updated_at past this; only the "strictly later" rule can.
+    ahead = stamp_ahead_of_the_clock(migrated_database, task["id"])
+    resp = await client.put(f"{TASKS}/{task['id']}", json={"title": "b"}, headers=bearer(ann.token))
     assert resp.status == 200
     updated = await resp.json()
     assert updated["title"] == "b"
@@ -204,30 +218,31 @@ async def test_put_replaces_given_fields_and_keeps_omitted_ones(client, ann):
     assert updated["completed"] is True
     assert updated["created_at"] == task["created_at"]
     assert ts(updated["updated_at"]) > ts(task["updated_at"])
+    assert ts(updated["updated_at"]) > ahead
     assert resp.headers["ETag"] != etag
 
 
 async def test_put_requires_the_title(client, ann):
-    task, _ = await make_task(client, ann[1])
+    task, _ = await make_task(client, ann.token)
     resp = await client.put(
-        f"{TASKS}/{task['id']}", json={"completed": True}, headers=bearer(ann[1])
+        f"{TASKS}/{task['id']}", json={"completed": True}, headers=bearer(ann.token)
     )
     body = await problem(resp, 422)
     assert "title" in body["errors"]
 
 
 async def test_put_accepts_a_task_object_sent_back(client, ann):
-    task, _ = await make_task(client, ann[1], title="a")
+    task, _ = await make_task(client, ann.token, title="a")
     sent = {**task, "title": "edited"}
-    resp = await client.put(f"{TASKS}/{task['id']}", json=sent, headers=bearer(ann[1]))
+    resp = await client.put(f"{TASKS}/{task['id']}", json=sent, headers=bearer(ann.token))
     assert resp.status == 200
     assert (await resp.json())["title"] == "edited"
 
 
 async def test_put_can_clear_the_description(client, ann):
-    task, _ = await make_task(client, ann[1], description="x")
+    task, _ = await make_task(client, ann.token, description="x")
     resp = await client.put(
-        f"{TASKS}/{task['id']}", json={"title": "a", "description": None}, headers=bearer(ann[1])
+        f"{TASKS}/{task['id']}", json={"title": "a", "description": None}, headers=bearer(ann.token)
     )
     assert (await resp.json())["description"] is None
 
@@ -246,8 +261,8 @@ async def test_put_can_clear_the_description(client, ann):
     ],
 )
 async def test_patch_changes_only_what_it_sends(client, ann, patch, expected):
-    task, _ = await make_task(client, ann[1], title="a", description="d")
-    resp = await client.patch(f"{TASKS}/{task['id']}", json=patch, headers=bearer(ann[1]))
+    task, _ = await make_task(client, ann.token, title="a", description="d")
+    resp = await client.patch(f"{TASKS}/{task['id']}", json=patch, headers=bearer(ann.token))
     assert resp.status == 200
     body = await resp.json()
     assert {k: body[k] for k in expected} == expected
@@ -267,15 +282,15 @@ async def test_patch_changes_only_what_it_sends(client, ann, patch, expected):
     ],
 )
 async def test_patch_refuses_invalid_input(client, ann, payload, field):
-    task, _ = await make_task(client, ann[1])
-    resp = await client.patch(f"{TASKS}/{task['id']}", json=payload, headers=bearer(ann[1]))
+    task, _ = await make_task(client, ann.token)
+    resp = await client.patch(f"{TASKS}/{task['id']}", json=payload, headers=bearer(ann.token))
     body = await problem(resp, 422)
     assert field in body["errors"], body
 
 
 async def test_every_change_moves_updated_at_and_the_etag(client, ann):
-    task, etag = await make_task(client, ann[1])
-    url, headers = f"{TASKS}/{task['id']}", bearer(ann[1])
+    task, etag = await make_task(client, ann.token)
+    url, headers = f"{TASKS}/{task['id']}", bearer(ann.token)
     seen_etags, last = {etag}, ts(task["updated_at"])
     for method, path, payload in [
         ("PATCH", url, {"title": "b"}),
@@ -297,16 +312,16 @@ async def test_every_change_moves_updated_at_and_the_etag(client, ann):
 
 
 async def test_complete_without_a_body_toggles(client, ann):
-    task, _ = await make_task(client, ann[1])
-    url, headers = f"{TASKS}/{task['id']}/complete", bearer(ann[1])
+    task, _ = await make_task(client, ann.token)
+    url, headers = f"{TASKS}/{task['id']}/complete", bearer(ann.token)
     first = await (await client.patch(url, headers=headers)).json()
     second = await (await client.patch(url, headers=headers)).json()
     assert (first["completed"], second["completed"]) == (True, False)
 
 
 async def test_complete_with_a_body_sets(client, ann):
-    task, _ = await make_task(client, ann[1])
-    url, headers = f"{TASKS}/{task['id']}/complete", bearer(ann[1])
+    task, _ = await make_task(client, ann.token)
+    url, headers = f"{TASKS}/{task['id']}/complete", bearer(ann.token)
     for _ in range(2):
         resp = await client.patch(url, json={"completed": True}, headers=headers)
         assert (await resp.json())["completed"] is True
@@ -316,9 +331,9 @@ async def test_complete_with_a_body_sets(client, ann):
 
 @pytest.mark.parametrize("payload", [{}, {"completed": "yes"}, {"completed": 1}, {"done": True}])
 async def test_complete_refuses_a_bad_body(client, ann, payload):
-    task, _ = await make_task(client, ann[1])
+    task, _ = await make_task(client, ann.token)
     resp = await client.patch(
-        f"{TASKS}/{task['id']}/complete", json=payload, headers=bearer(ann[1])
+        f"{TASKS}/{task['id']}/complete", json=payload, headers=bearer(ann.token)
     )
     await problem(resp, 422)
 
@@ -327,8 +342,8 @@ async def test_complete_refuses_a_bad_body(client, ann, payload):
 
 
 async def test_delete_answers_204_with_no_body(client, ann):
-    task, _ = await make_task(client, ann[1])
-    url, headers = f"{TASKS}/{task['id']}", bearer(ann[1])
+    task, _ = await make_task(client, ann.token)
+    url, headers = f"{TASKS}/{task['id']}", bearer(ann.token)
     resp = await client.delete(url, headers=headers)
     assert resp.status == 204
     assert await resp.read() == b""
@@ -351,34 +366,34 @@ def _writes(task_id: str):
 
 @pytest.mark.parametrize("index", range(4), ids=["PUT", "PATCH", "complete", "DELETE"])
 async def test_if_match_mismatch_is_412_and_changes_nothing(client, ann, index):
-    task, etag = await make_task(client, ann[1], title="orig")
+    task, etag = await make_task(client, ann.token, title="orig")
     method, url, payload = _writes(task["id"])[index]
     for stale in ('"999"', f"W/{etag}", "garbage", '""'):
         resp = await client.request(
-            method, url, json=payload, headers={**bearer(ann[1]), "If-Match": stale}
+            method, url, json=payload, headers={**bearer(ann.token), "If-Match": stale}
         )
         await problem(resp, 412)
-    resp = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann[1]))
+    resp = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))
     assert await resp.json() == task
     assert resp.headers["ETag"] == etag
 
 
 @pytest.mark.parametrize("index", range(4), ids=["PUT", "PATCH", "complete", "DELETE"])
 async def test_if_match_that_matches_lets_the_write_through(client, ann, index):
-    task, etag = await make_task(client, ann[1])
+    task, etag = await make_task(client, ann.token)
     method, url, payload = _writes(task["id"])[index]
     for header in (etag, f'"999", {etag}'):
-        task, etag = await make_task(client, ann[1])
+        task, etag = await make_task(client, ann.token)
         method, url, payload = _writes(task["id"])[index]
         resp = await client.request(
-            method, url, json=payload, headers={**bearer(ann[1]), "If-Match": header}
+            method, url, json=payload, headers={**bearer(ann.token), "If-Match": header}
         )
         assert resp.status in (200, 204), await resp.text()
 
 
 async def test_if_match_star_and_a_stale_etag_after_a_change(client, ann):
-    task, etag = await make_task(client, ann[1])
-    url, headers = f"{TASKS}/{task['id']}", bearer(ann[1])
+    task, etag = await make_task(client, ann.token)
+    url, headers = f"{TASKS}/{task['id']}", bearer(ann.token)
     resp = await client.patch(url, json={"title": "b"}, headers={**headers, "If-Match": "*"})
     assert resp.status == 200
     # The ETag read before that change is stale now.
@@ -390,49 +405,54 @@ async def test_if_match_on_a_missing_task_is_404(client, ann):
     resp = await client.patch(
         f"{TASKS}/{uuid.uuid4()}",
         json={"title": "x"},
-        headers={**bearer(ann[1]), "If-Match": '"1"'},
+        headers={**bearer(ann.token), "If-Match": '"1"'},
     )
     await problem(resp, 404)
 
 
+async def at_once(client, token: str, *requests: tuple[str, dict | None]) -> tuple[str, list]:
+    """A new task, then (method, body) requests sent to it together, each with
+    its ETag in If-Match; the task's URL and the responses."""
+    task, etag = await make_task(client, token)
+    url = f"{TASKS}/{task['id']}"
+    conditional = {**bearer(token), "If-Match": etag}
+    responses = await asyncio.gather(
+        *(client.request(method, url, json=body, headers=conditional) for method, body in requests)
+    )
+    return url, responses
+
+
 async def test_concurrent_writers_with_the_same_if_match_exactly_one_wins(client, ann):
-    headers = bearer(ann[1])
     for round_ in range(15):
-        task, etag = await make_task(client, ann[1])
-        url = f"{TASKS}/{task['id']}"
-        conditional = {**headers, "If-Match": etag}
-        responses = await asyncio.gather(
-            client.patch(url, json={"title": f"writer A {round_}"}, headers=conditional),
-            client.patch(url, json={"title": f"writer B {round_}"}, headers=conditional),
+        url, responses = await at_once(
+            client,
+            ann.token,
+            ("PATCH", {"title": f"writer A {round_}"}),
+            ("PATCH", {"title": f"writer B {round_}"}),
         )
         statuses = sorted(r.status for r in responses)
         assert statuses == [200, 412], statuses
         winner = next(r for r in responses if r.status == 200)
-        final = await (await client.get(url, headers=headers)).json()
+        final = await (await client.get(url, headers=bearer(ann.token))).json()
         assert final["title"] == (await winner.json())["title"]
 
 
 async def test_concurrent_delete_and_update_with_the_same_if_match(client, ann):
-    headers = bearer(ann[1])
     for _ in range(10):
-        task, etag = await make_task(client, ann[1])
-        url = f"{TASKS}/{task['id']}"
-        conditional = {**headers, "If-Match": etag}
-        update, delete = await asyncio.gather(
-            client.patch(url, json={"title": "x"}, headers=conditional),
-            client.delete(url, headers=conditional),
+        _, (update, delete) = await at_once(
+            client, ann.token, ("PATCH", {"title": "x"}), ("DELETE", None)
         )
         # One of them wins; the loser is told (412 if the task survived, 404 if not).
         assert sorted([update.status, delete.status]) in ([200, 412], [204, 404], [204, 412])
 
 
 async def test_complete_with_a_json_null_body_is_422_not_a_toggle(client, ann):
-    task, _ = await make_task(client, ann[1])
+    task, _ = await make_task(client, ann.token)
     resp = await client.patch(
         f"{TASKS}/{task['id']}/complete",
         data="null",
-        headers={**bearer(ann[1]), "Content-Type": "application/json"},
+        headers={**bearer(ann.token), "Content-Type": "application/json"},
     )
     await problem(resp, 422)
-    fetched = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann[1]))
+    fetched = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))
     assert (await fetched.json())["completed"] is False
