@@ -20,37 +20,31 @@ class Constraint:
     status: int  # what the client gets
     raised_by: tuple[str, ...]  # the query files whose statement can violate it
     says: str  # the client's error in a few words, for sql/README.md
-    field: str | None = None  # 422: the field, with its validator's message
+    problem: str | None = None  # the service.errors problem, by class name
+    field: str | None = None  # or a 422 on this field, in its validator's words:
     message: str | None = None
-    problem: str | None = None  # otherwise: the service.errors problem, by class name
+
+
+def _field(field: str, message: str, *raised_by: str) -> Constraint:
+    """A CHECK that mirrors a field's validator: a 422 on that field."""
+    return Constraint(422, raised_by, f"on `{field}`", field=field, message=message)
 
 
 CONSTRAINTS: dict[str, Constraint] = {
     "users_password_email_lower_key": Constraint(
-        status=409,
-        raised_by=("create_user",),
-        says="the email is taken",
-        problem="EmailTaken",
+        409, ("create_user",), "the email is taken", problem="EmailTaken"
     ),
-    "tasks_title_check": Constraint(
-        status=422,
-        raised_by=("create_task", "update_task"),
-        says="on `title`",
-        field="title",
-        message=f"Must be 1 to {TITLE_MAX} characters and not blank.",
+    "tasks_title_check": _field(
+        "title", f"Must be 1 to {TITLE_MAX} characters and not blank.", "create_task", "update_task"
     ),
-    "tasks_description_check": Constraint(
-        status=422,
-        raised_by=("create_task", "update_task"),
-        says="on `description`",
-        field="description",
-        message=f"Must be at most {DESCRIPTION_MAX} characters.",
+    "tasks_description_check": _field(
+        "description",
+        f"Must be at most {DESCRIPTION_MAX} characters.",
+        "create_task",
+        "update_task",
     ),
     "tasks_user_id_fkey": Constraint(
-        status=401,
-        raised_by=("create_task",),
-        says="the token's account is gone",
-        problem="AccountGone",
+        401, ("create_task",), "the token's account is gone", problem="AccountGone"
     ),
 }
 

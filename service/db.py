@@ -76,6 +76,9 @@ def connect_failure(exc: BaseException) -> tuple[str, str]:
     return f"the database is unreachable ({why})", f"{type(exc).__name__}: {text}"
 
 
+Conn = asyncpg.Connection | None  # one/many/val/exec run on it inside transaction()
+
+
 class QueryParamsError(TypeError):
     """A query called with a parameter its header does not name, or without
     one it does: a bug in the caller."""
@@ -269,26 +272,18 @@ class Database:
         finally:
             await pool.release(c)
 
-    async def one(
-        self, name: str, /, *, conn: asyncpg.Connection | None = None, **params: Any
-    ) -> Any:
+    async def one(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:one` query: the row, or None."""
         return await self._run(":one", "fetchrow", name, params, conn)
 
-    async def many(
-        self, name: str, /, *, conn: asyncpg.Connection | None = None, **params: Any
-    ) -> Any:
+    async def many(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:many` query: a list of rows."""
         return await self._run(":many", "fetch", name, params, conn)
 
-    async def val(
-        self, name: str, /, *, conn: asyncpg.Connection | None = None, **params: Any
-    ) -> Any:
+    async def val(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:val` query: the first column of the first row, or None."""
         return await self._run(":val", "fetchval", name, params, conn)
 
-    async def exec(
-        self, name: str, /, *, conn: asyncpg.Connection | None = None, **params: Any
-    ) -> str:
+    async def exec(self, name: str, /, *, conn: Conn = None, **params: Any) -> str:
         """An `:exec` query: the command tag, e.g. 'DELETE 1'."""
         return await self._run(":exec", "execute", name, params, conn)

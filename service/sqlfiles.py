@@ -29,7 +29,7 @@ sort's two lines in place: fixed text, never built from a request.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SHAPES = (":one", ":many", ":val", ":exec")
@@ -180,33 +180,24 @@ def read(path: Path, root: Path) -> list[Query]:
     purpose = prose(header[purpose_start:at])
     if not purpose or at == len(header):
         raise QueryFileError(f"{path}: needs a purpose, then '-- Index:' or '-- Sort' lines")
+    query = Query(name, shape, text, path, params, purpose, index="", index_name="")
     if index := _INDEX.match(header[at]):  # it and the lines after it
-        query = Query(
-            name=name,
-            shape=shape,
-            sql=text,
-            path=path,
-            params=params,
-            purpose=purpose,
-            index=prose(header[at:]).removeprefix("Index: "),
-            index_name=index["name"],
-        )
         check_placeholders(text, params, str(path))
-        return [query]
+        return [
+            replace(
+                query, index=prose(header[at:]).removeprefix("Index: "), index_name=index["name"]
+            )
+        ]
     sorts = []
     while at < len(header) and (match := _SORT.match(header[at])):
         lines, at = _continued(header, at + 1)
-        if (
-            len(lines) != 2
-            or not lines[0].startswith("ORDER BY ")
-            or not lines[1].startswith("AND ")
-        ):
+        if [line.split(" ", 1)[0] for line in lines] != ["ORDER", "AND"]:
             raise QueryFileError(f"{path}: Sort {match['key']} needs its ORDER BY and AND lines")
         sorts.append(Sort(match["key"], match["index"], match["rest"], *lines))
     if at != len(header):
         raise QueryFileError(f"{path}: the Sort entries end the header")
     body = text[len("\n".join(header)) :].lstrip("\n")
-    return _expand(name, shape, path, root, params, purpose, tuple(sorts), body)
+    return _expand(replace(query, sorts=tuple(sorts)), root, body)
 
 
 def _marked(body: list[str], mark: str, path: Path) -> int:
@@ -216,52 +207,43 @@ def _marked(body: list[str], mark: str, path: Path) -> int:
     return found[0]
 
 
-def _expand(
-    name: str,
-    shape: str,
-    path: Path,
-    root: Path,
-    params: tuple[Param, ...],
-    purpose: str,
-    sorts: tuple[Sort, ...],
-    body_text: str,
-) -> list[Query]:
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
     body = body_text.splitlines()
+    path = listing.path
     order_at, after_at = _marked(body, ORDER_MARK, path), _marked(body, AFTER_MARK, path)
     written = (
         body[order_at].removesuffix(ORDER_MARK).strip(),
         body[after_at].removesuffix(AFTER_MARK).strip(),
     )
-    if written not in [(s.order_by, s.after) for s in sorts]:
+    if written not in [(s.order_by, s.after) for s in listing.sorts]:
         raise QueryFileError(f"{path}: the marked lines must be one Sort entry's, as written")
-    file = path.relative_to(root).as_posix()
+    name, shape, file = listing.name, listing.shape, path.relative_to(root).as_posix()
     out = []
-    for sort in sorts:
+    for sort in listing.sorts:
         for after in (False, True):
             lines = list(body)
-            indent = lines[order_at][: len(lines[order_at]) - len(lines[order_at].lstrip())]
-            lines[order_at] = indent + sort.order_by
-            indent = lines[after_at][: len(lines[after_at]) - len(lines[after_at].lstrip())]
-            lines[after_at] = indent + sort.after
+            lines[order_at] = _indent(lines[order_at]) + sort.order_by
+            lines[after_at] = _indent(lines[after_at]) + sort.after
             if not after:
                 del lines[after_at]
             statement = variant(name, sort.key, after)
             page = "the page after the cursor" if after else "the first page"
             sql = f"-- name: {name} {shape}\n-- {statement}: {page}, from {file}.\n"
             sql += "\n".join(lines) + "\n"
-            used = tuple(p for p in params if p.number in placeholders(sql))
+            used = tuple(p for p in listing.params if p.number in placeholders(sql))
             check_placeholders(sql, used, f"{path} ({statement})")
             out.append(
-                Query(
+                replace(
+                    listing,
                     name=statement,
-                    shape=shape,
                     sql=sql,
-                    path=path,
                     params=used,
-                    purpose=purpose,
                     index=sort.index + sort.note,
                     index_name=sort.index,
-                    sorts=sorts,
                     sort=sort,
                     after=after,
                 )

@@ -90,8 +90,10 @@ def _created_index_names() -> set[str]:
     KEY and UNIQUE constraints."""
     names = set()
     for m in review.migrations():
-        names |= {name for name, _ in m.indexes}
-        names |= {name for name, what in m.constraints if "PRIMARY KEY" in what or "UNIQUE" in what}
+        names |= {name for name, _ in m.objects["indexes"]}
+        names |= {
+            n for n, what in m.objects["constraints"] if "PRIMARY KEY" in what or "UNIQUE" in what
+        }
     return names
 
 
@@ -205,7 +207,7 @@ def test_the_constraint_error_table_matches_the_service_and_the_migrations():
         assert constraint_problem(constraint).status == constraint.status, name
     created = _created_index_names()
     for m in review.migrations():
-        created |= {name for name, _ in m.constraints}
+        created |= {name for name, _ in m.objects["constraints"]}
     queries = {q.path.stem for q in review.queries().values()}
     for name, constraint in CONSTRAINTS.items():
         assert name in created, f"{name} is mapped to an API error but no migration creates it"
