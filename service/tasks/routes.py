@@ -11,13 +11,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from service import keys
-from service.errors import (
-    AccountGone,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    Unprocessable,
-)
+from service.errors import AccountGone, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from service.jsonio import has_body, json_response, read_json
 from service.sqlfiles import variant
 from service.tasks.conditional import etag, if_match_versions, none_match
@@ -208,20 +202,12 @@ async def list_tasks(request: web.Request) -> web.Response:
     first, after, column = _SORT_QUERIES[sort]
     context = (user_id, sort, completed, q)
     codec = request.app[keys.CURSORS]
-    db = request.app[keys.DB]
+    page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1}
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column != "title")
-        rows = await db.many(
-            after,
-            user_id=user_id,
-            completed=completed,
-            q=q,
-            limit=limit + 1,
-            after_value=value,
-            after_id=after_id,
-        )
+        rows = await request.app[keys.DB].many(after, **page, after_value=value, after_id=after_id)
     else:
-        rows = await db.many(first, user_id=user_id, completed=completed, q=q, limit=limit + 1)
+        rows = await request.app[keys.DB].many(first, **page)
     if not rows:
         await _account_exists(request, user_id)
 
