@@ -89,6 +89,48 @@ def test_a_bad_query_header_is_refused(tmp_path, filename, text, message):
         load_queries(tmp_path)
 
 
+LISTING = """-- name: l :many
+-- Params: $1 limit integer, $2 after_id uuid
+-- Why.
+-- Sort id: tasks_pkey
+--     ORDER BY id ASC
+--     AND id > $2::uuid
+SELECT id FROM tasks
+WHERE TRUE
+    AND id > $2::uuid -- per sort: after the cursor
+ORDER BY id ASC -- per sort: ORDER BY
+LIMIT $1::integer;
+"""
+
+
+def test_a_listing_is_two_statements_a_sort(tmp_path):
+    (tmp_path / "l.sql").write_text(LISTING)
+    first, after = load_queries(tmp_path).values()
+    assert (first.name, first.names, after.name, after.names) == (
+        "l[id]",
+        ("limit",),
+        "l[id,after]",
+        ("limit", "after_id"),
+    )
+    assert "$2" not in first.sql
+    assert "per sort" not in after.sql
+    assert "    AND id > $2::uuid\n" in after.sql
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (" -- per sort: ORDER BY", "", "mark exactly one line"),
+        ("AND id > $2::uuid -- per", "AND id >= $2::uuid -- per", "one Sort entry's"),
+        ("--     ORDER BY id ASC\n", "", "needs its ORDER BY and AND lines"),
+    ],
+)
+def test_a_listing_refuses_what_it_cannot_expand(tmp_path, old, new, message):
+    (tmp_path / "l.sql").write_text(LISTING.replace(old, new, 1))
+    with pytest.raises(QueryFileError, match=message):
+        load_queries(tmp_path)
+
+
 def test_a_query_name_may_not_repeat(tmp_path):
     for folder in ("x", "y"):
         (tmp_path / folder).mkdir()
