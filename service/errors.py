@@ -154,6 +154,8 @@ class DatabaseUnavailable(Problem):
 
 
 class EmailTaken(Conflict):
+    """A sign-up with the email of a password account, in any case."""
+
     def __init__(self) -> None:
         super().__init__(
             "An account with this email already exists.",
