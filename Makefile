@@ -29,8 +29,9 @@ lint: install lint-sql
 	$(BIN)/hadolint Dockerfile
 
 # The SQL review kit (sql/README.md says what each part checks). ruff is
-# given the generator by name: `ruff check .` skips files without .py.
-lint-sql: install
+# given the generator by name: `ruff check .` skips files without .py. The
+# generator reads a throwaway database's catalog, hence postgres.
+lint-sql: install postgres
 	$(BIN)/sqlfluff lint sql/ --nocolor
 	$(BIN)/squawk sql/migrations/*.sql
 	$(BIN)/python scripts/sql-review --check

@@ -1,14 +1,17 @@
 """The asyncpg pool's lifecycle and the named SQL it runs.
 
-Every `sql/queries/<resource>/<name>.sql` is read once at startup. Its header
-names it and the shape of its result, sqlc/aiosql style:
+Every `sql/queries/<resource>/<name>.sql` is read once at startup, with the
+header grammar of service/sqlfiles.py (sqlc/aiosql style):
 
     -- name: get_user_by_id :one
+    -- Params: $1 id uuid
     -- Purpose in one line.
     -- Index: users_pkey.
 
 The file's text is exactly what the server runs, so a DBA can paste it into
-psql. Handlers call `db.one("get_user_by_id", user_id)` and never hold SQL.
+psql. Handlers pass the parameters by name, `db.one("get_user_by_id",
+id=user_id)`, and never hold SQL; a missing or unknown name is a bug
+(QueryParamsError) raised before any connection is taken.
 """
 
 from __future__ import annotations
@@ -16,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -31,11 +33,12 @@ from service.dburl import parse_database_url
 from service.errors import DatabaseUnavailable
 from service.logs import first_line
 from service.settings import Settings
+from service.sqlfiles import Query, QueryFileError, load
+
+__all__ = ["Database", "Query", "QueryFileError", "QueryParamsError", "load_queries"]
 
 log = logging.getLogger("service.db")
 
-SHAPES = (":one", ":many", ":val", ":exec")
-_HEADER = re.compile(r"^--\s*name:\s*(?P<name>[a-z][a-z0-9_]*)\s+(?P<shape>:\w+)\s*$")
 # After a failed connect, requests answer 503 at once for this long instead of
 # each waiting for its own connect timeout.
 RECONNECT_BACKOFF_SECONDS = 1.0
@@ -73,36 +76,43 @@ def connect_failure(exc: BaseException) -> tuple[str, str]:
     return f"the database is unreachable ({why})", f"{type(exc).__name__}: {text}"
 
 
-class QueryFileError(Exception):
-    pass
+Conn = asyncpg.Connection | None  # one/many/val/exec run on it inside transaction()
 
 
-@dataclass(frozen=True, slots=True)
-class Query:
-    name: str
-    shape: str
-    sql: str
-    path: Path
+class QueryParamsError(TypeError):
+    """A query called with a parameter its header does not name, or without
+    one it does: a bug in the caller."""
 
 
 def load_queries(root: Path) -> dict[str, Query]:
-    """Read every query file under `root`, checking its header."""
-    queries: dict[str, Query] = {}
-    for path in sorted(root.rglob("*.sql")):
-        text = path.read_text(encoding="utf-8")
-        first = text.splitlines()[0] if text else ""
-        match = _HEADER.match(first)
-        if not match:
-            raise QueryFileError(f"{path}: first line must be '-- name: <name> <shape>'")
-        name, shape = match["name"], match["shape"]
-        if name != path.stem:
-            raise QueryFileError(f"{path}: header names {name!r}, file is {path.stem!r}")
-        if shape not in SHAPES:
-            raise QueryFileError(f"{path}: shape {shape!r} is not one of {SHAPES}")
-        if name in queries:
-            raise QueryFileError(f"{path}: {name!r} is also defined in {queries[name].path}")
-        queries[name] = Query(name=name, shape=shape, sql=text, path=path)
-    return queries
+    """Every statement under `root` by name; QueryFileError on a bad file."""
+    return load(root)
+
+
+class _Statement(NamedTuple):
+    """A query ready to run: its arguments picked from keywords in $n order."""
+
+    query: Query
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        one = itemgetter(names[0])
+        return lambda params: (one(params),)
+    return lambda params: ()
+
+
+def _params_error(query: Query, given: Mapping[str, Any]) -> QueryParamsError:
+    missing = [n for n in query.names if n not in given]
+    unknown = [n for n in given if n not in query.names]
+    return QueryParamsError(
+        f"{query.name} takes {', '.join(query.names) or 'no parameters'}"
+        + (f"; missing {', '.join(missing)}" if missing else "")
+        + (f"; unknown {', '.join(unknown)}" if unknown else "")
+    )
 
 
 def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
@@ -125,6 +135,7 @@ class Database:
     def __init__(self, settings: Settings, queries: dict[str, Query]) -> None:
         self.settings = settings
         self.queries = queries
+        self._statements = {n: _Statement(q, _picker(q.names)) for n, q in queries.items()}
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
@@ -244,12 +255,18 @@ class Database:
         shape: str,
         method: str,
         name: str,
-        args: tuple[Any, ...],
+        params: dict[str, Any],
         conn: asyncpg.Connection | None,
     ) -> Any:
-        query = self.queries[name]
+        query, pick = self._statements[name]
         if query.shape != shape:
             raise QueryFileError(f"{name} is {query.shape}, called as {shape}")
+        try:
+            args = pick(params)
+        except KeyError:
+            raise _params_error(query, params) from None
+        if len(args) != len(params):
+            raise _params_error(query, params)
         if conn is not None:
             return await getattr(conn, method)(query.sql, *args, timeout=self.timeout)
         # The hot path: acquire and release by hand, no context-manager frames.
@@ -259,18 +276,18 @@ class Database:
         finally:
             await pool.release(c)
 
-    async def one(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
+    async def one(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:one` query: the row, or None."""
-        return await self._run(":one", "fetchrow", name, args, conn)
+        return await self._run(":one", "fetchrow", name, params, conn)
 
-    async def many(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
+    async def many(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:many` query: a list of rows."""
-        return await self._run(":many", "fetch", name, args, conn)
+        return await self._run(":many", "fetch", name, params, conn)
 
-    async def val(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> Any:
+    async def val(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:val` query: the first column of the first row, or None."""
-        return await self._run(":val", "fetchval", name, args, conn)
+        return await self._run(":val", "fetchval", name, params, conn)
 
-    async def exec(self, name: str, *args: Any, conn: asyncpg.Connection | None = None) -> str:
+    async def exec(self, name: str, /, *, conn: Conn = None, **params: Any) -> str:
         """An `:exec` query: the command tag, e.g. 'DELETE 1'."""
-        return await self._run(":exec", "execute", name, args, conn)
+        return await self._run(":exec", "execute", name, params, conn)

@@ -15,6 +15,8 @@ import orjson
 from aiohttp import web
 from marshmallow import ValidationError
 
+from service.constraints import CONSTRAINTS, Constraint
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
 RETRY_AFTER_SECONDS = 2
@@ -148,21 +150,30 @@ class DatabaseUnavailable(Problem):
         super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-# A unique or check violation is recognised by its constraint name, which the
-# migrations set explicitly. Each maps to the problem the client sees.
-CONSTRAINT_PROBLEMS: dict[str, Callable[[], Problem] | tuple[str, str]] = {}
+class EmailTaken(Conflict):
+    """A sign-up with the email of a password account, in any case."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An account with this email already exists.",
+            slug="email-taken",
+            title="Email already registered",
+        )
 
 
-def register_constraint(name: str, *, field: str, message: str) -> None:
-    """A CHECK constraint that mirrors a field validator: a violation the
-    validator missed is still a 422 on that field."""
-    CONSTRAINT_PROBLEMS[name] = (field, message)
+# The problems service/constraints.py names, by class name.
+CONSTRAINT_PROBLEMS: dict[str, Callable[[], Problem]] = {
+    "AccountGone": AccountGone,
+    "EmailTaken": EmailTaken,
+}
 
 
-def register_conflict(name: str, problem: Callable[[], Problem]) -> None:
-    """A UNIQUE or FOREIGN KEY constraint whose violation the client should
-    see as `problem()`."""
-    CONSTRAINT_PROBLEMS[name] = problem
+def constraint_problem(constraint: Constraint) -> Problem:
+    """What the client gets for a violation of a constraint in the table: a
+    CHECK that mirrors a validator is a 422 on its field."""
+    if constraint.field is not None:
+        return Unprocessable({constraint.field: [constraint.message]})
+    return CONSTRAINT_PROBLEMS[constraint.problem or ""]()
 
 
 _UNAVAILABLE = (
@@ -203,10 +214,8 @@ def problem_from_exception(exc: BaseException) -> Problem | None:
     if isinstance(exc, web.HTTPException):
         return _from_http_exception(exc)
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-        mapped = CONSTRAINT_PROBLEMS.get(getattr(exc, "constraint_name", None) or "")
-        if isinstance(mapped, tuple):
-            return Unprocessable({mapped[0]: [mapped[1]]})
-        return mapped() if mapped is not None else None
+        constraint = CONSTRAINTS.get(getattr(exc, "constraint_name", None) or "")
+        return constraint_problem(constraint) if constraint is not None else None
     if isinstance(exc, _BAD_TEXT):
         return Unprocessable({"_schema": ["Text contains characters that cannot be stored."]})
     if isinstance(exc, _UNAVAILABLE):

@@ -5,9 +5,10 @@ import time
 import asyncpg
 import pytest
 
-from service.db import Database, QueryFileError, load_queries, migration_ids
+from service.db import Database, QueryFileError, QueryParamsError, load_queries, migration_ids
 from service.errors import DatabaseUnavailable
 from service.settings import DEFAULT_SQL_DIR
+from service.sqlfiles import placeholders
 from tests.conftest import MIGRATIONS_DIR, make_settings
 
 QUERIES = load_queries(DEFAULT_SQL_DIR / "queries")
@@ -15,9 +16,34 @@ QUERIES = load_queries(DEFAULT_SQL_DIR / "queries")
 
 def test_every_query_file_loads_with_its_name_and_shape():
     files = sorted(p.stem for p in (DEFAULT_SQL_DIR / "queries").rglob("*.sql"))
-    assert sorted(QUERIES) == files
+    assert sorted({q.path.stem for q in QUERIES.values()}) == files
     for query in QUERIES.values():
-        assert query.sql.startswith(f"-- name: {query.name} {query.shape}")
+        assert query.sql.startswith(f"-- name: {query.path.stem} {query.shape}")
+        assert query.name == query.path.stem or query.sort is not None
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_every_header_names_the_placeholders_its_statement_uses(name):
+    # $1..$n contiguous, each named once, each used, each cast as its header
+    # says (the loader refuses any other file; this says so per query).
+    query = QUERIES[name]
+    used = placeholders(query.sql)
+    assert [p.number for p in query.params] == list(range(1, len(query.params) + 1))
+    assert sorted(used) == [p.number for p in query.params]
+    assert len(set(query.names)) == len(query.names)
+    for p in query.params:
+        assert used[p.number] == {p.type} if p.type else len(used[p.number]) == 1, p
+        assert None not in used[p.number], f"${p.number} needs its cast"
+
+
+def test_a_listing_has_both_pages_of_every_sort_the_api_resolves():
+    from service.tasks.routes import _SORT_QUERIES
+
+    for first, after, _ in _SORT_QUERIES.values():
+        assert QUERIES[first].sort == QUERIES[after].sort
+        assert (QUERIES[first].after, QUERIES[after].after) == (False, True)
+    listed = {q.sort.key for q in QUERIES.values() if q.path.stem == "list_tasks"}
+    assert listed == set(_SORT_QUERIES)
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -39,6 +65,22 @@ async def test_every_query_prepares_against_the_migrated_schema(migrated_databas
         ("a.sql", "SELECT 1;\n", "first line must be"),
         ("b.sql", "-- name: other :one\nSELECT 1;\n", "header names 'other'"),
         ("c.sql", "-- name: c :some\nSELECT 1;\n", "shape ':some'"),
+        ("d.sql", "-- name: d :val\n-- Why.\n-- Index: none.\nSELECT $1::int;\n", r"\$\[1\]"),
+        (
+            "e.sql",
+            "-- name: e :val\n-- Params: $1 a int, $3 b int\n-- Why.\n-- Index: none.\nSELECT 1;\n",
+            "in order",
+        ),
+        (
+            "f.sql",
+            "-- name: f :val\n-- Params: $1 a text\n-- Why.\n-- Index: none.\nSELECT $1::int;\n",
+            "every use must be ::text",
+        ),
+        (
+            "g.sql",
+            "-- name: g :val\n-- Params: $1 a int\n-- Why.\n-- Index: none.\nSELECT 1;\n",
+            "uses",
+        ),
     ],
 )
 def test_a_bad_query_header_is_refused(tmp_path, filename, text, message):
@@ -47,10 +89,54 @@ def test_a_bad_query_header_is_refused(tmp_path, filename, text, message):
         load_queries(tmp_path)
 
 
+LISTING = """-- name: l :many
+-- Params: $1 limit integer, $2 after_id uuid
+-- Why.
+-- Sort id: tasks_pkey
+--     ORDER BY id ASC
+--     AND id > $2::uuid
+SELECT id FROM tasks
+WHERE TRUE
+    AND id > $2::uuid -- per sort: after the cursor
+ORDER BY id ASC -- per sort: ORDER BY
+LIMIT $1::integer;
+"""
+
+
+def test_a_listing_is_two_statements_a_sort(tmp_path):
+    (tmp_path / "l.sql").write_text(LISTING)
+    first, after = load_queries(tmp_path).values()
+    assert (first.name, first.names, after.name, after.names) == (
+        "l[id]",
+        ("limit",),
+        "l[id,after]",
+        ("limit", "after_id"),
+    )
+    assert "$2" not in first.sql
+    assert "per sort" not in after.sql
+    assert "    AND id > $2::uuid\n" in after.sql
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (" -- per sort: ORDER BY", "", "mark exactly one line"),
+        ("AND id > $2::uuid -- per", "AND id >= $2::uuid -- per", "one Sort entry's"),
+        ("--     ORDER BY id ASC\n", "", "needs its ORDER BY and AND lines"),
+    ],
+)
+def test_a_listing_refuses_what_it_cannot_expand(tmp_path, old, new, message):
+    (tmp_path / "l.sql").write_text(LISTING.replace(old, new, 1))
+    with pytest.raises(QueryFileError, match=message):
+        load_queries(tmp_path)
+
+
 def test_a_query_name_may_not_repeat(tmp_path):
     for folder in ("x", "y"):
         (tmp_path / folder).mkdir()
-        (tmp_path / folder / "same.sql").write_text("-- name: same :val\nSELECT 1;\n")
+        (tmp_path / folder / "same.sql").write_text(
+            "-- name: same :val\n-- Why.\n-- Index: none.\nSELECT 1;\n"
+        )
     with pytest.raises(QueryFileError, match="also defined"):
         load_queries(tmp_path)
 
@@ -92,23 +178,39 @@ async def test_calling_a_query_with_the_wrong_shape_is_an_error(settings):
     await db.close()
 
 
+async def test_a_missing_or_unknown_parameter_is_a_bug_raised_before_connecting(settings):
+    db = Database(settings, QUERIES)
+    with pytest.raises(QueryParamsError, match="missing user_id"):
+        await db.one("get_task", id=None)
+    with pytest.raises(QueryParamsError, match="unknown owner"):
+        await db.one("get_task", id=None, user_id=None, owner=None)
+    with pytest.raises(QueryParamsError, match="unknown id"):
+        await db.many("list_applied_migrations", id=None)
+    assert db.pool is None
+    await db.close()
+
+
 async def test_a_transaction_commits_together_or_not_at_all(settings):
     db = Database(settings, QUERIES)
     user_id = await asyncpg_user(settings.database_url)
 
     async def abandoned() -> None:
         async with db.transaction() as conn:
-            await db.one("create_task", user_id, "first", None, False, conn=conn)
+            await db.one("create_task", conn=conn, **task(user_id, "first"))
             raise RuntimeError("changed my mind")
 
     with pytest.raises(RuntimeError):
         await abandoned()
     async with db.transaction() as conn:
-        await db.one("create_task", user_id, "kept", None, False, conn=conn)
-        await db.one("create_task", user_id, "kept too", None, False, conn=conn)
-    rows = await db.many("list_tasks_by_title_asc", user_id, None, None, 10)
+        await db.one("create_task", conn=conn, **task(user_id, "kept"))
+        await db.one("create_task", conn=conn, **task(user_id, "kept too"))
+    rows = await db.many("list_tasks[title]", user_id=user_id, completed=None, q=None, limit=10)
     assert [r["title"] for r in rows] == ["kept", "kept too"]
     await db.close()
+
+
+def task(user_id, title: str) -> dict:
+    return {"user_id": user_id, "title": title, "description": None, "completed": False}
 
 
 async def asyncpg_user(url: str):

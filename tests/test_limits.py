@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 
 from service.auth.betterauth import SUBJECT_MAX
 from service.auth.schemas import EMAIL_MAX, NAME_MAX, SignupSchema
+from service.constraints import CONSTRAINTS
 from service.tasks.schemas import DESCRIPTION_MAX, TITLE_MAX, TaskCreateSchema
 
 HASH = "$2b$04$" + "a" * 53
@@ -84,3 +85,12 @@ async def test_the_validator_and_the_database_agree_on_the_limit(conn, what):
     with pytest.raises(asyncpg.CheckViolationError) as info:
         await conn.execute(insert, limit + 1)
     assert info.value.constraint_name == constraint
+
+
+def test_the_constraint_table_answers_each_check_with_its_validators_limit():
+    # A CHECK the validator let through is a 422 that states the same limit.
+    limits = {constraint: limit for _, _, limit, constraint in CASES.values()}
+    for name, constraint in CONSTRAINTS.items():
+        if constraint.field is not None:
+            assert name in limits, f"{name} answers a field but no case tests its limit"
+            assert str(limits[name]) in constraint.message, name

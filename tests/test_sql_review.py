@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from service.constraints import CONSTRAINTS
 from service.db import load_queries
+from service.errors import constraint_problem
+from service.sqlfiles import placeholders, read
 from tests.conftest import REPO_ROOT
 
 SQL = REPO_ROOT / "sql"
@@ -78,7 +81,7 @@ def test_the_script_runs_as_a_command():
 
 def test_the_generator_reads_every_query_as_the_service_does():
     service = {q.name: (q.shape, q.path) for q in load_queries(SQL / "queries").values()}
-    ours = {q.name: (q.shape, SQL / q.file) for q in review.queries()}
+    ours = {q.name: (q.shape, q.path) for q in review.queries().values()}
     assert ours == service
 
 
@@ -87,8 +90,10 @@ def _created_index_names() -> set[str]:
     KEY and UNIQUE constraints."""
     names = set()
     for m in review.migrations():
-        names |= {name for name, _ in m.indexes}
-        names |= {name for name, what in m.constraints if what in ("primary key", "unique")}
+        names |= {name for name, _ in m.objects["indexes"]}
+        names |= {
+            n for n, what in m.objects["constraints"] if "PRIMARY KEY" in what or "UNIQUE" in what
+        }
     return names
 
 
@@ -97,18 +102,19 @@ def test_every_query_has_a_full_header(path):
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     assert re.fullmatch(rf"-- name: {path.stem} :(one|many|val|exec)", lines[0])
-    query = review.read_query(path, SQL)  # a purpose, then one `-- Index:` line
-    assert query.purpose, "say what the query is for"
-    assert re.search(r"^-- Index: \w+", text, re.MULTILINE)
-    if query.index_name == "none":
-        assert "/tasks/" not in path.as_posix(), "every task query names its index"
-    else:
-        assert query.index_name in _created_index_names(), (
-            f"{query.index_name} is not created by any migration"
-        )
-    header = "\n".join(line for line in lines[1:] if line.startswith("--"))
-    named = {int(n) for n in re.findall(r"\$(\d+)", header)}
-    assert query.parameters <= named, f"say what ${min(query.parameters - named)} is"
+    # A purpose, then one `-- Index:` line or a listing's `-- Sort` entries.
+    for query in read(path, SQL / "queries"):
+        assert query.purpose, "say what the query is for"
+        assert re.search(r"^-- (Index|Sort [-\w]+): \w+", text, re.MULTILINE)
+        if query.index_name == "none":
+            assert "/tasks/" not in path.as_posix(), "every task query names its index"
+        else:
+            assert query.index_name in _created_index_names(), (
+                f"{query.index_name} is not created by any migration"
+            )
+        named = {p.number for p in query.params}
+        used = set(placeholders(query.sql))
+        assert used <= named, f"say what ${min(used - named)} is"
     assert "SELECT *" not in text.upper()
 
 
@@ -128,9 +134,9 @@ def test_every_migration_has_a_header_a_rollback_and_timeouts(path):
         assert migration.depends == (previous,), f"-- depends: {previous}"
     rollback = SQL / migration.rollback_file
     for file in (path, rollback):
-        code = review.code_only(file.read_text(encoding="utf-8"))
-        assert re.search(r"\bSET\s+(LOCAL\s+)?lock_timeout\b", code), file.name
-        assert re.search(r"\bSET\s+(LOCAL\s+)?statement_timeout\b", code), file.name
+        settings = review.settings_set(file.read_text(encoding="utf-8"))
+        assert "lock_timeout" in settings, file.name
+        assert "statement_timeout" in settings, file.name
 
 
 def test_every_rollback_belongs_to_a_migration():
@@ -193,16 +199,19 @@ def test_every_squawk_exception_gives_its_reason(path):
 
 
 def test_the_constraint_error_table_matches_the_service_and_the_migrations():
-    source = "\n".join(p.read_text(encoding="utf-8") for p in (REPO_ROOT / "service").rglob("*.py"))
-    registered = set(re.findall(r"register_(?:constraint|conflict)\(\s*\"(\w+)\"", source))
-    assert registered == set(review.CONSTRAINT_ERRORS)
+    # One table (service/constraints.py): the page lists each entry, the
+    # middleware answers each with the status the table says.
+    page = review.render()
+    for name, constraint in CONSTRAINTS.items():
+        assert f"| `{name}` |" in page
+        assert constraint_problem(constraint).status == constraint.status, name
     created = _created_index_names()
     for m in review.migrations():
-        created |= {name for name, _ in m.constraints}
-    queries = {q.name for q in review.queries()}
-    for name, (raised_by, _) in review.CONSTRAINT_ERRORS.items():
+        created |= {name for name, _ in m.objects["constraints"]}
+    queries = {q.path.stem for q in review.queries().values()}
+    for name, constraint in CONSTRAINTS.items():
         assert name in created, f"{name} is mapped to an API error but no migration creates it"
-        assert set(raised_by.split(", ")) <= queries
+        assert set(constraint.raised_by) <= queries
 
 
 # --- the linters --------------------------------------------------------------

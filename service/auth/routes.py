@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from service import keys
+from service import constraints, keys
 from service.auth.schemas import SessionSchema, SigninSchema, SignupSchema, UserSchema, user_json
 from service.docs.operation import DATABASE, JSON_BODY, Answer, operation
-from service.errors import AccountGone, Conflict, Unauthorized, register_conflict
+from service.errors import AccountGone, Unauthorized
 from service.jsonio import json_response, read_json
 
 routes = web.RouteTableDef()
@@ -19,15 +19,6 @@ SIGNIN = SigninSchema()
 BAD_CREDENTIALS = "The email or password is incorrect."
 # Token responses must not be cached (RFC 6749 section 5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-register_conflict(
-    "users_password_email_lower_key",
-    lambda: Conflict(
-        "An account with this email already exists.",
-        slug="email-taken",
-        title="Email already registered",
-    ),
-)
 
 
 def _session(request: web.Request, user: Any) -> dict[str, Any]:
@@ -48,14 +39,15 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
     public=True,
     body=SignupSchema,
     ok={201: Answer("Signed up.", SessionSchema, headers=("Location",))},
-    # TODO(constraints): 409 is users_password_email_lower_key's; read it from the table.
-    problems=(*JSON_BODY, 409, DATABASE),
+    problems=(*JSON_BODY, *constraints.statuses("create_user"), DATABASE),
     notes={409: "The email is already registered (any letter case)."},
 )
 async def signup(request: web.Request) -> web.Response:
     data = SIGNUP.load(await read_json(request))
     password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
-    user = await request.app[keys.DB].one("create_user", data["email"], password_hash, data["name"])
+    user = await request.app[keys.DB].one(
+        "create_user", email=data["email"], password_hash=password_hash, name=data["name"]
+    )
     return json_response(
         _session(request, user), status=201, headers={**NO_STORE, "Location": "/api/auth/me"}
     )
@@ -74,7 +66,7 @@ async def signup(request: web.Request) -> web.Response:
 )
 async def signin(request: web.Request) -> web.Response:
     data = SIGNIN.load(await read_json(request))
-    user = await request.app[keys.DB].one("get_user_for_signin", data["email"])
+    user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
     ok = await request.app[keys.PASSWORDS].check(
         data["password"], user["password_hash"] if user else None
@@ -93,7 +85,7 @@ async def signin(request: web.Request) -> web.Response:
     problems=(401, DATABASE),
 )
 async def me(request: web.Request) -> web.Response:
-    user = await request.app[keys.DB].one("get_user_by_id", request[keys.USER_ID])
+    user = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
     if user is None:  # a validly signed token for an account that is gone
         raise AccountGone()
     return json_response(user_json(user))

@@ -113,10 +113,10 @@ class TokenService:
         name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
         return await self._db.val(
             "link_better_auth_user",
-            issuer,
-            claims["sub"],
-            email,
-            name or FALLBACK_NAME,
+            issuer=issuer,
+            subject=claims["sub"],
+            email=email,
+            name=name or FALLBACK_NAME,
         )
 
 

@@ -222,7 +222,6 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
     problems = {*op.problems, *mount.problems, *(() if op.public else _TOKEN_PROBLEMS)}
-    # TODO(constraints): add each violable constraint's problem from service/constraints.py.
     notes = {**mount.notes, **op.notes}
     responses = {str(s): _answer(a) for s, a in op.ok.items()}
     responses |= {str(s): _problem(s, notes.get(s, _ERRORS[s])) for s in problems}

@@ -10,23 +10,14 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict
 
-from service import keys
+from service import constraints, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
-from service.errors import (
-    AccountGone,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    Unprocessable,
-    register_conflict,
-    register_constraint,
-)
+from service.errors import AccountGone, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from service.jsonio import has_body, json_response, read_json
+from service.sqlfiles import variant
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
-    DESCRIPTION_MAX,
-    TITLE_MAX,
     TaskCompleteSchema,
     TaskCreateSchema,
     TaskListQuerySchema,
@@ -45,26 +36,12 @@ LIST_QUERY = TaskListQuerySchema()
 # Task data is private and changes: caches must revalidate, per user.
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 
-register_constraint(
-    "tasks_title_check",
-    field="title",
-    message=f"Must be 1 to {TITLE_MAX} characters and not blank.",
-)
-register_constraint(
-    "tasks_description_check",
-    field="description",
-    message=f"Must be at most {DESCRIPTION_MAX} characters.",
-)
-register_conflict("tasks_user_id_fkey", AccountGone)
-
-# sort parameter -> (query name stem, row column that the cursor carries)
+# Canonical sort -> (first page, page after a cursor, the column the cursor
+# carries): the statements sql/queries/tasks/list_tasks.sql makes per sort.
 _SORT_QUERIES = {
-    "created_at": ("list_tasks_by_created_at_asc", "created_at"),
-    "-created_at": ("list_tasks_by_created_at_desc", "created_at"),
-    "updated_at": ("list_tasks_by_updated_at_asc", "updated_at"),
-    "-updated_at": ("list_tasks_by_updated_at_desc", "updated_at"),
-    "title": ("list_tasks_by_title_asc", "title"),
-    "-title": ("list_tasks_by_title_desc", "title"),
+    sort: (variant("list_tasks", sort, False), variant("list_tasks", sort, True), column)
+    for column in ("created_at", "updated_at", "title")
+    for sort in (column, "-" + column)
 }
 
 
@@ -154,7 +131,7 @@ def _caller(request: web.Request) -> uuid.UUID:
 async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
     """Nothing found: if that is because the token's account is gone, the
     answer is 401, not an empty list or a 404. Only empty answers pay."""
-    if await request.app[keys.DB].one("get_user_by_id", user_id) is None:
+    if await request.app[keys.DB].one("get_user_by_id", id=user_id) is None:
         raise AccountGone()
 
 
@@ -182,7 +159,7 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
     version moved on), else 404."""
     if row is not None:
         return row
-    if await request.app[keys.DB].val("get_task_version", task_id, user_id) is not None:
+    if await request.app[keys.DB].val("get_task_version", id=task_id, user_id=user_id) is not None:
         raise PreconditionFailed(
             "The task changed since you read it (If-Match does not match its ETag); "
             "fetch it again and reapply your change."
@@ -197,13 +174,17 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
     mounts=MOUNTS,
     body=TaskCreateSchema,
     ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
-    problems=(*JSON_BODY, DATABASE),
+    problems=(*JSON_BODY, *constraints.statuses("create_task"), DATABASE),
 )
 async def create_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     data = CREATE.load(await read_json(request))
     row = await request.app[keys.DB].one(
-        "create_task", user_id, data["title"], data["description"], data["completed"]
+        "create_task",
+        user_id=user_id,
+        title=data["title"],
+        description=data["description"],
+        completed=data["completed"],
     )
     return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
 
@@ -222,7 +203,7 @@ async def create_task(request: web.Request) -> web.Response:
 async def get_task(request: web.Request) -> web.StreamResponse:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
-    row = await request.app[keys.DB].one("get_task", task_id, user_id)
+    row = await request.app[keys.DB].one("get_task", id=task_id, user_id=user_id)
     if row is None:
         await _account_exists(request, user_id)
         raise _not_found()
@@ -268,13 +249,13 @@ async def _update(
 ) -> web.Response:
     row = await request.app[keys.DB].one(
         "update_task",
-        task_id,
-        user_id,
-        if_match_versions(request),
-        data.get("title"),
-        "description" in data,
-        data.get("description"),
-        data.get("completed"),
+        id=task_id,
+        user_id=user_id,
+        if_match=if_match_versions(request),
+        title=data.get("title"),
+        description_sent="description" in data,
+        description=data.get("description"),
+        completed=data.get("completed"),
     )
     return _task_response(await _written(request, row, task_id, user_id))
 
@@ -296,7 +277,11 @@ async def complete_task(request: web.Request) -> web.Response:
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
     row = await request.app[keys.DB].one(
-        "set_task_completed", task_id, user_id, if_match_versions(request), completed
+        "set_task_completed",
+        id=task_id,
+        user_id=user_id,
+        if_match=if_match_versions(request),
+        completed=completed,
     )
     return _task_response(await _written(request, row, task_id, user_id))
 
@@ -313,7 +298,7 @@ async def delete_task(request: web.Request) -> web.Response:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     deleted = await request.app[keys.DB].val(
-        "delete_task", task_id, user_id, if_match_versions(request)
+        "delete_task", id=task_id, user_id=user_id, if_match=if_match_versions(request)
     )
     await _written(request, deleted, task_id, user_id)
     return web.Response(status=204)
@@ -341,15 +326,15 @@ async def list_tasks(request: web.Request) -> web.Response:
     completed = params.get("completed")
     q = params.get("q") or None
     limit = params["limit"]
-    query, column = _SORT_QUERIES[sort]
+    first, after, column = _SORT_QUERIES[sort]
     context = (user_id, sort, completed, q)
     codec = request.app[keys.CURSORS]
-    args: list[Any] = [user_id, completed, q, limit + 1]
+    page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1}
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column != "title")
-        query += "_after"
-        args += [value, after_id]
-    rows = await request.app[keys.DB].many(query, *args)
+        rows = await request.app[keys.DB].many(after, **page, after_value=value, after_id=after_id)
+    else:
+        rows = await request.app[keys.DB].many(first, **page)
     if not rows:
         await _account_exists(request, user_id)
 

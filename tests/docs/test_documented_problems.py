@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import re
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,7 @@ import pytest
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
-from service import errors, keys
+from service import constraints, errors, keys
 from service.app import create_app
 from service.auth.tokens import PUBLIC_ROUTES
 from service.db import Database
@@ -39,15 +38,6 @@ APP = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/x
 DOCUMENT = orjson.loads(APP[keys.OPENAPI])
 ROUTES = [r for r in APP.router.routes() if r.method not in ("OPTIONS", "HEAD", "*")]
 _BODY_READS = {"read", "json", "text", "post"}  # aiohttp answers 413 past client_max_size
-
-
-def _constraint_statuses(table: str) -> set[int]:
-    # TODO(constraints): read the constraint table (service/constraints.py) once it exists.
-    statuses = set()
-    for name, problem in errors.CONSTRAINT_PROBLEMS.items():
-        if name.startswith(table + "_"):
-            statuses.add(422 if isinstance(problem, tuple) else problem().status)
-    return statuses
 
 
 def _status_of(kind: Any) -> int | None:
@@ -167,9 +157,7 @@ class _Scope:
     def _query(self, call: ast.Call) -> set[int]:
         if not call.args or not isinstance(call.args[0], ast.Constant):
             return set()
-        query = self.answers.app[keys.DB].queries[call.args[0].value]
-        written = re.findall(r"\b(?:INSERT\s+INTO|UPDATE)\s+(\w+)", query.sql, re.IGNORECASE)
-        return set().union(*(_constraint_statuses(table) for table in written))
+        return set(constraints.statuses(call.args[0].value))
 
 
 def answered(route: web.AbstractRoute) -> set[int]:

@@ -17,6 +17,7 @@ from psycopg import sql
 from service.db import load_queries
 from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR
+from service.tasks.routes import _SORT_QUERIES
 from tests.conftest import MIGRATIONS_DIR, create_database, drop_database
 
 USERS = 1000
@@ -64,20 +65,22 @@ def sample(big_database) -> dict:
 
 
 def params_for(name: str, s: dict) -> list:
-    if name.startswith("list_tasks_by_"):
-        params = [s["user_id"], None, None, 51]
-        if name.endswith("_after"):
-            field = re.match(r"list_tasks_by_(created_at|updated_at|title)_", name)[1]
-            params += [s[field], s["id"]]
-        return params
-    return {
-        "create_task": [s["user_id"], "t", None, False],
-        "get_task": [s["id"], s["user_id"]],
-        "get_task_version": [s["id"], s["user_id"]],
-        "update_task": [s["id"], s["user_id"], [s["version"]], "t", True, None, True],
-        "set_task_completed": [s["id"], s["user_id"], None, None],
-        "delete_task": [s["id"], s["user_id"], [s["version"]]],
-    }[name]
+    """The statement's arguments in $n order, from its header's names."""
+    query = QUERIES[name]
+    if query.sort is not None:
+        cursor = {"after_value": s[query.sort.key.lstrip("-")], "after_id": s["id"]}
+        given = {"user_id": s["user_id"], "completed": None, "q": None, "limit": 51, **cursor}
+    else:
+        given = {
+            "id": s["id"],
+            "user_id": s["user_id"],
+            "if_match": [s["version"]],
+            "title": "t",
+            "description_sent": True,
+            "description": None,
+            "completed": True,
+        }
+    return [given[n] for n in query.names]
 
 
 def plan_nodes(plan: dict) -> Iterator[dict]:
@@ -99,6 +102,13 @@ def explain(url: str, name: str, params: list, mode: str) -> list[dict]:
     return list(plan_nodes(doc[0]["Plan"]))
 
 
+def test_every_sort_is_checked_on_both_pages():
+    listing = [q for q in QUERIES.values() if q.sort is not None]
+    assert {(q.sort.key, q.after) for q in listing} == {
+        (sort, after) for sort in _SORT_QUERIES for after in (False, True)
+    }
+
+
 def test_there_is_data_enough(big_database):
     with psycopg.connect(big_database) as conn:
         assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] >= 100_000
@@ -115,10 +125,10 @@ def test_every_task_query_uses_its_index(big_database, sample, name, mode):
     if name == "create_task":
         assert not scans  # an INSERT reads nothing
         return
-    named = re.search(r"^-- Index: (\w+)", QUERIES[name].sql, re.M)[1]
+    named = QUERIES[name].index_name  # its `-- Index:` line, or its listing's Sort entry
     assert [n["Index Name"] for n in scans] == [named], nodes
     cond = scans[0].get("Index Cond", "")
     assert "user_id" in cond or "id = " in cond, cond
-    if name.endswith("_after"):
+    if QUERIES[name].after:
         # The cursor is where the index scan starts, not a filter after it.
         assert re.search(r"ROW\(|\) [<>] \(", cond), cond

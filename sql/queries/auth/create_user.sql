@@ -1,5 +1,6 @@
 -- name: create_user :one
--- Create a password account: $1 the email as typed, $2 its bcrypt hash, $3
+-- Params: $1 email text, $2 password_hash text, $3 name text
+-- Create a password account: the email as typed, its bcrypt password_hash,
 -- the name. An email another password account has (in any case) raises
 -- users_password_email_lower_key.
 -- Index: users_password_email_lower_key enforces the uniqueness.

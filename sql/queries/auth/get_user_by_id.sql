@@ -1,5 +1,6 @@
 -- name: get_user_by_id :one
--- The account ($1) a verified token names, for GET /api/auth/me.
+-- Params: $1 id uuid
+-- The account (id) a verified token names, for GET /api/auth/me.
 -- Index: users_pkey.
 SELECT
     id,

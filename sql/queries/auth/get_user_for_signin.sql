@@ -1,5 +1,6 @@
 -- name: get_user_for_signin :one
--- The password account with this email ($1), in any case, with its password
+-- Params: $1 email text
+-- The password account with this email, in any case, with its password
 -- hash. Accounts linked to Better Auth have no password and never match.
 -- Index: users_password_email_lower_key (lower(email), password accounts).
 SELECT

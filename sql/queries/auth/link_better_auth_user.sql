@@ -1,7 +1,8 @@
 -- name: link_better_auth_user :val
--- The id of the account linked to Better Auth user $2 (the token's `sub`) of
--- issuer $1 (its `iss`), created on that user's first valid token with
--- email $3 (NULL when the token carries none) and name $4, both from the
+-- Params: $1 issuer text, $2 subject text, $3 email text, $4 name text
+-- The id of the account linked to Better Auth user subject (the token's
+-- `sub`) of issuer (its `iss`), created on that user's first valid token
+-- with email (NULL when the token carries none) and name, both from the
 -- token's claims. Never matched by email. Race-safe: when two first
 -- requests insert at once, the loser's ON CONFLICT waits for the winner and
 -- its no-op DO UPDATE returns the winner's row, so both get the one account.

@@ -1,6 +1,7 @@
 -- name: delete_task :val
--- Delete task $1 of the caller ($2), only while its version is one of $3
--- (If-Match; NULL = no condition). Returns the id, or no row.
+-- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[]
+-- Delete task id of the caller (user_id), only while its version is one of
+-- if_match (If-Match; NULL = no condition). Returns the id, or no row.
 -- Index: tasks_pkey.
 DELETE FROM tasks
 WHERE

@@ -1,6 +1,7 @@
 -- name: get_task :one
--- Task $1, only if it belongs to the caller ($2): another user's task is
--- indistinguishable from a missing one.
+-- Params: $1 id uuid, $2 user_id uuid
+-- Task id, only if it belongs to the caller (user_id): another user's task
+-- is indistinguishable from a missing one.
 -- Index: tasks_pkey (id), then the user_id check on that one row.
 SELECT
     id,

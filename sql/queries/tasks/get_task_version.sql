@@ -1,7 +1,8 @@
 -- name: get_task_version :val
--- The current version of task $1 of the caller ($2), or no row: after a
--- conditional write matched nothing, tells 412 (it exists, the version moved)
--- from 404.
+-- Params: $1 id uuid, $2 user_id uuid
+-- The current version of task id of the caller (user_id), or no row: after
+-- a conditional write matched nothing, tells 412 (it exists, the version
+-- moved) from 404.
 -- Index: tasks_pkey.
 SELECT version
 FROM tasks

@@ -1,7 +1,10 @@
 -- name: set_task_completed :one
--- PATCH .../complete: on task $1 of the caller ($2), only while its version is
--- one of $3 (If-Match; NULL = no condition), set completed to $4, or toggle it
--- when $4 is NULL. Atomic for the same reason as update_task.
+-- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[],
+--     $4 completed boolean
+-- PATCH .../complete: on task id of the caller (user_id), only while its
+-- version is one of if_match (If-Match; NULL = no condition), set completed,
+-- or toggle it when completed is NULL. Atomic for the same reason as
+-- update_task.
 -- Index: tasks_pkey.
 UPDATE tasks
 SET completed = coalesce($4::boolean, NOT completed)

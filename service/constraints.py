@@ -1,0 +1,62 @@
+"""The database constraints a client can run into, by name, and what the
+client gets for each: the one table the error middleware
+(service/errors.py), scripts/sql-review (sql/README.md) and the OpenAPI
+document read. Plain data: it imports nothing that renders an error.
+
+Any violation not listed is a bug and answers 500: the validators refuse the
+same values first, and each CHECK limit equals its validator's limit
+(tests/test_limits.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.tasks.schemas import DESCRIPTION_MAX, TITLE_MAX
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    status: int  # what the client gets
+    raised_by: tuple[str, ...]  # the query files whose statement can violate it
+    says: str  # the client's error in a few words, for sql/README.md
+    problem: str | None = None  # the service.errors problem, by class name
+    field: str | None = None  # or a 422 on this field, in its validator's words:
+    message: str | None = None
+
+
+def _field(field: str, message: str, *raised_by: str) -> Constraint:
+    """A CHECK that mirrors a field's validator: a 422 on that field."""
+    return Constraint(422, raised_by, f"on `{field}`", field=field, message=message)
+
+
+CONSTRAINTS: dict[str, Constraint] = {
+    "users_password_email_lower_key": Constraint(
+        409, ("create_user",), "the email is taken", problem="EmailTaken"
+    ),
+    "tasks_title_check": _field(
+        "title", f"Must be 1 to {TITLE_MAX} characters and not blank.", "create_task", "update_task"
+    ),
+    "tasks_description_check": _field(
+        "description",
+        f"Must be at most {DESCRIPTION_MAX} characters.",
+        "create_task",
+        "update_task",
+    ),
+    "tasks_user_id_fkey": Constraint(
+        401, ("create_task",), "the token's account is gone", problem="AccountGone"
+    ),
+}
+
+
+def raised_by(query: str) -> dict[str, Constraint]:
+    """The constraints a query file's statement can violate, by name; a
+    listing's statements (`list_tasks[title]`) count as their file."""
+    file = query.partition("[")[0]
+    return {name: c for name, c in CONSTRAINTS.items() if file in c.raised_by}
+
+
+def statuses(query: str) -> frozenset[int]:
+    """The statuses a query's constraint violations answer, for the OpenAPI
+    document: `statuses("create_task")` is {401, 422}."""
+    return frozenset(c.status for c in raised_by(query).values())
