@@ -119,10 +119,7 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET /metrics: every worker's samples, this one's pool gauges fresh."""
 
     @operation(
-        "metrics",
-        summary="Prometheus metrics (text exposition format)",
         tag="health",
-        public=True,
         ok={
             200: Answer(
                 "Metrics, summed over all workers.", {"type": "string"}, content_type="text/plain"
@@ -130,6 +127,7 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
         },
     )
     async def metrics(_request: web.Request) -> web.Response:
+        """Prometheus metrics (text exposition format)."""
         refresh_pool_gauges(db)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()

@@ -33,16 +33,14 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
 
 @routes.post("/api/auth/signup")
 @operation(
-    "signup",
-    summary="Create an account and get a session",
     tag="auth",
-    public=True,
     body=SignupSchema,
     ok={201: Answer("Signed up.", SessionSchema, headers=("Location",))},
     problems=(*JSON_BODY, *constraints.statuses("create_user"), DATABASE),
     notes={409: "The email is already registered (any letter case)."},
 )
 async def signup(request: web.Request) -> web.Response:
+    """Create an account and get a session."""
     data = SIGNUP.load(await read_json(request))
     password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
     user = await request.app[keys.DB].one(
@@ -55,16 +53,14 @@ async def signup(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/signin")
 @operation(
-    "signin",
-    summary="Sign in with email and password",
     tag="auth",
-    public=True,
     body=SigninSchema,
     ok={200: Answer("Signed in.", SessionSchema)},
     problems=(*JSON_BODY, 401, DATABASE),
     notes={401: "The email or password is incorrect."},
 )
 async def signin(request: web.Request) -> web.Response:
+    """Sign in with email and password."""
     data = SIGNIN.load(await read_json(request))
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
@@ -78,13 +74,12 @@ async def signin(request: web.Request) -> web.Response:
 
 @routes.get("/api/auth/me", allow_head=False)
 @operation(
-    "me",
-    summary="The signed-in user",
     tag="auth",
     ok={200: Answer("The user.", UserSchema)},
     problems=(401, DATABASE),
 )
 async def me(request: web.Request) -> web.Response:
+    """The signed-in user."""
     user = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
     if user is None:  # a validly signed token for an account that is gone
         raise AccountGone()

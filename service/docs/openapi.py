@@ -18,6 +18,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 
 from service import __version__
+from service.auth.tokens import needs_token
 from service.docs.operation import Answer, Mount, Operation, declared
 from service.jsonio import MAX_BODY_BYTES
 from service.settings import Settings
@@ -80,7 +81,7 @@ _ERRORS = {
         "retry after Retry-After seconds."
     ),
 }
-# What the bearer-token check adds to every operation that is not public.
+# What the bearer-token check adds to every route that needs a token.
 _TOKEN_PROBLEMS = (401, 503)
 _NO_MOUNT = Mount("", tag="")
 
@@ -221,7 +222,8 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
         raise LookupError(f"{path}: {op.operation_id} documents path parameters {in_path}")
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
-    problems = {*op.problems, *mount.problems, *(() if op.public else _TOKEN_PROBLEMS)}
+    token = needs_token(path)
+    problems = {*op.problems, *mount.problems, *(_TOKEN_PROBLEMS if token else ())}
     notes = {**mount.notes, **op.notes}
     responses = {str(s): _answer(a) for s, a in op.ok.items()}
     responses |= {str(s): _problem(s, notes.get(s, _ERRORS[s])) for s in problems}
@@ -234,7 +236,7 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
         operation["description"] = op.description
     if parameters:
         operation["parameters"] = parameters
-    if op.public:
+    if not token:
         operation["security"] = []
     if op.body is not None:
         operation["requestBody"] = {

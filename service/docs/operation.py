@@ -44,9 +44,11 @@ class Mount:
 
 @dataclass(frozen=True)
 class Operation:
-    """One operation. `problems` are the error statuses the handler (and what
-    it calls) can answer; the 401 and 503 of the bearer-token check come with
-    `public=False`. `notes` say what a status means here when the document's
+    """One operation. Its id is the handler's name in camelCase and its
+    summary the first paragraph of the handler's docstring, unless given.
+    `problems` are the error statuses the handler (and what it calls) can
+    answer; the bearer-token check's 401 and 503 are added to the routes that
+    need a token. `notes` say what a status means here when the document's
     general wording does not fit."""
 
     operation_id: str
@@ -60,16 +62,22 @@ class Operation:
     query: Any = None  # a marshmallow schema: one parameter per field
     body: Any = None  # a marshmallow schema for the JSON request body
     body_required: bool = True
-    public: bool = False
     mounts: tuple[Mount, ...] = ()
 
 
-def operation(operation_id: str, **declared: Any) -> Callable[[Handler], Handler]:
+def operation(
+    *, operation_id: str | None = None, summary: str | None = None, **declared: Any
+) -> Callable[[Handler], Handler]:
     """Attach an `Operation` to the handler; it is returned unchanged."""
-    op = Operation(operation_id, **declared)
 
     def attach(handler: Handler) -> Handler:
-        handler.openapi_operation = op  # type: ignore[attr-defined]
+        first, *rest = handler.__name__.split("_")
+        paragraph = (handler.__doc__ or "").strip().split("\n\n")[0]
+        text = summary or " ".join(paragraph.split()).removesuffix(".")
+        if not text:
+            raise TypeError(f"{handler.__name__}: give a docstring; its first line is the summary")
+        op_id = operation_id or first + "".join(word.title() for word in rest)
+        handler.openapi_operation = Operation(op_id, text, **declared)  # type: ignore[attr-defined]
         return handler
 
     return attach

@@ -49,25 +49,21 @@ def setup(app: web.Application) -> None:
 
 @routes.get("/openapi.json", allow_head=False)
 @operation(
-    "openapi",
-    summary="This document",
     tag="docs",
-    public=True,
     ok={200: Answer("The OpenAPI document.", {"type": "object"})},
 )
 async def openapi(request: web.Request) -> web.Response:
+    """This document."""
     return web.Response(body=request.app[keys.OPENAPI], content_type="application/json")
 
 
 @routes.get("/docs", allow_head=False)
 @operation(
-    "docs",
-    summary="An interactive viewer for this document (works offline)",
     tag="docs",
-    public=True,
     ok={200: Answer("An HTML page.", {"type": "string"}, content_type="text/html")},
 )
 async def docs(request: web.Request) -> web.Response:
+    """An interactive viewer for this document (works offline)."""
     title = request.app[keys.SETTINGS].app_name.replace("&", "&amp;").replace("<", "&lt;")
     return web.Response(
         text=PAGE.format(title=title),
@@ -78,10 +74,7 @@ async def docs(request: web.Request) -> web.Response:
 
 @routes.get("/docs/{asset}", allow_head=False)
 @operation(
-    "docsAsset",
-    summary="The viewer's scripts and styles",
     tag="docs",
-    public=True,
     parameters=(
         {
             "name": "asset",
@@ -94,7 +87,8 @@ async def docs(request: web.Request) -> web.Response:
     problems=(404,),
     notes={404: "No such asset."},
 )
-async def asset(request: web.Request) -> web.Response:
+async def docs_asset(request: web.Request) -> web.Response:
+    """The viewer's scripts and styles."""
     name = request.match_info["asset"]
     if name not in ASSETS:
         raise NotFound("No such asset.")

@@ -17,10 +17,7 @@ _OK = {"type": "string", "enum": ["ok"]}
 
 @routes.get("/health", allow_head=False)
 @operation(
-    "health",
-    summary="Liveness; never touches the database",
     tag="health",
-    public=True,
     ok={
         200: Answer(
             "Alive.",
@@ -37,17 +34,14 @@ _OK = {"type": "string", "enum": ["ok"]}
     },
 )
 async def health(request: web.Request) -> web.Response:
-    """Liveness: the process answers. Never touches the database."""
+    """Liveness; never touches the database."""
     settings = request.app[keys.SETTINGS]
     return json_response({"status": "ok", "app": settings.app_name, "version": __version__})
 
 
 @routes.get("/ready", allow_head=False)
 @operation(
-    "ready",
-    summary="Readiness: the database answers and the schema is current",
     tag="health",
-    public=True,
     ok={
         200: Answer(
             "Ready.",
@@ -61,8 +55,8 @@ async def health(request: web.Request) -> web.Response:
     problems=(503,),
 )
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: the database answers and the schema is at the newest
-    migration on disk."""
+    """Readiness: the database answers and the schema is current (at the
+    newest migration on disk)."""
     db = request.app[keys.DB]
     try:
         rows = await db.many("list_applied_migrations")

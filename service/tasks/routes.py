@@ -169,14 +169,13 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
 
 
 @operation(
-    "createTask",
-    summary="Create a task",
     mounts=MOUNTS,
     body=TaskCreateSchema,
     ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
     problems=(*JSON_BODY, *constraints.statuses("create_task"), DATABASE),
 )
 async def create_task(request: web.Request) -> web.Response:
+    """Create a task."""
     user_id = _caller(request)
     data = CREATE.load(await read_json(request))
     row = await request.app[keys.DB].one(
@@ -190,8 +189,6 @@ async def create_task(request: web.Request) -> web.Response:
 
 
 @operation(
-    "getTask",
-    summary="Get one task",
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_NONE_MATCH),
     ok={
@@ -201,6 +198,7 @@ async def create_task(request: web.Request) -> web.Response:
     problems=(404, DATABASE),
 )
 async def get_task(request: web.Request) -> web.StreamResponse:
+    """Get one task."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     row = await request.app[keys.DB].one("get_task", id=task_id, user_id=user_id)
@@ -213,8 +211,6 @@ async def get_task(request: web.Request) -> web.StreamResponse:
 
 
 @operation(
-    "replaceTask",
-    summary="Replace a task's fields (title required; omitted fields keep their value)",
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_MATCH),
     body=TaskReplaceSchema,
@@ -222,6 +218,7 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     problems=_WRITE_PROBLEMS,
 )
 async def replace_task(request: web.Request) -> web.Response:
+    """Replace a task's fields (title required; omitted fields keep their value)."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     data = REPLACE.load(await read_json(request))
@@ -229,8 +226,6 @@ async def replace_task(request: web.Request) -> web.Response:
 
 
 @operation(
-    "patchTask",
-    summary="Change some of a task's fields (at least one)",
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_MATCH),
     body=TaskPatchSchema,
@@ -238,6 +233,7 @@ async def replace_task(request: web.Request) -> web.Response:
     problems=_WRITE_PROBLEMS,
 )
 async def patch_task(request: web.Request) -> web.Response:
+    """Change some of a task's fields (at least one)."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     data = PATCH.load(await read_json(request))
@@ -261,8 +257,6 @@ async def _update(
 
 
 @operation(
-    "completeTask",
-    summary='Toggle a task\'s completed flag (no body), or set it ({"completed": bool})',
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_MATCH),
     body=TaskCompleteSchema,
@@ -271,6 +265,7 @@ async def _update(
     problems=_WRITE_PROBLEMS,
 )
 async def complete_task(request: web.Request) -> web.Response:
+    """Toggle a task's completed flag (no body), or set it ({"completed": bool})."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     completed = None  # no body: toggle
@@ -287,14 +282,13 @@ async def complete_task(request: web.Request) -> web.Response:
 
 
 @operation(
-    "deleteTask",
-    summary="Delete a task",
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_MATCH),
     ok={204: Answer("Deleted.")},
     problems=(404, 412, DATABASE),
 )
 async def delete_task(request: web.Request) -> web.Response:
+    """Delete a task."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     deleted = await request.app[keys.DB].val(
@@ -305,8 +299,6 @@ async def delete_task(request: web.Request) -> web.Response:
 
 
 @operation(
-    "listTasks",
-    summary="List the caller's tasks, one keyset page at a time",
     description=(
         "The canonical parameters are `completed`, `q`, `sort`, `limit` and "
         '`cursor`. The Hackathon "Evolution of Todo" names `status`, `search`, '
@@ -320,6 +312,7 @@ async def delete_task(request: web.Request) -> web.Response:
     problems=(422, DATABASE),
 )
 async def list_tasks(request: web.Request) -> web.Response:
+    """List the caller's tasks, one keyset page at a time."""
     user_id = _caller(request)
     params = LIST_QUERY.load(_single_values(request.query))
     sort = params["sort"]
