@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 from aiohttp import web
+from marshmallow import Schema, fields, validate
 
 from service import __version__, keys
 from service.docs.operation import Answer, operation
@@ -12,27 +13,28 @@ from service.jsonio import json_response
 
 routes = web.RouteTableDef()
 
-_OK = {"type": "string", "enum": ["ok"]}
+
+def _ok() -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf(["ok"]))
+
+
+class HealthSchema(Schema):
+    """GET /health's answer."""
+
+    status = _ok()
+    app = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class ReadySchema(Schema):
+    """GET /ready's answer."""
+
+    status = _ok()
+    database = _ok()
 
 
 @routes.get("/health", allow_head=False)
-@operation(
-    tag="health",
-    ok={
-        200: Answer(
-            "Alive.",
-            {
-                "type": "object",
-                "required": ["status", "app", "version"],
-                "properties": {
-                    "status": _OK,
-                    "app": {"type": "string"},
-                    "version": {"type": "string"},
-                },
-            },
-        )
-    },
-)
+@operation(tag="health", ok={200: Answer("Alive.", HealthSchema)})
 async def health(request: web.Request) -> web.Response:
     """Liveness; never touches the database."""
     settings = request.app[keys.SETTINGS]
@@ -40,20 +42,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 @routes.get("/ready", allow_head=False)
-@operation(
-    tag="health",
-    ok={
-        200: Answer(
-            "Ready.",
-            {
-                "type": "object",
-                "required": ["status", "database"],
-                "properties": {"status": _OK, "database": _OK},
-            },
-        )
-    },
-    problems=(503,),
-)
+@operation(tag="health", ok={200: Answer("Ready.", ReadySchema)}, problems=(503,))
 async def ready(request: web.Request) -> web.Response:
     """Readiness: the database answers and the schema is current (at the
     newest migration on disk)."""

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from marshmallow import Schema
 from multidict import MultiDict
 
 from service import constraints, keys
@@ -210,39 +211,31 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     return _task_response(row, headers=PRIVATE)
 
 
-@operation(
-    mounts=MOUNTS,
-    parameters=(_TASK_ID, _IF_MATCH),
-    body=TaskReplaceSchema,
-    ok=_UPDATED,
-    problems=_WRITE_PROBLEMS,
-)
+_UPDATE = {
+    "mounts": MOUNTS,
+    "parameters": (_TASK_ID, _IF_MATCH),
+    "ok": _UPDATED,
+    "problems": _WRITE_PROBLEMS,
+}
+
+
+@operation(body=TaskReplaceSchema, **_UPDATE)
 async def replace_task(request: web.Request) -> web.Response:
     """Replace a task's fields (title required; omitted fields keep their value)."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
-    data = REPLACE.load(await read_json(request))
-    return await _update(request, task_id, user_id, data)
+    return await _update(request, REPLACE)
 
 
-@operation(
-    mounts=MOUNTS,
-    parameters=(_TASK_ID, _IF_MATCH),
-    body=TaskPatchSchema,
-    ok=_UPDATED,
-    problems=_WRITE_PROBLEMS,
-)
+@operation(body=TaskPatchSchema, **_UPDATE)
 async def patch_task(request: web.Request) -> web.Response:
     """Change some of a task's fields (at least one)."""
+    return await _update(request, PATCH)
+
+
+async def _update(request: web.Request, schema: Schema) -> web.Response:
+    """PUT and PATCH: the fields sent, under If-Match."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
-    data = PATCH.load(await read_json(request))
-    return await _update(request, task_id, user_id, data)
-
-
-async def _update(
-    request: web.Request, task_id: uuid.UUID, user_id: uuid.UUID, data: dict[str, Any]
-) -> web.Response:
+    data = schema.load(await read_json(request))
     row = await request.app[keys.DB].one(
         "update_task",
         id=task_id,

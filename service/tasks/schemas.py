@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -107,70 +108,61 @@ _DIRECTIONS = ("asc", "desc")
 _CLASH = "Contradicts {given}; give one of them, or both with the same meaning."
 
 
-def _doc(text: str) -> dict[str, str]:
-    return {"description": text}
+def _one_of(values: Iterable[str], description: str, **metadata: str) -> fields.String:
+    """A query parameter that takes one of `values`."""
+    return fields.String(
+        validate=validate.OneOf(tuple(values)),
+        metadata={"description": description, **metadata},
+    )
+
+
+def _search(description: str) -> Text:
+    return Text(validate=validate.Length(max=Q_MAX), metadata={"description": description})
 
 
 class TaskListQuerySchema(QuerySchema):
-    completed = QueryBoolean(metadata=_doc("Only done (true) or only open (false) tasks."))
-    q = Text(
-        validate=validate.Length(max=Q_MAX),
-        metadata=_doc("Case-insensitive search in title and description."),
+    completed = QueryBoolean(
+        metadata={"description": "Only done (true) or only open (false) tasks."}
     )
-    sort = fields.String(
-        validate=validate.OneOf(SORTS),
-        metadata={
-            "default": "-created_at",
-            **_doc(
-                "Order; ties broken by id. `created`, `updated` (newest first) and `title` "
-                "(A to Z) take their direction from `order`/`sort_order`; the other values "
-                "carry their own, and an `order`/`sort_order` contradicting it is a 422. "
-                "`created` and `updated` are aliases of `-created_at` and `-updated_at`."
-            ),
-        },
+    q = _search("Case-insensitive search in title and description.")
+    sort = _one_of(
+        SORTS,
+        "Order; ties broken by id. `created`, `updated` (newest first) and `title` "
+        "(A to Z) take their direction from `order`/`sort_order`; the other values "
+        "carry their own, and an `order`/`sort_order` contradicting it is a 422. "
+        "`created` and `updated` are aliases of `-created_at` and `-updated_at`.",
+        default="-created_at",
     )
     limit = fields.Integer(
         strict=False,
         validate=validate.Range(min=1, max=LIMIT_MAX),
         load_default=LIMIT_DEFAULT,
-        metadata=_doc("Page size."),
+        metadata={"description": "Page size."},
     )
     cursor = Text(
         validate=validate.Length(min=1, max=2048),
-        metadata=_doc("Opaque; from the previous page's `Link` header."),
+        metadata={"description": "Opaque; from the previous page's `Link` header."},
     )
-    status = fields.String(
-        validate=validate.OneOf(tuple(_STATUS)),
-        metadata=_doc(
-            "Alias of `completed`: `all` is no filter, `pending` and `active` mean "
-            "`completed=false`, `completed` means `completed=true`. With a `completed` "
-            "that means otherwise (`all` with any `completed`), a 422."
-        ),
+    status = _one_of(
+        _STATUS,
+        "Alias of `completed`: `all` is no filter, `pending` and `active` mean "
+        "`completed=false`, `completed` means `completed=true`. With a `completed` "
+        "that means otherwise (`all` with any `completed`), a 422.",
     )
-    search = Text(
-        validate=validate.Length(max=Q_MAX),
-        metadata=_doc("Alias of `q`. With a different `q`, a 422."),
+    search = _search("Alias of `q`. With a different `q`, a 422.")
+    sort_by = _one_of(
+        _SORT_BY,
+        "Alias of `sort` that names the field only: the direction is `order` or "
+        "`sort_order`, else newest first for the dates and A to Z for title. "
+        "With a `sort` naming another field, a 422.",
     )
-    sort_by = fields.String(
-        validate=validate.OneOf(tuple(_SORT_BY)),
-        metadata=_doc(
-            "Alias of `sort` that names the field only: the direction is `order` or "
-            "`sort_order`, else newest first for the dates and A to Z for title. "
-            "With a `sort` naming another field, a 422."
-        ),
+    order = _one_of(
+        _DIRECTIONS,
+        "Direction for `sort_by` or for `sort=created|updated|title`; alone, for the "
+        "default field (created_at). Contradicting the direction of a `sort` such as "
+        "`-title` or `created_at` is a 422.",
     )
-    order = fields.String(
-        validate=validate.OneOf(_DIRECTIONS),
-        metadata=_doc(
-            "Direction for `sort_by` or for `sort=created|updated|title`; alone, for the "
-            "default field (created_at). Contradicting the direction of a `sort` such as "
-            "`-title` or `created_at` is a 422."
-        ),
-    )
-    sort_order = fields.String(
-        validate=validate.OneOf(_DIRECTIONS),
-        metadata=_doc("Alias of `order`. With a different `order`, a 422."),
-    )
+    sort_order = _one_of(_DIRECTIONS, "Alias of `order`. With a different `order`, a 422.")
 
     @post_load
     def _canonical(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
