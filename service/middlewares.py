@@ -81,7 +81,7 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else None
-        request[keys.ROUTE] = route
+        request[keys.ACCESS] = (route, start, rid)
         metrics.observe(request.method, route, status, time.perf_counter() - start)
         request_id_var.reset(token)
 
