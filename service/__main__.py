@@ -218,8 +218,7 @@ def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> N
         app,
         sock=sock,
         shutdown_timeout=settings.shutdown_timeout,
-        access_log=logs.ACCESS,
-        access_log_class=logs.AccessLogger,
+        access_log=None,  # service.middlewares writes the access line
         print=None,
         loop=loop,
     )

@@ -37,7 +37,7 @@ EXPOSED_HEADERS = (
 
 
 def create_app(settings: Settings) -> web.Application:
-    answer_malformed_http_with_problems()
+    answer_malformed_http_with_problems(logs.access_line)
     app = web.Application(
         middlewares=[request_context_middleware, problem_middleware, auth_middleware],
         client_max_size=MAX_BODY_BYTES,

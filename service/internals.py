@@ -5,6 +5,7 @@ upgrade moves them."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web, web_protocol
@@ -12,6 +13,8 @@ from aiohttp import web, web_protocol
 from service.errors import Problem, problem_response
 
 log = logging.getLogger("service.errors")
+# service.logs.access_line: (method, path, route, status, ms, request id)
+AccessLine = Callable[[str, str, str | None, int, float | None, str | None], None]
 
 
 def skip_caller_lookup() -> None:
@@ -21,11 +24,12 @@ def skip_caller_lookup() -> None:
     logging._srcfile = None  # type: ignore[attr-defined]
 
 
-def answer_malformed_http_with_problems() -> None:
+def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
     """Requests too malformed to reach a handler (a bad request line, a
     header over aiohttp's 8190-byte limit) are answered by aiohttp's
     RequestHandler.handle_error, with text that echoes the input. Make those
-    problem documents too. Idempotent."""
+    problem documents too, each with its access line (no middleware ran).
+    Idempotent."""
     if getattr(web_protocol.RequestHandler.handle_error, "_problem", False):
         return
 
@@ -49,6 +53,7 @@ def answer_malformed_http_with_problems() -> None:
         )
         response = problem_response(Problem(detail, status=status), request.path)
         response.force_close()
+        access_line(request.method, request.path, None, status, None, None)
         return response
 
     handle_error._problem = True  # type: ignore[attr-defined]

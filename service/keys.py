@@ -22,9 +22,6 @@ CURSORS: web.AppKey[Any] = web.AppKey("task_cursors")  # service.tasks.cursor.Cu
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
 PASSWORDS: web.AppKey[Any] = web.AppKey("passwords")  # service.auth.passwords.PasswordHasher
 
-# For the access line: the route template the request matched (None: no
-# route), when it started (time.perf_counter()) and its request id.
-ACCESS: web.RequestKey[tuple[str | None, float, str]] = web.RequestKey("access")
 # The caller's user id, set by the auth middleware on protected routes.
 USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
 # The caller's Better Auth user id (the token's `sub`), set only for callers

@@ -14,10 +14,8 @@ import time
 from typing import Any, NamedTuple
 
 import orjson
-from aiohttp import web
-from aiohttp.abc import AbstractAccessLogger
 
-from service import internals, keys
+from service import internals
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -128,35 +126,27 @@ ACCESS = logging.getLogger("service.access")
 FLUSH_SECONDS = 0.5
 
 
-class AccessLogger(AbstractAccessLogger):
-    """aiohttp's access-log hook (`access_log_class`), so the requests aiohttp
-    answers itself (malformed HTTP) get their line too. The hot path: once
-    `configure` has run, the line is the configured formatter's, written to
-    its 64 KiB buffer without a LogRecord; unconfigured (tests), it is a
-    plain log record."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, seconds: float) -> None:
-        seen = request.get(keys.ACCESS)
-        route = rid = None
-        if seen is not None:  # else aiohttp answered before any middleware ran
-            route, started, rid = seen
-            seconds = time.perf_counter() - started  # aiohttp's clock ticks in milliseconds
-        ms = round(seconds * 1000, 2)
-        method, path, status = request.method, request.path, response.status
-        msg = f"{method} {path} {status} {ms:.2f}ms"
-        fields = {"method": method, "path": path, "route": route, "status": status}
-        fields["duration_ms"] = ms
-        if _output.stream is None:
+def access_line(
+    method: str, path: str, route: str | None, status: int, ms: float | None, rid: str | None
+) -> None:
+    """The one line a request gets, from the request-context middleware, or
+    for what aiohttp answers itself (malformed HTTP), from service.internals.
+    The hot path: once `configure` has run, it is the configured formatter's
+    line, written to its 64 KiB buffer without a LogRecord; unconfigured
+    (tests), a plain record. (aiohttp's AbstractAccessLogger hook cost 10%
+    more CPU a request here, measured: bench/results/before-after-issue-12.md.)"""
+    took = "" if ms is None else f" {ms:.2f}ms"
+    msg = f"{method} {path} {status}{took}"
+    fields = {"method": method, "path": path, "route": route, "status": status}
+    fields["duration_ms"] = ms
+    if _output.stream is None:
+        if ACCESS.isEnabledFor(logging.INFO):
             token = request_id_var.set(rid)
-            self.logger.info(msg, extra=fields)
+            ACCESS.info(msg, extra=fields)
             request_id_var.reset(token)
-            return
-        line = _output.formatter.line(Entry(time.time(), "INFO", ACCESS.name, msg, rid, fields))
-        _output.stream.write(line + "\n")
-
-    @property
-    def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        return
+    line = _output.formatter.line(Entry(time.time(), "INFO", ACCESS.name, msg, rid, fields))
+    _output.stream.write(line + "\n")
 
 
 async def flusher_ctx(_app: Any) -> Any:
@@ -208,4 +198,4 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    _output.stream = stream
+    _output.stream = stream if root.isEnabledFor(logging.INFO) else None

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from service import keys, metrics
+from service import metrics
 from service.errors import (
     DatabaseUnavailable,
     Problem,
@@ -22,7 +22,7 @@ from service.errors import (
     problem_from_exception,
     problem_response,
 )
-from service.logs import request_id_var
+from service.logs import access_line, request_id_var
 
 log = logging.getLogger("service.errors")
 
@@ -81,8 +81,9 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else None
-        request[keys.ACCESS] = (route, start, rid)
-        metrics.observe(request.method, route, status, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        metrics.observe(request.method, route, status, elapsed)
+        access_line(request.method, request.path, route, status, round(elapsed * 1000, 2), rid)
         request_id_var.reset(token)
 
 

@@ -33,7 +33,6 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.errors import HaltServer
 
-from service import logs
 from service.logs import first_line
 
 log = logging.getLogger("service")
@@ -111,16 +110,12 @@ class _Server(BaseApplication):
 
     def load(self) -> Callable[[], Awaitable[web.AppRunner]]:
         # The worker awaits this and serves the runner on gunicorn's socket:
-        # our shutdown timeout, keep-alive and access line, as with one process.
+        # our shutdown timeout and keep-alive, as with one process, and no
+        # aiohttp access log (service.middlewares writes the access line).
         app, shutdown_timeout = self._app, self._shutdown_timeout
 
         async def runner() -> web.AppRunner:
-            return web.AppRunner(
-                app,
-                access_log=logs.ACCESS,
-                access_log_class=logs.AccessLogger,
-                shutdown_timeout=shutdown_timeout,
-            )
+            return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
 
         return runner
 

@@ -9,7 +9,7 @@ import logging
 
 from aiohttp import web_protocol
 
-from service import internals
+from service import internals, logs
 
 
 def test_logging_still_has_the_caller_lookup_switch():
@@ -32,8 +32,8 @@ def test_aiohttp_still_answers_malformed_requests_through_handle_error():
 
 
 def test_the_patch_is_installed_once():
-    internals.answer_malformed_http_with_problems()
+    internals.answer_malformed_http_with_problems(logs.access_line)
     first = web_protocol.RequestHandler.handle_error
-    internals.answer_malformed_http_with_problems()
+    internals.answer_malformed_http_with_problems(logs.access_line)
     assert web_protocol.RequestHandler.handle_error is first
     assert first._problem
