@@ -45,6 +45,7 @@ from service_runner import (
     running_service,
 )
 
+BETTER_AUTH = "get one (Better Auth token)"
 RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEED_TASKS = 1000
 
@@ -236,20 +237,33 @@ def measure(
     url: str, seconds: int, connections: int, better_auth_token: str | None = None
 ) -> tuple[dict, dict]:
     token, user_id, ids = seed(url)
-    common = LUA_COMMON.format(token=token, ids=", ".join(f'"{i}"' for i in ids))
+    common = lua_common(token, ids)
     results = {}
     for name, body in SCENARIOS.items():
         results[name] = run(url, common + body, seconds, connections, name)
     if better_auth_token:  # seeded after the others, which run as they always did
-        ba_ids = seed_tasks(url, better_auth_token)
-        ba_common = LUA_COMMON.format(
-            token=better_auth_token, ids=", ".join(f'"{i}"' for i in ba_ids)
+        ba_common = lua_common(better_auth_token, seed_tasks(url, better_auth_token))
+        results[BETTER_AUTH] = run(
+            url, ba_common + SCENARIOS["get one"], seconds, connections, BETTER_AUTH
         )
-        name = "get one (Better Auth token)"
-        results[name] = run(url, ba_common + SCENARIOS["get one"], seconds, connections, name)
     sql = (REPO / "sql" / "queries" / "tasks" / "get_task.sql").read_text()
     raw = asyncio.run(raw_ceiling(BENCH_DATABASE_URL, sql, user_id, ids, seconds, connections))
     return results, raw
+
+
+def lua_common(token: str, ids: list[str]) -> str:
+    return LUA_COMMON.format(token=token, ids=", ".join(f'"{i}"' for i in ids))
+
+
+def scripts(url: str, better_auth_token: str) -> dict[str, str]:
+    """Every scenario's wrk script, seeded up front (bench/ab.py)."""
+    token, _, ids = seed(url)
+    common = lua_common(token, ids)
+    ba_common = lua_common(better_auth_token, seed_tasks(url, better_auth_token))
+    return {
+        **{name: common + body for name, body in SCENARIOS.items()},
+        BETTER_AUTH: ba_common + SCENARIOS["get one"],
+    }
 
 
 def report(results: dict, raw: dict, workers: int, seconds: int, connections: int) -> str:
