@@ -48,6 +48,7 @@ _SORT_QUERIES = {
 
 # What the OpenAPI document says of every task operation.
 _NOTES = {
+    400: "Malformed JSON, a required body missing, or If-Match / If-None-Match over 1 KiB.",
     404: "No such task for this user (or the id is not a UUID).",
     412: "If-Match does not match the task's current ETag.",
 }
@@ -196,7 +197,7 @@ async def create_task(request: web.Request) -> web.Response:
         200: Answer("The task.", TaskSchema, headers=("ETag",)),
         304: Answer("Not modified: If-None-Match names the current ETag.", headers=("ETag",)),
     },
-    problems=(404, DATABASE),
+    problems=(400, 404, DATABASE),
 )
 async def get_task(request: web.Request) -> web.StreamResponse:
     """Get one task."""
@@ -278,7 +279,7 @@ async def complete_task(request: web.Request) -> web.Response:
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_MATCH),
     ok={204: Answer("Deleted.")},
-    problems=(404, 412, DATABASE),
+    problems=(400, 404, 412, DATABASE),
 )
 async def delete_task(request: web.Request) -> web.Response:
     """Delete a task."""
