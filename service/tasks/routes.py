@@ -16,7 +16,7 @@ from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
 from service.errors import AccountGone, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from service.jsonio import has_body, json_response, read_json
 from service.sqlfiles import variant
-from service.tasks.conditional import etag, if_match_versions, none_match
+from service.tasks.conditional import MAX_LIST_HEADER, etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
     TaskCompleteSchema,
@@ -85,20 +85,25 @@ _TASK_ID = {
     "description": "The task's id.",
     "schema": {"type": "string", "format": "uuid"},
 }
-_IF_MATCH = {
-    "name": "If-Match",
-    "in": "header",
-    "required": False,
-    "description": "Only write if the task's ETag is one of these (strong comparison) or `*`.",
-    "schema": {"type": "string"},
-}
-_IF_NONE_MATCH = {
-    "name": "If-None-Match",
-    "in": "header",
-    "required": False,
-    "description": "Answer 304 if the task's ETag is one of these (weak comparison) or `*`.",
-    "schema": {"type": "string"},
-}
+
+
+def _list_header(name: str, description: str) -> dict[str, Any]:
+    """A conditional header: a list of ETags, refused over MAX_LIST_HEADER."""
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "maxLength": MAX_LIST_HEADER},
+    }
+
+
+_IF_MATCH = _list_header(
+    "If-Match", "Only write if the task's ETag is one of these (strong comparison) or `*`."
+)
+_IF_NONE_MATCH = _list_header(
+    "If-None-Match", "Answer 304 if the task's ETag is one of these (weak comparison) or `*`."
+)
 _UPDATED = {200: Answer("The updated task.", TaskSchema, headers=("ETag",))}
 _WRITE_PROBLEMS = (*JSON_BODY, 404, 412, DATABASE)
 

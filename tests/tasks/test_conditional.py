@@ -14,6 +14,16 @@ async def ann(client):
     return await user_token(client)
 
 
+async def patch_if_match(client, ann, header: str):
+    """PATCH a new task (version 1) under `If-Match: header`."""
+    task, _ = await make_task(client, ann.token)
+    return await client.patch(
+        f"{TASKS}/{task['id']}",
+        json={"completed": True},
+        headers={**bearer(ann.token), "If-Match": header},
+    )
+
+
 @pytest.mark.parametrize(
     "header",
     [
@@ -25,24 +35,13 @@ async def ann(client):
     ],
 )
 async def test_if_match_finds_the_current_version_among_others(client, ann, header):
-    task, _ = await make_task(client, ann.token)
-    resp = await client.patch(
-        f"{TASKS}/{task['id']}",
-        json={"completed": True},
-        headers={**bearer(ann.token), "If-Match": header},
-    )
+    resp = await patch_if_match(client, ann, header)
     assert resp.status == 200, await resp.text()
 
 
 @pytest.mark.parametrize("header", ['W/"1"', '"1', "1", "a" + " " * 1000 + "a", '"01"'])
 async def test_an_if_match_without_the_strong_current_version_is_412(client, ann, header):
-    task, _ = await make_task(client, ann.token)
-    resp = await client.patch(
-        f"{TASKS}/{task['id']}",
-        json={"completed": True},
-        headers={**bearer(ann.token), "If-Match": header},
-    )
-    await problem(resp, 412)
+    await problem(await patch_if_match(client, ann, header), 412)
 
 
 @pytest.mark.parametrize("name", ["If-Match", "If-None-Match"])
