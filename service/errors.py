@@ -141,6 +141,31 @@ class Unprocessable(Problem):
         )
 
 
+class TooManyRequests(Problem):
+    """429: a rate limit or a per-user share of the database. `headers`
+    carries Retry-After and, for rate limits, the IETF RateLimit headers."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int, **kw: Any) -> None:
+        kw["headers"] = {"Retry-After": str(max(1, retry_after)), **(kw.get("headers") or {})}
+        super().__init__(detail, **kw)
+
+
+class ServiceBusy(Problem):
+    """503 at once, when waiting would only make the caller wait longer
+    (e.g. the password-hashing queue is full)."""
+
+    status = 503
+    slug = "busy"
+    title = "Service busy"
+
+    def __init__(self, detail: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
 class DatabaseUnavailable(Problem):
     status = 503
     slug = "database-unavailable"
