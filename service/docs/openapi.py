@@ -21,6 +21,7 @@ from service import __version__
 from service.auth.tokens import needs_token
 from service.docs.operation import Answer, Mount, Operation, declared
 from service.jsonio import MAX_BODY_BYTES
+from service.schemas import StrictSchema
 from service.settings import Settings
 
 OPENAPI_VERSION = "3.0.3"
@@ -94,7 +95,10 @@ class _Plugin(MarshmallowPlugin):
         json_schema = super().schema_helper(name, _, schema=schema, **kwargs)
         if schema is None:  # a component given as a dict (Problem)
             return json_schema
-        return {**json_schema, **getattr(resolve_schema_cls(schema), "json_schema_extra", {})}
+        cls = resolve_schema_cls(schema)
+        if issubclass(cls, StrictSchema):  # a wider body is refused unread
+            json_schema["maxProperties"] = len(cls().fields)
+        return {**json_schema, **getattr(cls, "json_schema_extra", {})}
 
 
 def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
