@@ -16,6 +16,7 @@ from aiohttp import web
 
 from service import metrics
 from service.errors import (
+    BadRequest,
     DatabaseUnavailable,
     Problem,
     is_timeout,
@@ -29,6 +30,16 @@ log = logging.getLogger("service.errors")
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept when it is of sane length and plain characters.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# Host: a DNS-style name (underscores too: compose service names have them),
+# IPv4 or a bracketed IPv6, and an optional port. Dot-separated runs of one
+# class, so matching is linear. Anything else once became a 500 (yarl) or
+# was reflected into the listing's Link.
+_HOST = re.compile(r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
+_MAX_HOST = 262  # a 253-character name, ':' and a port, or brackets
+# Headers that carry lists (If-Match, If-None-Match), refused over this
+# before they are parsed (API.md, "Limits").
+MAX_LIST_HEADER = 1024
+_LIST_HEADERS = ("If-Match", "If-None-Match")
 
 
 _ID_PREFIX = os.urandom(8).hex()
@@ -87,9 +98,27 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         request_id_var.reset(token)
 
 
+def refuse_bad_head(request: web.Request) -> None:
+    """400 for what no handler should ever see, before any other work: a
+    malformed Host (aiohttp's parser already refuses a missing or repeated
+    one, RFC 9112 section 3.2) and a list header over MAX_LIST_HEADER."""
+    host = request.headers.get("Host")
+    if host is not None:
+        match = _HOST.fullmatch(host) if len(host) <= _MAX_HOST else None
+        if match is None or (match[1] is not None and int(match[1]) > 65535):
+            raise BadRequest(
+                "The Host header is not a valid host.", slug="bad-host", title="Bad Host"
+            )
+    for name in _LIST_HEADERS:
+        value = request.headers.get(name)
+        if value is not None and len(value) > MAX_LIST_HEADER:
+            raise BadRequest(f"{name} is over {MAX_LIST_HEADER} bytes.", slug="header-too-large")
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
+        refuse_bad_head(request)
         return await handler(request)
     except asyncio.CancelledError:
         raise

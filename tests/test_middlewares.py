@@ -1,11 +1,14 @@
 """The request-context middleware (service/middlewares.py): the request id
-on every response, errors included, and `Vary: Origin` on every response."""
+on every response, errors included, and `Vary: Origin` on every response;
+and the problem middleware's first check, of the Host."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tests.helpers import bearer, signup
+from tests.helpers import TASKS, bearer, make_task, signup, user_token
 
 
 async def test_the_request_id_is_echoed_when_sane(client):
@@ -44,3 +47,68 @@ async def test_vary_keeps_authorization_on_task_responses(client):
     )
     assert resp.status == 200
     assert {"authorization", "origin"} <= set(vary(resp))
+
+
+async def raw(client, head: str) -> tuple[int, bytes]:
+    """Send `head` as it is (the client library would refuse or fix some of
+    these Hosts) and read the answer up to the server's close."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(head.encode("latin-1") + b"Connection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest
+
+
+async def listing_head(client, host_lines: str, version: str = "1.1") -> str:
+    """A GET of a listing that has a next page, so its Link is built from the Host."""
+    _, token = await user_token(client)
+    for _ in range(2):
+        await make_task(client, token)
+    return f"GET {TASKS}?limit=1 HTTP/{version}\r\n{host_lines}Authorization: Bearer {token}\r\n"
+
+
+@pytest.mark.parametrize(
+    "host_lines",
+    [
+        # The security review's Hosts: a bare 500 (yarl refused them) or, the
+        # last one, reflected into Link.
+        "Host: a:b\r\n",
+        "Host: a:99999999\r\n",
+        "Host: a@b:c\r\n",
+        "Host: x:1/../\r\n",
+        "Host: evil.example/x?y=\r\n",
+        "Host: " + "a" * 300 + "\r\n",
+        "Host: a b\r\n",
+    ],
+)
+async def test_a_bad_host_is_a_400_that_reflects_nothing(client, host_lines):
+    status, rest = await raw(client, await listing_head(client, host_lines))
+    assert status == 400
+    assert b"application/problem+json" in rest
+    assert b'"type":"/problems/bad-host"' in rest
+    assert b"evil" not in rest
+    assert b"a:b" not in rest
+    assert (await client.get("/health")).status == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost:8000", "todo_api:8000", "api.example.com.", "127.0.0.1", "[::1]:443"]
+)
+async def test_a_good_host_is_used_for_the_next_link(client, host):
+    status, rest = await raw(client, await listing_head(client, f"Host: {host}\r\n"))
+    assert status == 200
+    assert f"Link: <http://{host}{TASKS}?limit=1&cursor=".encode() in rest
+
+
+@pytest.mark.parametrize("host_lines", ["Host: a\r\nHost: b\r\n", ""])
+async def test_http_1_1_needs_exactly_one_host(client, host_lines):
+    # RFC 9112 section 3.2; aiohttp's parser refuses these itself.
+    status, rest = await raw(client, await listing_head(client, host_lines))
+    assert status == 400
+    assert b"application/problem+json" in rest
+
+
+async def test_http_1_0_may_leave_host_out(client):
+    status, _ = await raw(client, "GET /health HTTP/1.0\r\n")
+    assert status == 200

@@ -68,7 +68,10 @@ _PROBLEM_EXAMPLE = {
 
 # status -> what it means, unless the operation's `notes` say otherwise
 _ERRORS = {
-    400: "Malformed JSON, or a body that is required is missing.",
+    400: (
+        "Malformed JSON, a required body missing, a malformed Host, or If-Match / "
+        "If-None-Match over 1 KiB."
+    ),
     401: "Missing, malformed, expired or invalid bearer token, or its account is gone.",
     403: "Forbidden.",
     404: "Not found.",
@@ -84,6 +87,9 @@ _ERRORS = {
 }
 # What the bearer-token check adds to every route that needs a token.
 _TOKEN_PROBLEMS = (401, 503)
+# What any request can answer before its route runs: a malformed Host or an
+# oversized list header (service.middlewares.refuse_bad_head).
+_EVERY_ROUTE_PROBLEMS = (400,)
 _NO_MOUNT = Mount("", tag="")
 
 
@@ -227,7 +233,12 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
     if op.query is not None:
         parameters.append({"in": "query", "schema": op.query})
     token = needs_token(path)
-    problems = {*op.problems, *mount.problems, *(_TOKEN_PROBLEMS if token else ())}
+    problems = {
+        *op.problems,
+        *mount.problems,
+        *_EVERY_ROUTE_PROBLEMS,
+        *(_TOKEN_PROBLEMS if token else ()),
+    }
     notes = {**mount.notes, **op.notes}
     responses = {str(s): _answer(a) for s, a in op.ok.items()}
     responses |= {str(s): _problem(s, notes.get(s, _ERRORS[s])) for s in problems}

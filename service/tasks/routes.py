@@ -15,8 +15,9 @@ from service import constraints, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
 from service.errors import AccountGone, Forbidden, NotFound, PreconditionFailed, Unprocessable
 from service.jsonio import has_body, json_response, read_json
+from service.middlewares import MAX_LIST_HEADER
 from service.sqlfiles import variant
-from service.tasks.conditional import MAX_LIST_HEADER, etag, if_match_versions, none_match
+from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
     TaskCompleteSchema,
@@ -48,7 +49,6 @@ _SORT_QUERIES = {
 
 # What the OpenAPI document says of every task operation.
 _NOTES = {
-    400: "Malformed JSON, a required body missing, or If-Match / If-None-Match over 1 KiB.",
     404: "No such task for this user (or the id is not a UUID).",
     412: "If-Match does not match the task's current ETag.",
 }
@@ -202,7 +202,7 @@ async def create_task(request: web.Request) -> web.Response:
         200: Answer("The task.", TaskSchema, headers=("ETag",)),
         304: Answer("Not modified: If-None-Match names the current ETag.", headers=("ETag",)),
     },
-    problems=(400, 404, DATABASE),
+    problems=(404, DATABASE),
 )
 async def get_task(request: web.Request) -> web.StreamResponse:
     """Get one task."""
@@ -284,7 +284,7 @@ async def complete_task(request: web.Request) -> web.Response:
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_MATCH),
     ok={204: Answer("Deleted.")},
-    problems=(400, 404, 412, DATABASE),
+    problems=(404, 412, DATABASE),
 )
 async def delete_task(request: web.Request) -> web.Response:
     """Delete a task."""

@@ -12,7 +12,8 @@ fails here even when no test takes that path. What is found:
   constraints of the table the query writes;
 - a method of any other app object (the cursor codec): followed like a function;
 - `status=<int>` given to a response: that status;
-- and on every route the bearer-token check guards: 401 and 503."""
+- on every route the bearer-token check guards: 401 and 503;
+- and on every route, service.middlewares.refuse_bad_head's 400."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from service.app import create_app
 from service.auth.tokens import PUBLIC_ROUTES
 from service.db import Database
 from service.docs.operation import declared
+from service.middlewares import refuse_bad_head
 from tests.conftest import make_settings
 
 APP = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/x"))
@@ -162,7 +164,7 @@ class _Scope:
 
 def answered(route: web.AbstractRoute) -> set[int]:
     path = route.resource.canonical
-    statuses = Answers(APP).of(route.handler)
+    statuses = Answers(APP).of(route.handler) | Answers(APP).of(refuse_bad_head)
     if path.startswith("/api/") and path not in PUBLIC_ROUTES:
         statuses |= {401, 503}  # auth_middleware: the token, the Better Auth keys
     return statuses
@@ -208,5 +210,5 @@ def test_the_reader_finds_what_the_handlers_raise():
     assert by_operation[("GET", "/api/tasks")] >= {401, 422, 503}  # the cursor codec's 422 too
     assert by_operation[("PATCH", "/api/{user_id}/tasks/{id}/complete")] >= {403, 404, 412}
     assert by_operation[("GET", "/api/tasks/{id}")] >= {304, 404}
-    assert by_operation[("GET", "/ready")] == {503}
-    assert by_operation[("GET", "/docs/{asset}")] == {404}
+    assert by_operation[("GET", "/ready")] == {400, 503}
+    assert by_operation[("GET", "/docs/{asset}")] == {400, 404}

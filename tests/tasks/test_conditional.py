@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.tasks.conditional import MAX_LIST_HEADER
+from service.middlewares import MAX_LIST_HEADER
 from tests.helpers import TASKS, bearer, make_task, problem, user_token
 
 
@@ -61,3 +61,11 @@ async def test_a_list_header_over_1_kib_is_a_400_and_changes_nothing(client, ann
     assert resp.status == (200 if name == "If-Match" else 304)
     if name == "If-Match":
         assert (await resp.json())["title"] == "changed"
+
+
+async def test_the_cap_comes_before_any_other_work(client):
+    # No token and a path that does not exist: still the 400, not 401 or 404.
+    for path in (TASKS, f"{TASKS}/not-a-uuid", "/health"):
+        resp = await client.get(path, headers={"If-None-Match": '"1",' * 300})
+        body = await problem(resp, 400)
+        assert body["type"] == "/problems/header-too-large"
