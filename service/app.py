@@ -17,7 +17,11 @@ from service.auth.tokens import TokenService, auth_middleware
 from service.db import Database, load_queries, migration_ids
 from service.docs import routes as docs
 from service.health.routes import routes as health_routes
-from service.internals import answer_malformed_http_with_problems
+from service.internals import (
+    answer_malformed_http_with_problems,
+    name_no_version,
+    read_request_heads_within_a_deadline,
+)
 from service.jsonio import MAX_BODY_BYTES
 from service.middlewares import problem_middleware, request_context_middleware
 from service.settings import Settings
@@ -38,9 +42,16 @@ EXPOSED_HEADERS = (
 
 def create_app(settings: Settings) -> web.Application:
     answer_malformed_http_with_problems(logs.access_line)
+    name_no_version()
+    read_request_heads_within_a_deadline()
     app = web.Application(
         middlewares=[request_context_middleware, problem_middleware, auth_middleware],
         client_max_size=MAX_BODY_BYTES,
+        # For every server of this app, one process or gunicorn's workers.
+        handler_args={
+            "header_timeout": settings.client_header_timeout,
+            "keepalive_timeout": settings.keepalive_timeout,
+        },
     )
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = migration_ids(settings.migrations_dir)

@@ -122,6 +122,12 @@ class PreconditionFailed(Problem):
     title = "Precondition Failed"
 
 
+class RequestTimeout(Problem):
+    status = 408
+    slug = "request-timeout"
+    title = "Request Timeout"
+
+
 class UnsupportedMediaType(Problem):
     status = 415
     title = "Unsupported Media Type"

@@ -1,5 +1,5 @@
-"""The two places the service reaches into a library's private parts, kept
-here and nowhere else; tests/test_internals.py fails loudly when a library
+"""The places the service reaches into a library's private parts, kept here
+and nowhere else; tests/test_internals.py fails loudly when a library
 upgrade moves them."""
 
 from __future__ import annotations
@@ -8,11 +8,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import web, web_protocol
+from aiohttp import web, web_protocol, web_response, web_server
 
 from service.errors import Problem, problem_response
 
 log = logging.getLogger("service.errors")
+# The Server header: aiohttp's default names its version and Python's.
+SERVER_NAME = "todo-api"
 # service.logs.access_line: (method, path, route, status, ms, request id)
 AccessLine = Callable[[str, str, str | None, int, float | None, str | None], None]
 
@@ -58,3 +60,64 @@ def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
 
     handle_error._problem = True  # type: ignore[attr-defined]
     web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def name_no_version() -> None:
+    """Every response's Server header, ours and aiohttp's own (a 400 for
+    malformed HTTP), says SERVER_NAME: web_response reads this module global
+    when it prepares the headers, so it costs nothing per request."""
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
+class _HeadDeadline(web_protocol.RequestHandler):
+    """aiohttp's request handler with a deadline for a request's head, which
+    aiohttp lacks (its keep-alive timer only closes an idle connection, and a
+    client trickling a header byte by byte resets nothing but holds the
+    connection). The head must be complete within `header_timeout` of the
+    connection opening, or of its first byte on a kept-alive connection;
+    otherwise the connection is closed. Given through the application's
+    handler_args."""
+
+    __slots__ = ("_head_timeout", "_head_timer")
+
+    def __init__(self, *args: Any, header_timeout: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timeout = header_timeout
+        self._head_timer: Any = None
+
+    def _awaiting_head(self) -> bool:
+        return (
+            not self._messages
+            and not self._request_in_progress
+            and (self._waiter is None or not self._waiter.done())
+        )
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._head_timer = self._loop.call_later(self._head_timeout, self._head_late)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._awaiting_head():
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+        elif self._head_timer is None:  # the first byte of the next request
+            self._head_timer = self._loop.call_later(self._head_timeout, self._head_late)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().connection_lost(exc)
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self._awaiting_head():
+            self.force_close()
+
+
+def read_request_heads_within_a_deadline() -> None:
+    """Make aiohttp's server build _HeadDeadline handlers (web_server looks
+    the class up by this module global). Idempotent."""
+    web_server.RequestHandler = _HeadDeadline  # type: ignore[attr-defined]

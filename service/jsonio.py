@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.errors import BadRequest, MalformedJSON, UnsupportedMediaType
+from service import keys
+from service.errors import BadRequest, MalformedJSON, RequestTimeout, UnsupportedMediaType
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
@@ -57,11 +59,25 @@ async def read_json(request: web.Request) -> Any:
     charset = request.charset
     if charset and charset.lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be UTF-8.")
-    raw = await request.read()
+    raw = await _body(request)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedJSON(f"The body is not valid JSON: {_short(exc)}") from None
+
+
+async def _body(request: web.Request) -> bytes:
+    """The body, read within CLIENT_BODY_TIMEOUT (408 after): a client
+    trickling bytes must not hold a handler. A body already received whole,
+    the usual case, is read without a timer."""
+    length = request.content_length
+    if length is not None and request.content.total_bytes >= length:
+        return await request.read()
+    try:
+        async with asyncio.timeout(request.app[keys.SETTINGS].client_body_timeout):
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout("The body did not arrive in time.") from None
 
 
 def _short(exc: orjson.JSONDecodeError) -> str:

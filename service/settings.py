@@ -63,6 +63,13 @@ class Settings:
     log_format: str = "json"
     sql_dir: Path = DEFAULT_SQL_DIR
     shutdown_timeout: float = 8.0
+    # Slow clients: a request's head must arrive within client_header_timeout
+    # of the connection opening or of its first byte, its body within
+    # client_body_timeout; an idle kept-alive connection closes after
+    # keepalive_timeout (longer than a load balancer's idle timeout).
+    client_header_timeout: float = 10.0
+    client_body_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
     # Settings the service filled in by itself (development/test only), for
     # the loud warning at startup.
     filled_in: tuple[str, ...] = ()
@@ -205,6 +212,9 @@ class Settings:
             log_format=log_format,
             sql_dir=sql_dir,
             shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 8.0, low=0, high=300),
+            client_header_timeout=_float(env, "CLIENT_HEADER_TIMEOUT", 10.0, low=0.1, high=300),
+            client_body_timeout=_float(env, "CLIENT_BODY_TIMEOUT", 10.0, low=0.1, high=300),
+            keepalive_timeout=_float(env, "KEEPALIVE_TIMEOUT", 75.0, low=0.1, high=3600),
             filled_in=tuple(filled),
         )
 

@@ -1,13 +1,14 @@
-"""service/internals.py reaches into two libraries' private parts. These
+"""service/internals.py reaches into libraries' private parts. These
 tests fail loudly when an upgrade moves them, instead of the service
 silently losing what they give."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 
-from aiohttp import web_protocol
+from aiohttp import web_protocol, web_response, web_server
 
 from service import internals, logs
 
@@ -37,3 +38,33 @@ def test_the_patch_is_installed_once():
     internals.answer_malformed_http_with_problems(logs.access_line)
     assert web_protocol.RequestHandler.handle_error is first
     assert first._problem
+
+
+def test_aiohttp_still_names_itself_through_the_module_global():
+    source = inspect.getsource(web_response.StreamResponse._prepare_headers)
+    assert "SERVER_SOFTWARE" in source
+    internals.name_no_version()
+    assert web_response.SERVER_SOFTWARE == internals.SERVER_NAME
+
+
+async def test_no_response_names_a_version(client):
+    answers = [await client.get("/health"), await client.get("/nope")]
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(b"GET /\x01 HTTP/1.1\r\n\r\n")  # malformed: aiohttp's own 400
+    raw = await reader.read()
+    writer.close()
+    assert b" 400 " in raw.partition(b"\r\n")[0]
+    for resp in answers:
+        assert resp.headers["Server"] == "todo-api"
+    assert b"\r\nServer: todo-api\r\n" in raw
+
+
+def test_aiohttp_still_builds_handlers_from_the_module_global_with_that_state():
+    # web_server.Server makes each connection's handler by this name ...
+    assert "RequestHandler(self" in inspect.getsource(web_server.Server.__call__)
+    internals.read_request_heads_within_a_deadline()
+    assert web_server.RequestHandler is internals._HeadDeadline
+    # ... and _HeadDeadline reads this state of it.
+    slots = web_protocol.RequestHandler.__slots__
+    assert {"_messages", "_request_in_progress", "_waiter"} <= set(slots)
+    assert callable(web_protocol.RequestHandler.force_close)

@@ -21,6 +21,7 @@ def test_defaults_follow_the_contract():
     assert s.bcrypt_rounds == 12
     assert (s.db_pool_min, s.db_pool_max) == (5, 20)
     assert (s.log_level, s.log_format) == ("INFO", "json")
+    assert (s.client_header_timeout, s.client_body_timeout, s.keepalive_timeout) == (10, 10, 75)
     assert s.filled_in == ()
 
 
@@ -98,6 +99,9 @@ def test_bcrypt_rounds_below_ten_only_in_test():
         ("LOG_FORMAT", "xml", "LOG_FORMAT"),
         ("DB_STATEMENT_TIMEOUT", "-1", "DB_STATEMENT_TIMEOUT"),
         ("SQL_DIR", "/nonexistent", "SQL_DIR"),
+        ("CLIENT_HEADER_TIMEOUT", "0", "CLIENT_HEADER_TIMEOUT must be between"),
+        ("CLIENT_BODY_TIMEOUT", "soon", "CLIENT_BODY_TIMEOUT must be a number"),
+        ("KEEPALIVE_TIMEOUT", "7200", "KEEPALIVE_TIMEOUT must be between"),
     ],
 )
 def test_a_bad_setting_names_itself(name, value, message):

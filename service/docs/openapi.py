@@ -75,6 +75,7 @@ _ERRORS = {
     401: "Missing, malformed, expired or invalid bearer token, or its account is gone.",
     403: "Forbidden.",
     404: "Not found.",
+    408: "The body did not arrive within CLIENT_BODY_TIMEOUT.",
     409: "Conflict.",
     412: "A precondition (If-Match) does not hold.",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 # The statuses every JSON body can answer: no body or malformed JSON (400),
-# too large (413), not JSON (415), invalid fields (422).
-JSON_BODY = (400, 413, 415, 422)
+# not received in time (408), too large (413), not JSON (415), invalid
+# fields (422).
+JSON_BODY = (400, 408, 413, 415, 422)
 DATABASE = 503  # any handler that runs a query
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
