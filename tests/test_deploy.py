@@ -7,6 +7,7 @@ import re
 import pytest
 import yaml
 
+from service.jsonio import MAX_BODY_BYTES
 from tests.conftest import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -28,10 +29,29 @@ def secret_refs(container: dict) -> dict[str, str]:
     }
 
 
-def test_kustomization_lists_every_manifest_but_the_example_secret():
+def test_kustomization_lists_every_manifest_but_the_examples():
     listed = set(load("kustomization.yaml")["resources"])
     on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
-    assert listed == on_disk - {"secret.example.yaml"}
+    assert listed == on_disk - {"secret.example.yaml", "ingress.example.yaml"}
+
+
+def test_the_example_ingress_bounds_what_the_service_cannot():
+    ingress = load("ingress.example.yaml")
+    notes = ingress["metadata"]["annotations"]
+    assert int(notes["nginx.ingress.kubernetes.io/limit-connections"]) > 0
+    assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == f"{MAX_BODY_BYTES // 1024}k"
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert backend["name"] == load("service.yaml")["metadata"]["name"]
+    assert backend["port"]["number"] == load("service.yaml")["spec"]["ports"][0]["port"]
+
+
+def test_the_configmap_sets_the_slow_client_deadlines():
+    data = load("configmap.yaml")["data"]
+    assert float(data["CLIENT_HEADER_TIMEOUT"]) <= 10
+    assert float(data["CLIENT_BODY_TIMEOUT"]) <= 10
+    # Above ingress-nginx's upstream keep-alive (60 s), so it never reuses
+    # a connection the service is closing.
+    assert float(data["KEEPALIVE_TIMEOUT"]) > 60
 
 
 def test_the_deployment_probes_health_and_ready():
