@@ -37,7 +37,9 @@ def _address(text: str) -> Address | None:
     """An address, as proxies write them: bare, `[v6]`, `v4:port` or `[v6]:port`."""
     text = text.strip()
     if text.startswith("["):
-        text = text[1:].partition("]")[0]
+        text, closed, port = text[1:].partition("]")
+        if not closed or (port and not port.startswith(":")):
+            return None
     elif text.count(":") == 1:  # v4:port; a v6 address has at least two colons
         text = text.partition(":")[0]
     try:
