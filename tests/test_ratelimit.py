@@ -99,6 +99,9 @@ async def test_signing_in_starts_the_failures_over(aiohttp_client, migrated_data
         for _ in range(2):
             assert (await signin(client, "ann@example.com", WRONG)).status == 401
         assert (await signin(client, "ann@example.com", PASSWORD)).status == 200
+    for _ in range(3):
+        assert (await signin(client, "ann@example.com", WRONG)).status == 401
+    await problem(await signin(client, "ann@example.com", PASSWORD), 429)
 
 
 async def test_the_failures_of_an_unknown_email_are_counted_alike(
