@@ -166,7 +166,7 @@ class RateLimits:
         try:
             if await self._limiter.hit(item, PER_USER, user):
                 return
-            await self._refuse(item, PER_USER, user, f"user {user} from {client}")
+            await self._refuse(item, PER_USER, user, f"user {user}", client)
         except _STORAGE_ERRORS as exc:
             self._skip_per_user_until = time.monotonic() + STORAGE_DOWN_SECONDS
             self._storage_down(exc, "the per-user limit is skipped")
@@ -174,9 +174,8 @@ class RateLimits:
     async def count_auth_attempt(self, client: str) -> None:
         """One sign-up or sign-in attempt from `client`, before any other work."""
         if self.auth_per_address is not None:
-            await self._hit(
-                self.auth_per_address, AUTH_PER_ADDRESS, _address_key(client), f"from {client}"
-            )
+            key = _address_key(client)
+            await self._hit(self.auth_per_address, AUTH_PER_ADDRESS, key, "", client)
 
     async def count_signin(self, email: str, client: str) -> None:
         """A sign-in for `email` is counted as a failure before its password is
@@ -184,8 +183,8 @@ class RateLimits:
         guesses cannot overshoot the limit; signed_in() takes it back."""
         if self.signin_failures is not None:
             account = self.account(email)
-            who = f"account {account[:LOG_HASH_CHARS]} from {client}"
-            await self._hit(self.signin_failures, SIGNIN_FAILURES, account, who)
+            who = f"account {account[:LOG_HASH_CHARS]}"
+            await self._hit(self.signin_failures, SIGNIN_FAILURES, account, who, client)
 
     async def signed_in(self, email: str) -> None:
         """The right password: the account's failures start over."""
@@ -197,28 +196,39 @@ class RateLimits:
                 self._storage_down(exc, "a sign-in's failures were not cleared")
 
     def signin_failed(self, email: str, client: str) -> None:
+        account = self.account(email)[:LOG_HASH_CHARS]
         log.warning(
             "sign-in failed: account %s from %s",
-            self.account(email)[:LOG_HASH_CHARS],
+            account,
             client,
-            extra={"client": client},
+            extra={"account": account, "client": client},
         )
 
-    async def _hit(self, item: RateLimitItem, name: str, key: str, who: str) -> None:
+    async def _hit(self, item: RateLimitItem, name: str, key: str, who: str, client: str) -> None:
         """Count one hit; 429 past the limit, 503 when the storage is down."""
         try:
             if await self._limiter.hit(item, name, key):
                 return
-            await self._refuse(item, name, key, who)
+            await self._refuse(item, name, key, who, client)
         except _STORAGE_ERRORS as exc:
             self._storage_down(exc, f"{name} answers 503")
             raise ServiceBusy("Signing up and in is briefly unavailable; retry shortly.") from None
 
-    async def _refuse(self, item: RateLimitItem, name: str, key: str, who: str) -> None:
-        """Raise the 429 for `name`, with when its window ends."""
+    async def _refuse(
+        self, item: RateLimitItem, name: str, key: str, who: str, client: str
+    ) -> None:
+        """Raise the 429 for `name`, with when its window ends; `who` (a user
+        id, an account's short hash, or "") and `client` go to the log."""
         stats = await self._limiter.get_window_stats(item, name, key)
         seconds = max(1, math.ceil(stats.reset_time - time.time()))
-        log.warning("rate limit %s reached: %s; retry in %d s", name, who, seconds)
+        log.warning(
+            "rate limit %s reached: %sfrom %s; retry in %d s",
+            name,
+            f"{who} " if who else "",
+            client,
+            seconds,
+            extra={"rate_limit": name, "client": client, "retry_after": seconds},
+        )
         raise TooManyRequests(
             f"{_DETAILS[name]} (at most {item.amount} per {_period(item)}); "
             f"retry in {seconds} seconds.",
