@@ -29,7 +29,7 @@ from pathlib import Path
 import load
 import psycopg
 from psycopg import sql
-from service_runner import BENCH_DATABASE_URL, free_port, wait_until
+from service_runner import BENCH_DATABASE_URL, UNREACHED_RATE_LIMITS, free_port, wait_until
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -68,6 +68,8 @@ def serving(tree: str, database_url: str, keys_url: str) -> Iterator[tuple[int, 
         "BCRYPT_ROUNDS": "10",
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
+        # Every rate limit on, as in production, but out of the benchmark's reach.
+        **UNREACHED_RATE_LIMITS,
     }
     command = [sys.executable, "-m", "service"]
     subprocess.run([*command, "migrate"], env=env, cwd=tree, check=True, capture_output=True)
@@ -97,7 +99,9 @@ def orientation(trees: dict[str, str], args: argparse.Namespace) -> dict:
         keys_url, ba_token = stack.enter_context(load.better_auth_keys())
         scripts, services = {}, {}
         for slot, (label, tree) in enumerate(trees.items()):
-            pid, url = stack.enter_context(serving(tree, f"{base}/todo_ab_{slot}", keys_url))
+            # This run's own databases: another ab.py may be running on the machine.
+            database_url = f"{base}/todo_ab_{os.getpid()}_{slot}"
+            pid, url = stack.enter_context(serving(tree, database_url, keys_url))
             services[label] = (pid, url)
             scripts[label] = load.scripts(url, ba_token())
             results[label] = {s: {"rps": [], "cpu_us": []} for s in scripts[label]}

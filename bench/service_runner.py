@@ -22,7 +22,13 @@ REPO = Path(__file__).resolve().parent.parent
 # Run as `python bench/<script>.py`: only bench/ is on the path, not the repo.
 sys.path.insert(0, str(REPO))
 
-from tests.launcher import free_port, launched, todo_api, wait_until  # noqa: E402
+from tests.launcher import (  # noqa: E402
+    UNREACHED_RATE_LIMITS,
+    free_port,
+    launched,
+    todo_api,
+    wait_until,
+)
 
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/todo_bench"
@@ -48,6 +54,8 @@ def running_service(
         "DATABASE_URL": BENCH_DATABASE_URL,
         "BETTER_AUTH_SECRET": "bench-secret-bench-secret-bench-secret-0123",
         "LOG_LEVEL": "WARNING",
+        # Every rate limit on, as in production, but out of the benchmark's reach.
+        **UNREACHED_RATE_LIMITS,
         **(extra_env or {}),
     }
     migrated = todo_api("migrate", env=env)

@@ -24,6 +24,7 @@ from service.internals import (
 )
 from service.jsonio import MAX_BODY_BYTES
 from service.middlewares import problem_middleware, request_context_middleware
+from service.ratelimit import RateLimits
 from service.settings import Settings
 from service.tasks import routes as tasks
 
@@ -58,7 +59,9 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
     better_auth = BetterAuthVerifier(settings) if settings.better_auth_url else None
     app[keys.TOKENS] = TokenService(settings, app[keys.DB], better_auth)
+    app[keys.RATE_LIMITS] = RateLimits(settings)
     app.cleanup_ctx.append(_database_ctx)
+    app.cleanup_ctx.append(_rate_limits_ctx)
     app.cleanup_ctx.append(_better_auth_ctx)
     app.cleanup_ctx.append(_passwords_ctx)
     app.cleanup_ctx.append(metrics.pool_gauges(app[keys.DB]))
@@ -77,6 +80,11 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.open()
     yield
     await db.close()
+
+
+async def _rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[keys.RATE_LIMITS].close()
 
 
 async def _better_auth_ctx(app: web.Application) -> AsyncIterator[None]:

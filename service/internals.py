@@ -15,8 +15,8 @@ from service.errors import Problem, problem_response
 log = logging.getLogger("service.errors")
 # The Server header: aiohttp's default names its version and Python's.
 SERVER_NAME = "todo-api"
-# service.logs.access_line: (method, path, route, status, ms, request id)
-AccessLine = Callable[[str, str, str | None, int, float | None, str | None], None]
+# service.logs.access_line: (method, path, route, status, ms, request id, client)
+AccessLine = Callable[[str, str, str | None, int, float | None, str | None, str], None]
 
 
 def skip_caller_lookup() -> None:
@@ -55,7 +55,8 @@ def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
         )
         response = problem_response(Problem(detail, status=status), request.path)
         response.force_close()
-        access_line(request.method, request.path, None, status, None, None)
+        # The TCP peer: the headers of a request this malformed are not trusted.
+        access_line(request.method, request.path, None, status, None, None, request.remote or "-")
         return response
 
     handle_error._problem = True  # type: ignore[attr-defined]

@@ -21,9 +21,13 @@ CURSORS: web.AppKey[Any] = web.AppKey("task_cursors")  # service.tasks.cursor.Cu
 # The OpenAPI document, serialised once at startup.
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
 PASSWORDS: web.AppKey[Any] = web.AppKey("passwords")  # service.auth.passwords.PasswordHasher
+RATE_LIMITS: web.AppKey[Any] = web.AppKey("rate_limits")  # service.ratelimit.RateLimits
 
 # The caller's user id, set by the auth middleware on protected routes.
 USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
 # The caller's Better Auth user id (the token's `sub`), set only for callers
 # signed in through Better Auth.
 AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
+# The client address (service.clients), set once per request by the
+# request-context middleware.
+CLIENT: web.RequestKey[str] = web.RequestKey("client")

@@ -127,18 +127,30 @@ FLUSH_SECONDS = 0.5
 
 
 def access_line(
-    method: str, path: str, route: str | None, status: int, ms: float | None, rid: str | None
+    method: str,
+    path: str,
+    route: str | None,
+    status: int,
+    ms: float | None,
+    rid: str | None,
+    client: str,
+    user_id: Any = None,
 ) -> None:
     """The one line a request gets, from the request-context middleware, or
-    for what aiohttp answers itself (malformed HTTP), from service.internals.
+    for what aiohttp answers itself (malformed HTTP), from service.internals;
+    with the client address and, once the token was checked, the user id.
     The hot path: once `configure` has run, it is the configured formatter's
     line, written to its 64 KiB buffer without a LogRecord; unconfigured
     (tests), a plain record. (aiohttp's AbstractAccessLogger hook cost 10%
     more CPU a request here, measured: bench/results/before-after-issue-12.md.)"""
     took = "" if ms is None else f" {ms:.2f}ms"
-    msg = f"{method} {path} {status}{took}"
+    user = "" if user_id is None else f" user {user_id}"
+    msg = f"{client} {method} {path} {status}{took}{user}"
     fields = {"method": method, "path": path, "route": route, "status": status}
     fields["duration_ms"] = ms
+    fields["client"] = client
+    if user_id is not None:
+        fields["user_id"] = user_id
     if _output.stream is None:
         if ACCESS.isEnabledFor(logging.INFO):
             token = request_id_var.set(rid)

@@ -1,6 +1,7 @@
-"""The two outer middlewares: the request context (request id, `Vary:
-Origin`, the metrics) and the one that turns every exception into a problem
-document, logging and counting the ones that are not the client's doing."""
+"""The two outer middlewares: the request context (request id, client
+address, `Vary: Origin`, the metrics, the access line) and the one that
+turns every exception into a problem document, logging and counting the
+ones that are not the client's doing."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from service import metrics
+from service import keys, metrics
+from service.clients import client_address
 from service.errors import (
     BadRequest,
     DatabaseUnavailable,
@@ -77,6 +79,9 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     rid = _request_id(request)
     token = request_id_var.set(rid)
     start = time.perf_counter()
+    trusted = request.app[keys.SETTINGS].trusted_proxies
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ())) if trusted else None
+    client = request[keys.CLIENT] = client_address(request.remote, forwarded, trusted)
     status = 500
     try:
         response = await handler(request)
@@ -94,7 +99,9 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         route = resource.canonical if resource is not None else None
         elapsed = time.perf_counter() - start
         metrics.observe(request.method, route, status, elapsed)
-        access_line(request.method, request.path, route, status, round(elapsed * 1000, 2), rid)
+        ms = round(elapsed * 1000, 2)
+        user_id = request.get(keys.USER_ID)
+        access_line(request.method, request.path, route, status, ms, rid, client, user_id)
         request_id_var.reset(token)
 
 

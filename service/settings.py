@@ -4,8 +4,10 @@ that names it; the command line prints that line and exits."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from limits import RateLimitItem, parse_many
 
 from service.dburl import parse_database_url
 
@@ -24,6 +27,8 @@ POOLERS = ("none", "transaction")
 MIN_SECRET_LENGTH = 32
 MIN_BCRYPT_ROUNDS = 10
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/todo"
+RATE_LIMIT_STORAGES = ("memory://", "redis://", "rediss://")
+_KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # The repository's sql/ folder; SQL_DIR overrides it (the container sets it).
 DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -70,6 +75,13 @@ class Settings:
     client_header_timeout: float = 10.0
     client_body_timeout: float = 10.0
     keepalive_timeout: float = 75.0
+    # Rate limits (API.md "Limits"); None is `off`.
+    rate_limit_signin_failures: RateLimitItem | None = parse_many("10/15minutes")[0]
+    rate_limit_auth_per_ip: RateLimitItem | None = parse_many("30/minute")[0]
+    rate_limit_per_user: RateLimitItem | None = parse_many("1200/minute")[0]
+    rate_limit_storage: str = field(default="memory://", repr=False)
+    rate_limit_key_prefix: str = "todo-api"
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     # Settings the service filled in by itself (development/test only), for
     # the loud warning at startup.
     filled_in: tuple[str, ...] = ()
@@ -188,6 +200,20 @@ class Settings:
         if not (sql_dir / "queries").is_dir() or not (sql_dir / "migrations").is_dir():
             raise SettingsError(f"SQL_DIR {str(sql_dir)!r} must hold queries/ and migrations/")
 
+        rate_limit_storage = get("RATE_LIMIT_STORAGE") or "memory://"
+        if not rate_limit_storage.startswith(RATE_LIMIT_STORAGES) or (
+            rate_limit_storage != "memory://" and not _has_host(rate_limit_storage)
+        ):
+            raise SettingsError(
+                "RATE_LIMIT_STORAGE must be memory:// or a redis:// (rediss://) URL "
+                "like redis://redis:6379/0"
+            )
+        key_prefix = get("RATE_LIMIT_KEY_PREFIX") or "todo-api"
+        if not _KEY_PREFIX.match(key_prefix):
+            raise SettingsError(
+                f"RATE_LIMIT_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 . _ : -, not {key_prefix!r}"
+            )
+
         return cls(
             app_env=app_env,
             app_name=get("APP_NAME") or "TODO API",
@@ -215,6 +241,12 @@ class Settings:
             client_header_timeout=_float(env, "CLIENT_HEADER_TIMEOUT", 10.0, low=0.1, high=300),
             client_body_timeout=_float(env, "CLIENT_BODY_TIMEOUT", 10.0, low=0.1, high=300),
             keepalive_timeout=_float(env, "KEEPALIVE_TIMEOUT", 75.0, low=0.1, high=3600),
+            rate_limit_signin_failures=_rate(env, "RATE_LIMIT_SIGNIN_FAILURES", "10/15minutes"),
+            rate_limit_auth_per_ip=_rate(env, "RATE_LIMIT_AUTH_PER_IP", "30/minute"),
+            rate_limit_per_user=_rate(env, "RATE_LIMIT_PER_USER", "1200/minute"),
+            rate_limit_storage=rate_limit_storage,
+            rate_limit_key_prefix=key_prefix,
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             filled_in=tuple(filled),
         )
 
@@ -264,6 +296,48 @@ def _number(
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}{unit}, not {value}")
     return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> RateLimitItem | None:
+    """`N/PERIOD` in the `limits` notation (`10/15minutes`, `30/minute`), or
+    `off`. One limit per setting; N and the period's multiple at least 1."""
+    raw = (env.get(name) or "").strip() or default
+    if raw.lower() == "off":
+        return None
+    usage = f"{name} must be N/PERIOD like 30/minute or 10/15minutes, or off; not {raw!r}"
+    try:
+        items = parse_many(raw)
+    except ValueError:
+        raise SettingsError(usage) from None
+    # `10/0seconds` would parse as 10 per second: refuse a zero period.
+    if len(items) != 1 or items[0].amount < 1 or re.search(r"/\s*0+\s*[A-Za-z]", raw):
+        raise SettingsError(usage)
+    return items[0]
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDRs (a bare address is a /32 or /128)."""
+    found = []
+    for entry in (env.get(name) or "").split(","):
+        if entry.strip():
+            try:
+                found.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"{name} must be comma-separated CIDRs like 10.0.0.0/8,fd00::/8, "
+                    f"not {entry.strip()!r}"
+                ) from None
+    return tuple(found)
+
+
+def _has_host(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number or out of range
+        return False
 
 
 def _check_url(url: str, name: str) -> None:

@@ -17,7 +17,7 @@ from service.app import create_app
 from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR, Settings
 from tests.launcher import REPO_ROOT as REPO_ROOT  # re-exported: the tests' one repo root
-from tests.launcher import free_port
+from tests.launcher import UNREACHED_RATE_LIMITS, free_port
 from tests.proxy import TcpProxy
 
 # The deployment-shaped servers: a SCRAM + TLS cluster and PgBouncer.
@@ -91,6 +91,7 @@ def make_settings(**overrides: str) -> Settings:
         "DB_CONNECT_TIMEOUT": "2",
         "DB_STATEMENT_TIMEOUT": "5",
         "SHUTDOWN_TIMEOUT": "5",
+        **UNREACHED_RATE_LIMITS,
     }
     env.update(overrides)
     return Settings.from_mapping(env)
@@ -117,6 +118,7 @@ def base_env(database_url: str) -> dict[str, str]:
         "DB_POOL_MIN": "1",
         "DB_POOL_MAX": "2",
         "SHUTDOWN_TIMEOUT": "5",
+        **UNREACHED_RATE_LIMITS,
     }
 
 

@@ -15,6 +15,7 @@ import pytest
 from service import logs
 from service.app import create_app
 from tests.conftest import base_env
+from tests.helpers import bearer, user_token
 from tests.launcher import http_get, launched
 
 
@@ -33,6 +34,8 @@ def test_logs_are_json_lines_with_the_request_id_on_every_line(unreachable_datab
     assert access[0]["path"] == "/ready"
     assert access[0]["status"] == 503
     assert access[0]["duration_ms"] >= 0
+    assert access[0]["client"] == "127.0.0.1"
+    assert "user_id" not in access[0]  # no token was checked
     # The warning about the 503 was logged inside the request: same id.
     assert any(line["level"] == "WARNING" and line["logger"] != "service.access" for line in mine)
     for line in lines:
@@ -49,7 +52,7 @@ def test_text_logs_are_readable_lines_with_the_request_id(migrated_database):
     assert len(access) == 1
     assert re.fullmatch(
         r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO    service\.access \[txt-7\] "
-        r"GET /health 200 \d+\.\d\dms",
+        r"127\.0\.0\.1 GET /health 200 \d+\.\d\dms",
         access[0],
     ), access[0]
     assert any(line.endswith("stopped") for line in lines)  # flushed at exit, in order
@@ -74,7 +77,26 @@ async def test_a_request_has_one_access_line_with_its_id_and_route(server, aioht
     assert (record.method, record.path, record.status) == ("GET", "/api/tasks/not-a-uuid", 401)
     assert record.route == "/api/tasks/{id}"
     assert record.duration_ms >= 0
-    assert record.getMessage() == f"GET /api/tasks/not-a-uuid 401 {record.duration_ms:.2f}ms"
+    assert record.client == "127.0.0.1"
+    assert not hasattr(record, "user_id")  # the token was refused: nobody is known
+    assert record.getMessage() == (
+        f"127.0.0.1 GET /api/tasks/not-a-uuid 401 {record.duration_ms:.2f}ms"
+    )
+
+
+async def test_the_access_line_names_the_client_and_the_user(server, aiohttp_client, caplog):
+    client = await aiohttp_client(server)
+    user = await user_token(client)
+    caplog.set_level(logging.INFO, "service.access")
+    resp = await client.get("/api/tasks", headers={**bearer(user.token), "X-Request-ID": "log-2"})
+    assert resp.status == 200
+    (record,) = [r for r in access_records(caplog) if r.request_id == "log-2"]
+    assert record.client == "127.0.0.1"
+    assert str(record.user_id) == user.id
+    assert record.getMessage().startswith("127.0.0.1 GET /api/tasks 200 ")
+    assert record.getMessage().endswith(f" user {user.id}")
+    formatted = json.loads(logs.JsonFormatter().format(record))
+    assert (formatted["client"], formatted["user_id"]) == ("127.0.0.1", user.id)
 
 
 async def test_malformed_http_has_an_access_line_too(server, caplog):
@@ -92,7 +114,8 @@ async def test_malformed_http_has_an_access_line_too(server, caplog):
     assert record.route is None
     assert record.request_id is None  # no middleware ran: there is no id to give
     assert record.duration_ms is None  # nor a start to time from
-    assert record.getMessage() == "UNKNOWN / 400"
+    assert record.client == "127.0.0.1"  # the TCP peer: no header of it is trusted
+    assert record.getMessage() == "127.0.0.1 UNKNOWN / 400"
 
 
 @pytest.mark.parametrize("formatter", [logs.JsonFormatter(), logs.TextFormatter()])

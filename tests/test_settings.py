@@ -154,12 +154,92 @@ def test_env_example_documents_every_setting():
     from tests.conftest import REPO_ROOT
 
     source = (REPO_ROOT / "service" / "settings.py").read_text()
-    read = set(re.findall(r'(?:get|_int|_float)\((?:env, )?"([A-Z_]+)"', source))
+    read = set(re.findall(r'(?:get|_int|_float|_rate|_networks)\((?:env, )?"([A-Z_]+)"', source))
     read.add("PROMETHEUS_MULTIPROC_DIR")  # read by the supervisor and prometheus-client
     example = (REPO_ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.M))
     assert read <= documented, read - documented
     assert {"DATABASE_URL", "BETTER_AUTH_SECRET", "APP_ENV", "BCRYPT_ROUNDS"} <= read
+    assert {"RATE_LIMIT_PER_USER", "TRUSTED_PROXIES", "RATE_LIMIT_STORAGE"} <= read
+
+
+# --- Rate limits -------------------------------------------------------------
+
+
+def test_rate_limits_default_to_the_contract():
+    s = Settings.from_mapping(PROD)
+    assert (s.rate_limit_signin_failures.amount, s.rate_limit_signin_failures.get_expiry()) == (
+        10,
+        900,
+    )
+    assert (s.rate_limit_auth_per_ip.amount, s.rate_limit_auth_per_ip.get_expiry()) == (30, 60)
+    assert (s.rate_limit_per_user.amount, s.rate_limit_per_user.get_expiry()) == (1200, 60)
+    assert s.rate_limit_storage == "memory://"
+    assert s.trusted_proxies == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "amount", "seconds"),
+    [
+        ("10/15minutes", 10, 900),
+        ("30/minute", 30, 60),
+        ("3/2seconds", 3, 2),
+        ("5 per hour", 5, 3600),
+        (" 100/day ", 100, 86400),
+    ],
+)
+def test_a_rate_limit_is_n_per_period(value, amount, seconds):
+    item = Settings.from_mapping({**PROD, "RATE_LIMIT_PER_USER": value}).rate_limit_per_user
+    assert (item.amount, item.get_expiry()) == (amount, seconds)
+
+
+@pytest.mark.parametrize(
+    "name", ["RATE_LIMIT_SIGNIN_FAILURES", "RATE_LIMIT_AUTH_PER_IP", "RATE_LIMIT_PER_USER"]
+)
+def test_off_turns_one_rate_limit_off(name):
+    s = Settings.from_mapping({**PROD, name: "OFF"})
+    limits = (s.rate_limit_signin_failures, s.rate_limit_auth_per_ip, s.rate_limit_per_user)
+    assert sum(item is None for item in limits) == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["30", "minute", "0/minute", "10/0seconds", "5/day;10/hour", "10/fortnight", "-1/h"]
+)
+@pytest.mark.parametrize(
+    "name", ["RATE_LIMIT_SIGNIN_FAILURES", "RATE_LIMIT_AUTH_PER_IP", "RATE_LIMIT_PER_USER"]
+)
+def test_a_bad_rate_limit_names_itself(name, value):
+    with pytest.raises(SettingsError, match=f"^{name} must be N/PERIOD"):
+        Settings.from_mapping({**PROD, name: value})
+
+
+def test_trusted_proxies_are_cidrs():
+    s = Settings.from_mapping({**PROD, "TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8,192.0.2.7"})
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "fd00::/8", "192.0.2.7/32"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
+        ("RATE_LIMIT_STORAGE", "memcached://cache:11211"),
+        ("RATE_LIMIT_STORAGE", "redis://"),
+        ("RATE_LIMIT_STORAGE", "redis://redis:notaport/0"),
+        ("RATE_LIMIT_KEY_PREFIX", "has space"),
+    ],
+)
+def test_a_bad_limit_setting_names_itself_in_one_line(name, value):
+    with pytest.raises(SettingsError, match=f"^{name} ") as info:
+        Settings.from_mapping({**PROD, name: value})
+    assert "\n" not in str(info.value)
+
+
+def test_a_redis_storage_url_is_kept_out_of_repr():
+    url = "redis://:hunter2@redis:6379/0"
+    s = Settings.from_mapping({**PROD, "RATE_LIMIT_STORAGE": url})
+    assert s.rate_limit_storage == url
+    assert "hunter2" not in repr(s)
 
 
 # --- Better Auth -----------------------------------------------------------

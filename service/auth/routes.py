@@ -36,11 +36,16 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
     tag="auth",
     body=SignupSchema,
     ok={201: Answer("Signed up.", SessionSchema, headers=("Location",))},
-    problems=(*JSON_BODY, *constraints.statuses("create_user"), DATABASE),
-    notes={409: "The email is already registered (any letter case)."},
+    problems=(*JSON_BODY, *constraints.statuses("create_user"), 429, DATABASE),
+    notes={
+        409: "The email is already registered (any letter case).",
+        429: "Too many sign-up and sign-in attempts from this client address.",
+        503: "The database or the rate-limit storage is unreachable; retry after Retry-After.",
+    },
 )
 async def signup(request: web.Request) -> web.Response:
     """Create an account and get a session."""
+    await request.app[keys.RATE_LIMITS].count_auth_attempt(request[keys.CLIENT])
     data = SIGNUP.load(await read_json(request))
     password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
     user = await request.app[keys.DB].one(
@@ -56,19 +61,33 @@ async def signup(request: web.Request) -> web.Response:
     tag="auth",
     body=SigninSchema,
     ok={200: Answer("Signed in.", SessionSchema)},
-    problems=(*JSON_BODY, 401, DATABASE),
-    notes={401: "The email or password is incorrect."},
+    problems=(*JSON_BODY, 401, 429, DATABASE),
+    notes={
+        401: "The email or password is incorrect.",
+        429: (
+            "Too many sign-in attempts from this client address, or too many failed "
+            "sign-ins for this account: until the window passes, even the right password "
+            "is refused."
+        ),
+        503: "The database or the rate-limit storage is unreachable; retry after Retry-After.",
+    },
 )
 async def signin(request: web.Request) -> web.Response:
     """Sign in with email and password."""
+    limits = request.app[keys.RATE_LIMITS]
+    client = request[keys.CLIENT]
+    await limits.count_auth_attempt(client)
     data = SIGNIN.load(await read_json(request))
+    await limits.count_signin(data["email"], client)  # a locked account stops here
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
     ok = await request.app[keys.PASSWORDS].check(
         data["password"], user["password_hash"] if user else None
     )
     if not ok:
+        limits.signin_failed(data["email"], client)
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
+    await limits.signed_in(data["email"])
     return json_response(_session(request, user), headers=NO_STORE)
 
 

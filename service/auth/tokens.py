@@ -1,5 +1,6 @@
 """Bearer tokens and the one middleware that protects every /api route
-except sign-up and sign-in.
+except sign-up and sign-in, and counts each caller's requests against the
+per-user rate limit once it knows who they are.
 
 Two kinds are accepted: the service's own (HS256 with BETTER_AUTH_SECRET,
 no `kid`), and, when BETTER_AUTH_URL is set, the frontend's Better Auth
@@ -180,4 +181,5 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         request[keys.USER_ID] = user_id
         if subject is not None:
             request[keys.AUTH_SUBJECT] = subject
+        await request.app[keys.RATE_LIMITS].count_request(user_id, request[keys.CLIENT])
     return await handler(request)

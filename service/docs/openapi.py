@@ -55,6 +55,10 @@ bearer tokens (JWT), and each person's own tasks.
 * 503 (with `Retry-After`) means the database is unreachable, or (for a
   Better Auth token whose key the service does not hold yet) the sign-in
   server's keys cannot be fetched; retry.
+* 429 (with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit`
+  headers) means a rate limit is reached: sign-in failures per account (past
+  it, even the right password waits), sign-up and sign-in attempts per
+  client address, or requests per user.
 """
 
 _PROBLEM_EXAMPLE = {
@@ -81,13 +85,18 @@ _ERRORS = {
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not declared as application/json (UTF-8).",
     422: "Invalid input; `errors` says which field and why.",
+    429: (
+        "A rate limit is reached; `detail` says which. Retry after Retry-After seconds "
+        "(RateLimit-Policy and RateLimit say the same, IETF syntax)."
+    ),
     503: (
         "The database is unreachable, or the Better Auth keys cannot be fetched; "
         "retry after Retry-After seconds."
     ),
 }
-# What the bearer-token check adds to every route that needs a token.
-_TOKEN_PROBLEMS = (401, 503)
+# What the bearer-token check adds to every route that needs a token (429:
+# the per-user rate limit, counted once the caller is known).
+_TOKEN_PROBLEMS = (401, 429, 503)
 # What any request can answer before its route runs: a malformed Host or an
 # oversized list header (service.middlewares.refuse_bad_head).
 _EVERY_ROUTE_PROBLEMS = (400,)
@@ -195,6 +204,18 @@ def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
         ),
         ("WWW-Authenticate", "The scheme to use: Bearer.", {"type": "string"}),
         ("Retry-After", "Seconds to wait before retrying.", {"type": "integer"}),
+        (
+            "RateLimit-Policy",
+            "The limit that was reached (draft-ietf-httpapi-ratelimit-headers): its name, "
+            'quota `q` and window `w` in seconds, e.g. `"per-user";q=1200;w=60`.',
+            {"type": "string"},
+        ),
+        (
+            "RateLimit",
+            "What is left of that limit: remaining `r` and seconds `t` until the window "
+            'ends, e.g. `"per-user";r=0;t=37`.',
+            {"type": "string"},
+        ),
     ]:
         c.header(name, {"description": description, "schema": schema})
 
@@ -272,7 +293,11 @@ def _answer(answer: Answer) -> dict[str, Any]:
 
 
 def _problem(status: int, description: str) -> dict[str, Any]:
-    extra = {401: ("WWW-Authenticate",), 503: ("Retry-After",)}.get(status, ())
+    extra = {
+        401: ("WWW-Authenticate",),
+        429: ("Retry-After", "RateLimit-Policy", "RateLimit"),
+        503: ("Retry-After",),
+    }.get(status, ())
     return {
         "description": description,
         "content": {

@@ -12,7 +12,8 @@ fails here even when no test takes that path. What is found:
   constraints of the table the query writes;
 - a method of any other app object (the cursor codec): followed like a function;
 - `status=<int>` given to a response: that status;
-- on every route the bearer-token check guards: 401 and 503;
+- on every route the bearer-token check guards: 401, 503 and the
+  per-user rate limit's 429;
 - and on every route, service.middlewares.refuse_bad_head's 400."""
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ def answered(route: web.AbstractRoute) -> set[int]:
     path = route.resource.canonical
     statuses = Answers(APP).of(route.handler) | Answers(APP).of(refuse_bad_head)
     if path.startswith("/api/") and path not in PUBLIC_ROUTES:
-        statuses |= {401, 503}  # auth_middleware: the token, the Better Auth keys
+        # auth_middleware: the token, the Better Auth keys, the per-user limit
+        statuses |= {401, 429, 503}
     return statuses
 
 
@@ -206,7 +208,8 @@ def test_the_reader_finds_what_the_handlers_raise():
         (r.method, r.resource.canonical): answered(r) for r in ROUTES if r.resource is not None
     }
     assert by_operation[("POST", "/api/auth/signup")] >= {400, 409, 413, 415, 422, 201, 503}
-    assert by_operation[("POST", "/api/auth/signin")] >= {401, 422, 503}
+    assert by_operation[("POST", "/api/auth/signin")] >= {401, 422, 429, 503}
+    assert by_operation[("POST", "/api/auth/signup")] >= {429}
     assert by_operation[("GET", "/api/tasks")] >= {401, 422, 503}  # the cursor codec's 422 too
     assert by_operation[("PATCH", "/api/{user_id}/tasks/{id}/complete")] >= {403, 404, 412}
     assert by_operation[("GET", "/api/tasks/{id}")] >= {304, 404}

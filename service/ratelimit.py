@@ -1,0 +1,273 @@
+"""The rate limits of API.md "Limits": sign-in failures per account,
+sign-up and sign-in attempts per client address, authenticated requests per
+user. Counted by the `limits` library in this process (memory://) or in
+Redis (redis://, shared by every worker and replica).
+
+Every limit is a fixed window (limits' FixedWindowRateLimiter): one counter
+per key, one increment per request (one INCR script in Redis), and the
+window that began with the first hit is exactly what a 429 waits out.
+
+When the storage cannot be reached, the auth limits fail closed (503 with
+Retry-After: a lockout that silently turns off is a hole) and the per-user
+limit fails open for a few seconds (an ERROR line, at most one per
+STORAGE_DOWN_SECONDS): it protects capacity, and refusing every request
+while Redis is down would be the outage it is there to prevent."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import logging
+import math
+import time
+import unicodedata
+import uuid
+
+from limits import RateLimitItem
+from limits.aio.storage import RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from service.errors import ServiceBusy, TooManyRequests
+from service.logs import first_line
+from service.settings import Settings
+
+log = logging.getLogger("service.ratelimit")
+
+# Policy names, as the RateLimit-Policy / RateLimit headers and the logs say them.
+SIGNIN_FAILURES = "signin-failures"
+AUTH_PER_ADDRESS = "auth-per-address"
+PER_USER = "per-user"
+
+# After a storage error the per-user limit is skipped this long, so a Redis
+# that hangs costs one timeout per few seconds, not one per request.
+STORAGE_DOWN_SECONDS = 5.0
+# A Redis that does not answer within this is treated as down.
+REDIS_TIMEOUT_SECONDS = 0.5
+_STORAGE_ERRORS = (StorageError, OSError, asyncio.TimeoutError)
+# An IPv6 client is keyed by its /64: one host commonly holds the whole /64.
+IPV6_PREFIX = 64
+# Characters of an account's hash in a log line: enough to follow one account.
+LOG_HASH_CHARS = 12
+
+
+class LocalCounters(Storage):
+    """memory://: fixed-window counters in this process. limits' own async
+    MemoryStorage starts a sweep over every key after each call (measured:
+    1 ms a request with 10,000 keys); this one forgets expired windows as
+    they are met and sweeps the rest at most once every SWEEP_SECONDS. No
+    await inside: each call is atomic on the event loop."""
+
+    STORAGE_SCHEME = None  # built directly, never registered for a URL scheme
+    SWEEP_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._windows: dict[str, list[float]] = {}  # key -> [count, expires at]
+        self._next_sweep = 0.0
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return ValueError
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            if now >= self._next_sweep:
+                self._sweep(now)
+            self._windows[key] = [amount, now + expiry]
+            return amount
+        window[0] += amount
+        return int(window[0])
+
+    async def get(self, key: str) -> int:
+        window = self._windows.get(key)
+        return int(window[0]) if window is not None and window[1] > time.time() else 0
+
+    async def get_expiry(self, key: str) -> float:
+        now = time.time()
+        window = self._windows.get(key)
+        return window[1] if window is not None and window[1] > now else now
+
+    async def check(self) -> bool:
+        return True
+
+    async def reset(self) -> int:
+        count = len(self._windows)
+        self._windows.clear()
+        return count
+
+    async def clear(self, key: str) -> None:
+        self._windows.pop(key, None)
+
+    def _sweep(self, now: float) -> None:
+        self._windows = {k: w for k, w in self._windows.items() if w[1] > now}
+        self._next_sweep = now + self.SWEEP_SECONDS
+
+
+class RateLimits:
+    """The three limits, over one storage. `close()` at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.signin_failures = settings.rate_limit_signin_failures
+        self.auth_per_address = settings.rate_limit_auth_per_ip
+        self.per_user = settings.rate_limit_per_user
+        # Accounts are keyed by an HMAC of the email: neither Redis nor a log
+        # holds an address, and without the secret a hash cannot be guessed back.
+        self._account_key = hashlib.sha256(
+            b"todo-api/ratelimit/account/v1" + settings.auth_secret.encode()
+        ).digest()
+        self._pool: ConnectionPool | None = None
+        storage: Storage
+        if settings.rate_limit_storage == "memory://":
+            storage = LocalCounters()
+        else:
+            # Our own pool: short timeouts and one immediate retry (redis-py's
+            # default backs off for seconds), closed by close().
+            self._pool = ConnectionPool.from_url(
+                settings.rate_limit_storage,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 1),
+            )
+            storage = RedisStorage(
+                "async+" + settings.rate_limit_storage,
+                implementation="redispy",
+                key_prefix=settings.rate_limit_key_prefix,
+                wrap_exceptions=True,
+                connection_pool=self._pool,
+            )
+        self._limiter = FixedWindowRateLimiter(storage)
+        self._skip_per_user_until = 0.0
+        self._next_error_log = 0.0
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    def account(self, email: str) -> str:
+        """An account's key: an HMAC of the email in the form every spelling of
+        it shares (case, composed or decomposed, fullwidth)."""
+        folded = unicodedata.normalize("NFKC", email.strip()).casefold()
+        return hmac.new(self._account_key, folded.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def count_request(self, user_id: uuid.UUID, client: str) -> None:
+        """One authenticated request of `user_id` (the hot path). Fails open."""
+        item = self.per_user
+        if item is None or time.monotonic() < self._skip_per_user_until:
+            return
+        user = str(user_id)
+        try:
+            if await self._limiter.hit(item, PER_USER, user):
+                return
+            await self._refuse(item, PER_USER, user, f"user {user}", client)
+        except _STORAGE_ERRORS as exc:
+            self._skip_per_user_until = time.monotonic() + STORAGE_DOWN_SECONDS
+            self._storage_down(exc, "the per-user limit is skipped")
+
+    async def count_auth_attempt(self, client: str) -> None:
+        """One sign-up or sign-in attempt from `client`, before any other work."""
+        if self.auth_per_address is not None:
+            key = _address_key(client)
+            await self._hit(self.auth_per_address, AUTH_PER_ADDRESS, key, "", client)
+
+    async def count_signin(self, email: str, client: str) -> None:
+        """A sign-in for `email` is counted as a failure before its password is
+        checked, so a locked account costs no bcrypt work and concurrent
+        guesses cannot overshoot the limit; signed_in() takes it back."""
+        if self.signin_failures is not None:
+            account = self.account(email)
+            who = f"account {account[:LOG_HASH_CHARS]}"
+            await self._hit(self.signin_failures, SIGNIN_FAILURES, account, who, client)
+
+    async def signed_in(self, email: str) -> None:
+        """The right password: the account's failures start over."""
+        if self.signin_failures is not None:
+            account = self.account(email)
+            try:
+                await self._limiter.clear(self.signin_failures, SIGNIN_FAILURES, account)
+            except _STORAGE_ERRORS as exc:  # the sign-in itself succeeded
+                self._storage_down(exc, "a sign-in's failures were not cleared")
+
+    def signin_failed(self, email: str, client: str) -> None:
+        account = self.account(email)[:LOG_HASH_CHARS]
+        log.warning(
+            "sign-in failed: account %s from %s",
+            account,
+            client,
+            extra={"account": account, "client": client},
+        )
+
+    async def _hit(self, item: RateLimitItem, name: str, key: str, who: str, client: str) -> None:
+        """Count one hit; 429 past the limit, 503 when the storage is down."""
+        try:
+            if await self._limiter.hit(item, name, key):
+                return
+            await self._refuse(item, name, key, who, client)
+        except _STORAGE_ERRORS as exc:
+            self._storage_down(exc, f"{name} answers 503")
+            raise ServiceBusy("Signing up and in is briefly unavailable; retry shortly.") from None
+
+    async def _refuse(
+        self, item: RateLimitItem, name: str, key: str, who: str, client: str
+    ) -> None:
+        """Raise the 429 for `name`, with when its window ends; `who` (a user
+        id, an account's short hash, or "") and `client` go to the log."""
+        stats = await self._limiter.get_window_stats(item, name, key)
+        seconds = max(1, math.ceil(stats.reset_time - time.time()))
+        log.warning(
+            "rate limit %s reached: %sfrom %s; retry in %d s",
+            name,
+            f"{who} " if who else "",
+            client,
+            seconds,
+            extra={"rate_limit": name, "client": client, "retry_after": seconds},
+        )
+        raise TooManyRequests(
+            f"{_DETAILS[name]} (at most {item.amount} per {_period(item)}); "
+            f"retry in {seconds} seconds.",
+            seconds,
+            headers={
+                "RateLimit-Policy": f'"{name}";q={item.amount};w={item.get_expiry()}',
+                "RateLimit": f'"{name}";r=0;t={seconds}',
+            },
+        )
+
+    def _storage_down(self, exc: BaseException, consequence: str) -> None:
+        now = time.monotonic()
+        if now >= self._next_error_log:
+            self._next_error_log = now + STORAGE_DOWN_SECONDS
+            log.error(
+                "rate-limit storage unreachable (%s: %s); %s",
+                type(exc).__name__,
+                first_line(exc),
+                consequence,
+            )
+
+
+_DETAILS = {
+    SIGNIN_FAILURES: "Too many failed sign-ins for this account",
+    AUTH_PER_ADDRESS: "Too many sign-up and sign-in attempts from this address",
+    PER_USER: "Too many requests for this account",
+}
+
+
+def _period(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
+
+
+def _address_key(client: str) -> str:
+    """The per-address key: the address, an IPv6 one cut to its /64."""
+    if ":" not in client:
+        return client
+    try:
+        return str(ipaddress.ip_network(f"{client}/{IPV6_PREFIX}", strict=False))
+    except ValueError:  # not an address (a unix socket's peer): as it is
+        return client

@@ -1,0 +1,378 @@
+"""The rate limits (API.md "Limits", service/ratelimit.py): sign-in failures
+per account, sign-up and sign-in attempts per client address, authenticated
+requests per user; memory and the real Redis on 127.0.0.1:6379; clients on
+different loopback addresses (127.0.0.2, 127.0.0.3 ... are all this machine)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import orjson
+import pytest
+import redis
+
+from service import keys
+from service.app import create_app
+from tests.conftest import base_env, make_settings
+from tests.helpers import bearer, problem, signup
+from tests.launcher import free_port, launched, wait_until_async
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PASSWORD = "correct horse"
+WRONG = "wrong password"
+LOCKOUT = {"RATE_LIMIT_SIGNIN_FAILURES": "3/2seconds"}
+
+
+def app_with(database_url: str, **env: str):
+    return create_app(make_settings(DATABASE_URL=database_url, **env))
+
+
+async def signin(client, email: str, password: str, **kw):
+    return await client.post("/api/auth/signin", json={"email": email, "password": password}, **kw)
+
+
+def assert_rate_limited(resp, policy: str, quota: int, window: int) -> int:
+    """The 429's headers: Retry-After in whole seconds, and the IETF
+    RateLimit-Policy / RateLimit fields saying the same. Its seconds."""
+    retry_after = int(resp.headers["Retry-After"])
+    assert 1 <= retry_after <= window
+    assert resp.headers["RateLimit-Policy"] == f'"{policy}";q={quota};w={window}'
+    assert resp.headers["RateLimit"] == f'"{policy}";r=0;t={retry_after}'
+    return retry_after
+
+
+# --- sign-in failures per account ---------------------------------------------
+
+
+async def test_a_locked_account_refuses_even_the_right_password(aiohttp_client, migrated_database):
+    client = await aiohttp_client(app_with(migrated_database, **LOCKOUT))
+    await signup(client, "ann@example.com", PASSWORD)
+    await signup(client, "bob@example.com", PASSWORD)
+    for _ in range(3):
+        assert (await signin(client, "ann@example.com", WRONG)).status == 401
+
+    resp = await signin(client, "ann@example.com", PASSWORD)
+    body = await problem(resp, 429)
+    seconds = assert_rate_limited(resp, "signin-failures", 3, 2)
+    assert "failed sign-ins for this account" in body["detail"]
+    assert f"retry in {seconds} seconds" in body["detail"]
+    # Every spelling of the email is the one account.
+    for spelling in ("ANN@Example.COM", " ann@example.com ", "\uff41\uff4e\uff4e@example.com"):
+        assert (await signin(client, spelling, PASSWORD)).status == 429
+    # Nobody else is locked out.
+    assert (await signin(client, "bob@example.com", PASSWORD)).status == 200
+
+    async def signs_in() -> bool:
+        return (await signin(client, "ann@example.com", PASSWORD)).status == 200
+
+    await wait_until_async(signs_in, "the right password did not sign in after the window")
+
+
+async def test_a_locked_account_costs_no_password_hashing(aiohttp_client, migrated_database):
+    app = app_with(migrated_database, **LOCKOUT)
+    client = await aiohttp_client(app)
+    await signup(client, "ann@example.com", PASSWORD)
+    for _ in range(3):
+        assert (await signin(client, "ann@example.com", WRONG)).status == 401
+    # No bcrypt can run any more; the locked account is answered all the same.
+    app[keys.PASSWORDS].executor.shutdown(wait=True)
+    with pytest.raises(RuntimeError):
+        app[keys.PASSWORDS].executor.submit(int)
+    for _ in range(5):
+        await problem(await signin(client, "ann@example.com", PASSWORD), 429)
+
+
+async def test_signing_in_starts_the_failures_over(aiohttp_client, migrated_database):
+    client = await aiohttp_client(
+        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="3/minute")
+    )
+    await signup(client, "ann@example.com", PASSWORD)
+    for _ in range(3):
+        for _ in range(2):
+            assert (await signin(client, "ann@example.com", WRONG)).status == 401
+        assert (await signin(client, "ann@example.com", PASSWORD)).status == 200
+    for _ in range(3):
+        assert (await signin(client, "ann@example.com", WRONG)).status == 401
+    await problem(await signin(client, "ann@example.com", PASSWORD), 429)
+
+
+async def test_the_failures_of_an_unknown_email_are_counted_alike(
+    aiohttp_client, migrated_database
+):
+    client = await aiohttp_client(app_with(migrated_database, **LOCKOUT))
+    for _ in range(3):
+        assert (await signin(client, "nobody@example.com", WRONG)).status == 401
+    await problem(await signin(client, "nobody@example.com", WRONG), 429)
+
+
+# --- attempts per client address ----------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def session_from(address: str, **kw) -> AsyncIterator[aiohttp.ClientSession]:
+    """A real client whose connections come from `address`."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector, **kw) as session:
+        yield session
+
+
+async def test_one_address_is_refused_while_another_is_served(aiohttp_server, migrated_database):
+    server = await aiohttp_server(app_with(migrated_database, RATE_LIMIT_AUTH_PER_IP="3/minute"))
+    signup_url, signin_url = (
+        server.make_url("/api/auth/signup"),
+        server.make_url("/api/auth/signin"),
+    )
+    ann = {"email": "ann@example.com", "password": PASSWORD}
+    async with session_from("127.0.0.2") as first, session_from("127.0.0.3") as second:
+        resp = await first.post(signup_url, json={**ann, "name": "Ann"})
+        assert resp.status == 201
+        for _ in range(2):
+            assert (await first.post(signin_url, json={**ann, "password": WRONG})).status == 401
+        resp = await first.post(signin_url, json=ann)
+        body = await problem(resp, 429)
+        assert_rate_limited(resp, "auth-per-address", 3, 60)
+        assert "attempts from this address" in body["detail"]
+        # Sign-up counts against the same limit.
+        resp = await first.post(signup_url, json={**ann, "email": "bob@example.com", "name": "B"})
+        await problem(resp, 429)
+
+        assert (await second.post(signin_url, json=ann)).status == 200
+        resp = await second.post(signup_url, json={**ann, "email": "cy@example.com", "name": "C"})
+        assert resp.status == 201
+
+
+async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    aiohttp_server, migrated_database, caplog
+):
+    caplog.set_level(logging.INFO, "service.access")
+    server = await aiohttp_server(
+        app_with(
+            migrated_database,
+            RATE_LIMIT_AUTH_PER_IP="2/minute",
+            TRUSTED_PROXIES="127.0.0.2/32,10.0.0.0/8",
+        )
+    )
+    url = server.make_url("/api/auth/signin")
+    guess = {"email": "ann@example.com", "password": WRONG}
+
+    async def attempt(session, forwarded: str) -> int:
+        resp = await session.post(url, json=guess, headers={"X-Forwarded-For": forwarded})
+        return resp.status
+
+    async with session_from("127.0.0.3") as direct, session_from("127.0.0.2") as proxy:
+        # Not a proxy: whatever it claims, it is 127.0.0.3.
+        statuses = [await attempt(direct, f"198.51.100.{i}") for i in range(3)]
+        assert statuses == [401, 401, 429]
+        # The proxy's clients are told apart by the entry it appended ...
+        assert [await attempt(proxy, "203.0.113.7") for _ in range(3)] == [401, 401, 429]
+        # ... through more trusted hops, past what the client wrote itself.
+        assert await attempt(proxy, "1.2.3.4, 203.0.113.7, 10.1.1.1") == 429
+        assert await attempt(proxy, "203.0.113.7, 203.0.113.8, 10.1.1.1") == 401
+        # Junk is never a 500, nor a fresh key the client picks.
+        for junk in ("garbage", "203.0.113.9, garbage", ", ,", "[::1", "999.1.1.1"):
+            assert await attempt(proxy, junk) in (401, 429)
+
+    clients = [r.client for r in caplog.records if r.name == "service.access"]
+    assert clients[:3] == ["127.0.0.3"] * 3
+    assert clients[3:7] == ["203.0.113.7"] * 4
+    assert clients[7] == "203.0.113.8"
+    assert set(clients[8:]) == {"127.0.0.2"}  # junk: the last hop we trust
+
+
+# --- requests per user ----------------------------------------------------------
+
+
+async def test_one_users_requests_are_refused_while_another_is_served(
+    aiohttp_client, migrated_database
+):
+    client = await aiohttp_client(app_with(migrated_database, RATE_LIMIT_PER_USER="5/minute"))
+    ann = (await signup(client, "ann@example.com", PASSWORD))["access_token"]
+    bob = (await signup(client, "bob@example.com", PASSWORD))["access_token"]
+    for _ in range(5):
+        assert (await client.get("/api/tasks", headers=bearer(ann))).status == 200
+    resp = await client.get("/api/auth/me", headers=bearer(ann))
+    body = await problem(resp, 429)
+    assert_rate_limited(resp, "per-user", 5, 60)
+    assert "Too many requests for this account" in body["detail"]
+    assert (await client.get("/api/tasks", headers=bearer(bob))).status == 200
+    # Health and the public routes are not per-user.
+    assert (await client.get("/health")).status == 200
+
+
+async def test_the_ratelimit_headers_are_exposed_to_the_frontend(aiohttp_client, migrated_database):
+    client = await aiohttp_client(app_with(migrated_database, RATE_LIMIT_PER_USER="1/minute"))
+    ann = (await signup(client, "ann@example.com", PASSWORD))["access_token"]
+    origin = {"Origin": "http://localhost:3000"}
+    await client.get("/api/tasks", headers={**bearer(ann), **origin})
+    resp = await client.get("/api/tasks", headers={**bearer(ann), **origin})
+    assert resp.status == 429
+    exposed = {h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"retry-after", "ratelimit", "ratelimit-policy"} <= exposed
+
+
+# --- logs ---------------------------------------------------------------------
+
+
+async def test_failed_sign_ins_and_429s_are_warnings_without_the_email(
+    aiohttp_client, migrated_database, caplog
+):
+    caplog.set_level(logging.INFO)
+    client = await aiohttp_client(
+        app_with(migrated_database, **LOCKOUT, RATE_LIMIT_PER_USER="1/minute")
+    )
+    token = (await signup(client, "ann@example.com", PASSWORD))["access_token"]
+    for _ in range(4):
+        await signin(client, "ann@example.com", WRONG)
+    for _ in range(2):
+        await client.get("/api/tasks", headers=bearer(token))
+
+    warnings = [r for r in caplog.records if r.name == "service.ratelimit"]
+    assert all(r.levelno == logging.WARNING for r in warnings)
+    failed = [r.getMessage() for r in warnings if "sign-in failed" in r.getMessage()]
+    limited = [r.getMessage() for r in warnings if "rate limit" in r.getMessage()]
+    assert len(failed) == 3
+    assert all("from 127.0.0.1" in m for m in failed)
+    assert len(limited) == 2
+    assert "signin-failures" in limited[0]
+    assert "per-user" in limited[1]
+    assert re.search(r"user [0-9a-f-]{36} from 127\.0\.0\.1", limited[1])
+    # One account, one short hash in every line about it.
+    hashes = {re.search(r"account ([0-9a-f]{12})", m)[1] for m in [*failed, limited[0]]}
+    assert len(hashes) == 1
+    everything = caplog.text + json.dumps([vars(r) for r in caplog.records], default=str)
+    assert "ann@example.com" not in everything
+
+
+# --- storage -------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own in the real Redis, and those keys
+    removed afterwards (nobody else's)."""
+    prefix = f"todo-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    with redis.Redis.from_url(REDIS_URL) as r:
+        stale = list(r.scan_iter(match=f"{prefix}:*"))
+        if stale:
+            r.delete(*stale)
+
+
+def post_json(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(  # noqa: S310 - local
+        url,
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    return _answer(request)
+
+
+def get(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers=bearer(token))  # noqa: S310 - local
+    return _answer(request)[0]
+
+
+def _answer(request: urllib.request.Request) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+
+def redis_env(database_url: str, prefix: str, **limits: str) -> dict[str, str]:
+    return {
+        **base_env(database_url),
+        "RATE_LIMIT_STORAGE": REDIS_URL,
+        "RATE_LIMIT_KEY_PREFIX": prefix,
+        **limits,
+    }
+
+
+def test_two_services_share_the_counts_through_redis(migrated_database, redis_prefix):
+    env = redis_env(
+        migrated_database,
+        redis_prefix,
+        RATE_LIMIT_PER_USER="6/minute",
+        RATE_LIMIT_SIGNIN_FAILURES="3/minute",
+    )
+    with launched(env) as a, launched(env) as b:
+        ann = {"email": "ann@example.com", "password": PASSWORD}
+        status, session = post_json(a.url + "/api/auth/signup", {**ann, "name": "Ann"})
+        assert status == 201
+        token = session["access_token"]
+        statuses = [get(service.url + "/api/tasks", token) for service in [a, b] * 4]
+        assert statuses == [200] * 6 + [429] * 2
+
+        for service in (a, b, a):
+            assert post_json(service.url + "/api/auth/signin", {**ann, "password": WRONG})[0] == 401
+        assert post_json(b.url + "/api/auth/signin", ann)[0] == 429
+        assert post_json(a.url + "/api/auth/signin", ann)[0] == 429
+
+    with redis.Redis.from_url(REDIS_URL) as r:
+        stored = [key.decode() for key in r.scan_iter(match=f"{redis_prefix}:*")]
+    assert stored  # the counts were in Redis, under this prefix
+    assert not [key for key in stored if "example.com" in key]  # accounts by hash only
+
+
+def test_the_workers_of_one_service_share_the_counts_through_redis(migrated_database, redis_prefix):
+    env = redis_env(migrated_database, redis_prefix, RATE_LIMIT_PER_USER="10/minute")
+    with launched(env, "--workers", "2") as service:
+        body = {"email": "ann@example.com", "password": PASSWORD, "name": "Ann"}
+        status, session = post_json(service.url + "/api/auth/signup", body)
+        assert status == 201
+        # A new connection per request: the kernel spreads them over both workers.
+        statuses = [get(service.url + "/api/tasks", session["access_token"]) for _ in range(30)]
+    assert statuses.count(200) == 10
+    assert statuses.count(429) == 20
+
+
+async def test_an_unreachable_redis_fails_auth_closed_and_per_user_open(
+    aiohttp_client, migrated_database, caplog
+):
+    caplog.set_level(logging.INFO, "service.ratelimit")
+    memory = await aiohttp_client(app_with(migrated_database))
+    token = (await signup(memory, "ann@example.com", PASSWORD))["access_token"]
+    down = await aiohttp_client(
+        app_with(migrated_database, RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    resp = await signin(down, "ann@example.com", PASSWORD)
+    await problem(resp, 503)
+    assert int(resp.headers["Retry-After"]) >= 1
+    resp = await down.post("/api/auth/signup", json={"email": "b@example.com", "password": "x"})
+    await problem(resp, 503)
+    for _ in range(5):
+        assert (await down.get("/api/tasks", headers=bearer(token))).status == 200
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1  # at most one a few seconds, not one a request
+    assert "rate-limit storage unreachable" in errors[0].getMessage()
+
+
+# --- documentation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/auth/signin"),
+        ("post", "/api/auth/signup"),
+        ("get", "/api/tasks"),
+        ("delete", "/api/tasks/{id}"),
+        ("get", "/api/auth/me"),
+    ],
+)
+def test_429_is_documented_with_its_headers(method, path):
+    app = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/x"))
+    document = orjson.loads(app[keys.OPENAPI])
+    answer = document["paths"][path][method]["responses"]["429"]
+    assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(answer["headers"])
+    assert set(document["components"]["headers"]) >= {"RateLimit-Policy", "RateLimit"}
