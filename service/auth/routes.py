@@ -17,6 +17,12 @@ routes = web.RouteTableDef()
 SIGNUP = SignupSchema()
 SIGNIN = SigninSchema()
 BAD_CREDENTIALS = "The email or password is incorrect."
+# Both routes hash or check a password: their 503 is the bounded bcrypt
+# queue too (service/auth/passwords.py).
+HASHING_503 = (
+    "Too many sign-ins and sign-ups are waiting for password hashing (answered at once), "
+    "or the database is unreachable; retry after Retry-After seconds."
+)
 # Token responses must not be cached (RFC 6749 section 5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -37,7 +43,7 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
     body=SignupSchema,
     ok={201: Answer("Signed up.", SessionSchema, headers=("Location",))},
     problems=(*JSON_BODY, *constraints.statuses("create_user"), DATABASE),
-    notes={409: "The email is already registered (any letter case)."},
+    notes={409: "The email is already registered (any letter case).", 503: HASHING_503},
 )
 async def signup(request: web.Request) -> web.Response:
     """Create an account and get a session."""
@@ -57,7 +63,7 @@ async def signup(request: web.Request) -> web.Response:
     body=SigninSchema,
     ok={200: Answer("Signed in.", SessionSchema)},
     problems=(*JSON_BODY, 401, DATABASE),
-    notes={401: "The email or password is incorrect."},
+    notes={401: "The email or password is incorrect.", 503: HASHING_503},
 )
 async def signin(request: web.Request) -> web.Response:
     """Sign in with email and password."""
