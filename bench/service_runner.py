@@ -46,7 +46,7 @@ def running_service(
         **os.environ,
         "APP_ENV": "development",
         "DATABASE_URL": BENCH_DATABASE_URL,
-        "BETTER_AUTH_SECRET": "bench-secret-bench-secret-bench-secret-0123",
+        "BETTER_AUTH_SECRET": "clNsbY8h43D08AV8JaOjLVkQCPNFOmV5FEtdSv0lM3YpnMGm",
         "LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }

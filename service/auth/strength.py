@@ -51,3 +51,25 @@ def weak_password_reason(password: str, email: str = "", name: str = "") -> str 
     feedback = result["feedback"]
     hints = [feedback.get("warning") or "", *feedback.get("suggestions", ())]
     return " ".join([TOO_GUESSABLE, *(h for h in hints if h)])
+
+
+# A signing key (BETTER_AUTH_SECRET) must be random, not merely long. zxcvbn
+# credits a random character with about one decimal digit of guesses and a
+# word, date, sequence or repeat with far less. Measured, in digits a
+# character: token_urlsafe(32) >= 0.94, a 32-digit hex or a UUID >= 0.848
+# (3,000 draws each); dictionary phrases 0.68-0.82.
+MIN_SECRET_DIGITS_PER_CHARACTER = 0.84
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+SECRET_ESTIMATED_CHARACTERS = 64  # zxcvbn's cost grows fast; random starts suffice
+
+
+def guessable_secret_reason(secret: str) -> str | None:
+    """Why `secret` is guessable as a signing key, or None."""
+    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return "too few distinct characters"
+    if any(secret[p:] == secret[:-p] for p in range(1, len(secret) // 2 + 1)):
+        return "a short pattern repeated"
+    head = secret[:SECRET_ESTIMATED_CHARACTERS]
+    if zxcvbn(head)["guesses_log10"] < MIN_SECRET_DIGITS_PER_CHARACTER * len(head):
+        return "low estimated entropy: words, dates, sequences or keyboard runs"
+    return None
