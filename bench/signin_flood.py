@@ -144,7 +144,8 @@ def report(result: dict, parallel: int, rounds: int) -> str:
             f"{parallel} connections of wrong-password sign-ins, BCRYPT_ROUNDS={rounds}, "
             f"one worker admitting {result['capacity']} hashes at once "
             f"(todo_password_hash_capacity), {os.cpu_count()} cores shared with PostgreSQL, "
-            "this client and other jobs on the machine. "
+            "this client and other jobs on the machine (load average "
+            f"{os.getloadavg()[0]:.1f} at the end). "
             f"The flood got {total} answers in {result['elapsed']:.1f} s: {shares}.",
             "",
             "A real user's sign-in, one after another (200 or an immediate 503):",

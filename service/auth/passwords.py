@@ -90,14 +90,19 @@ class PasswordHasher:
         ok = await self._run("check", check_password_sync, password, hashed or self.dummy_hash)
         return ok and hashed is not None
 
-    async def _run(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+    def refuse_when_full(self, kind: str) -> None:
+        """ServiceBusy now if no hash would be admitted: a sign-in checks
+        before its database lookup, so a flood's 503s cost next to nothing."""
         if self.executor is None or self.in_flight >= self.capacity:
             metrics.PASSWORD_HASH_REJECTED.labels(kind).inc()
             # The time the admitted work needs to drain, about QUEUE_SECONDS.
             drain = self.in_flight * self.hash_seconds / self.threads
             raise ServiceBusy(BUSY, retry_after=math.ceil(drain))
+
+    async def _run(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
+        self.refuse_when_full(kind)
         loop = asyncio.get_running_loop()
-        self.in_flight += 1
+        self.in_flight += 1  # no await since the check: admission is atomic
         metrics.PASSWORD_HASHES_IN_FLIGHT.inc()
         future = self.executor.submit(fn, *args)
         # Released when bcrypt is done, not when the caller stops waiting: a

@@ -68,11 +68,11 @@ async def signup(request: web.Request) -> web.Response:
 async def signin(request: web.Request) -> web.Response:
     """Sign in with email and password."""
     data = SIGNIN.load(await read_json(request))
+    passwords = request.app[keys.PASSWORDS]
+    passwords.refuse_when_full("check")
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
-    ok = await request.app[keys.PASSWORDS].check(
-        data["password"], user["password_hash"] if user else None
-    )
+    ok = await passwords.check(data["password"], user["password_hash"] if user else None)
     if not ok:
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
     return json_response(_session(request, user), headers=NO_STORE)
