@@ -91,8 +91,9 @@ class PasswordHasher:
         return ok and hashed is not None
 
     def refuse_when_full(self, kind: str) -> None:
-        """ServiceBusy now if no hash would be admitted: a sign-in checks
-        before its database lookup, so a flood's 503s cost next to nothing."""
+        """ServiceBusy now if no hash would be admitted. Sign-up and sign-in
+        ask first, before their body, estimate or database lookup, so a
+        flood's 503s cost next to nothing."""
         if self.executor is None or self.in_flight >= self.capacity:
             metrics.PASSWORD_HASH_REJECTED.labels(kind).inc()
             # The time the admitted work needs to drain, about QUEUE_SECONDS.

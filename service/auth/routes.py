@@ -47,8 +47,11 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
 )
 async def signup(request: web.Request) -> web.Response:
     """Create an account and get a session."""
+    passwords = request.app[keys.PASSWORDS]
+    # A full bcrypt queue answers before any work, the password estimate included.
+    passwords.refuse_when_full("hash")
     data = SIGNUP.load(await read_json(request))
-    password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
+    password_hash = await passwords.hash(data["password"])
     user = await request.app[keys.DB].one(
         "create_user", email=data["email"], password_hash=password_hash, name=data["name"]
     )
@@ -67,9 +70,9 @@ async def signup(request: web.Request) -> web.Response:
 )
 async def signin(request: web.Request) -> web.Response:
     """Sign in with email and password."""
-    data = SIGNIN.load(await read_json(request))
     passwords = request.app[keys.PASSWORDS]
-    passwords.refuse_when_full("check")
+    passwords.refuse_when_full("check")  # before the body and the database
+    data = SIGNIN.load(await read_json(request))
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
     ok = await passwords.check(data["password"], user["password_hash"] if user else None)
