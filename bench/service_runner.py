@@ -52,7 +52,7 @@ def running_service(
         **os.environ,
         "APP_ENV": "development",
         "DATABASE_URL": BENCH_DATABASE_URL,
-        "BETTER_AUTH_SECRET": "bench-secret-bench-secret-bench-secret-0123",
+        "BETTER_AUTH_SECRET": "clNsbY8h43D08AV8JaOjLVkQCPNFOmV5FEtdSv0lM3YpnMGm",
         "LOG_LEVEL": "WARNING",
         # Every rate limit on, as in production, but out of the benchmark's reach.
         **UNREACHED_RATE_LIMITS,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 import aiohttp_cors
 from aiohttp import web
@@ -60,6 +59,9 @@ def create_app(settings: Settings) -> web.Application:
     better_auth = BetterAuthVerifier(settings) if settings.better_auth_url else None
     app[keys.TOKENS] = TokenService(settings, app[keys.DB], better_auth)
     app[keys.RATE_LIMITS] = RateLimits(settings)
+    # bcrypt runs in threads, one per core: sign-ins use the CPU, never the
+    # event loop.
+    app[keys.PASSWORDS] = PasswordHasher(settings.bcrypt_rounds, threads=os.cpu_count() or 2)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_rate_limits_ctx)
     app.cleanup_ctx.append(_better_auth_ctx)
@@ -97,12 +99,10 @@ async def _better_auth_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
-    # bcrypt runs here, one thread per core: sign-ins use the CPU, never the
-    # event loop.
-    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
-    app[keys.PASSWORDS] = PasswordHasher(app[keys.SETTINGS].bcrypt_rounds, executor)
+    hasher = app[keys.PASSWORDS]
+    await hasher.start()
     yield
-    executor.shutdown(wait=True, cancel_futures=True)
+    hasher.close()
 
 
 def _setup_cors(app: web.Application, settings: Settings) -> None:

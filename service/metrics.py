@@ -56,6 +56,23 @@ POOL_MAX = Gauge(
     multiprocess_mode="livesum",
 )
 POOL_REFRESH_SECONDS = 5.0
+# The bounded bcrypt queue (service/auth/passwords.py): what it admits, what
+# it holds now, and the sign-ins and sign-ups it answered 503 at once.
+PASSWORD_HASH_CAPACITY = Gauge(
+    "todo_password_hash_capacity",
+    "Password hashes admitted at once (running and waiting), summed over workers.",
+    multiprocess_mode="livesum",
+)
+PASSWORD_HASHES_IN_FLIGHT = Gauge(
+    "todo_password_hashes_in_flight",
+    "Password hashes admitted and not finished, summed over workers.",
+    multiprocess_mode="livesum",
+)
+PASSWORD_HASH_REJECTED = Counter(
+    "todo_password_hash_rejected_total",
+    "Sign-ups (hash) and sign-ins (check) answered 503 because the bcrypt queue was full.",
+    ["kind"],
+)
 
 UNMATCHED = "unmatched"  # 404s and friends: no route template, no cardinality blow-up
 

@@ -21,6 +21,7 @@ from service.errors import (
     BadRequest,
     DatabaseUnavailable,
     Problem,
+    ServiceBusy,
     is_timeout,
     problem_from_exception,
     problem_response,
@@ -137,7 +138,9 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             # A bug. The client learns nothing; the log has everything.
             log.exception("unhandled error in %s %s", request.method, request.path)
             problem = Problem(status=500, detail="An unexpected error occurred.")
-        elif problem.status >= 500:
+        elif problem.status >= 500 and not isinstance(problem, ServiceBusy):
+            # Shed load (ServiceBusy) has its own metric; a line each would
+            # cost more than the answer.
             if isinstance(problem, DatabaseUnavailable):
                 metrics.DB_ERRORS.labels("timeout" if is_timeout(exc) else "unavailable").inc()
             log.warning(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from limits import RateLimitItem, parse_many
 
+from service.auth.strength import guessable_secret_reason
 from service.dburl import parse_database_url
 
 ENVIRONMENTS = ("development", "test", "production")
@@ -25,6 +26,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "text")
 POOLERS = ("none", "transaction")
 MIN_SECRET_LENGTH = 32
+RANDOM_KEY_RECIPE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 MIN_BCRYPT_ROUNDS = 10
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/todo"
 RATE_LIMIT_STORAGES = ("memory://", "redis://", "rediss://")
@@ -85,6 +87,8 @@ class Settings:
     # Settings the service filled in by itself (development/test only), for
     # the loud warning at startup.
     filled_in: tuple[str, ...] = ()
+    # Why BETTER_AUTH_SECRET is guessable, in development (production refuses).
+    weak_secret: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -152,6 +156,14 @@ class Settings:
         elif len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(
                 f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        # Development only warns (a team's shared fill-in); tests never ask.
+        given = "BETTER_AUTH_SECRET" not in filled and app_env != "test"
+        weak_secret = guessable_secret_reason(secret) if given else None
+        if weak_secret and production:
+            raise SettingsError(
+                f"BETTER_AUTH_SECRET is guessable ({weak_secret}); use a random one, "
+                f"e.g. {RANDOM_KEY_RECIPE}"
             )
 
         origins = tuple(
@@ -248,10 +260,18 @@ class Settings:
             rate_limit_key_prefix=key_prefix,
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             filled_in=tuple(filled),
+            weak_secret=weak_secret,
         )
 
     def warn_filled_in(self, logger: logging.Logger) -> None:
-        """The loud warning for settings the service made up by itself."""
+        """The loud warning for settings the service made up by itself, or
+        that production would refuse."""
+        if self.weak_secret:
+            logger.warning(
+                "BETTER_AUTH_SECRET is guessable (%s): production refuses it; make one with %s",
+                self.weak_secret,
+                RANDOM_KEY_RECIPE,
+            )
         for name in self.filled_in:
             if name == "BETTER_AUTH_SECRET":
                 logger.warning(

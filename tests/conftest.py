@@ -29,7 +29,9 @@ ADMIN_URL = os.environ.get(
     "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 MIGRATIONS_DIR = DEFAULT_SQL_DIR / "migrations"
-TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+# Random (secrets.token_urlsafe(36)), so production settings accept it too;
+# it signs only the tests' tokens.
+TEST_SECRET = "iKJGcA2VfC3QjKDTcCzsHheF5Rna2jM53S_Sb7oG8X-oaka0"
 
 
 def database_url(name: str) -> str:

@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 
 PROBLEM = "application/problem+json"
 TASKS = "/api/tasks"
+# Passwords sign-up accepts (not guessable, service/auth/strength.py): one
+# of the minimum length, one of several words.
+SHORT_PASSWORD = "fjords42"
+PASSWORD = "correct horse"
 
 
 class User(NamedTuple):
@@ -40,7 +44,7 @@ async def problem(resp, status: int) -> dict[str, Any]:
     return body
 
 
-async def signup(client, email="ann@example.com", password="correct horse", name="Ann"):
+async def signup(client, email="ann@example.com", password=PASSWORD, name="Ann"):
     resp = await client.post(
         "/api/auth/signup", json={"email": email, "password": password, "name": name}
     )

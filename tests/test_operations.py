@@ -102,7 +102,7 @@ def test_sigterm_lets_an_in_flight_request_finish(migrated_database, workers):
         session = request_json(
             "POST",
             service.url + "/api/auth/signup",
-            {"email": "slow@example.com", "password": "password1", "name": "S"},
+            {"email": "slow@example.com", "password": "correct horse", "name": "S"},
         ).body
         auth = {"Authorization": f"Bearer {session['access_token']}"}
         status, _, task = request_json("POST", service.url + "/api/tasks", {"title": "t"}, auth)

@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import base64
+import logging
+import os
+import secrets
+import uuid
+
 import pytest
 
 from service.settings import DEV_DATABASE_URL, Settings, SettingsError
@@ -53,6 +59,59 @@ def test_a_short_secret_is_refused_everywhere(env):
         Settings.from_mapping({**PROD, "APP_ENV": env, "BETTER_AUTH_SECRET": "x" * 31})
 
 
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("a" * 32, "too few distinct characters"),
+        ("0" * 64, "too few distinct characters"),
+        ("abcabc" * 6, "too few distinct characters"),
+        ("0123456789" * 4, "a short pattern repeated"),
+        ("Xy7#kP2!" * 5, "a short pattern repeated"),
+        ("my-super-secret-key-for-jwt-signing", "low estimated entropy"),
+        ("correct horse battery staple is my secret key", "low estimated entropy"),
+        ("test-secret-that-is-long-enough-for-hs256-0123456789", "low estimated entropy"),
+        ("qwertyuiopasdfghjklzxcvbnm123456", "low estimated entropy"),
+        ("changeme-changeme-changeme-changeme", "a short pattern repeated"),
+        ("better-auth-secret-12345678901234567890", "low estimated entropy"),
+    ],
+)
+def test_production_refuses_a_guessable_secret_naming_it(secret, why):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_mapping({**PROD, "BETTER_AUTH_SECRET": secret})
+    message = str(info.value)
+    assert message.startswith("BETTER_AUTH_SECRET is guessable")
+    assert why in message
+    assert secret not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_urlsafe(48),
+        lambda: secrets.token_hex(32),
+        lambda: base64.b64encode(os.urandom(32)).decode(),  # openssl rand -base64 32
+        lambda: uuid.uuid4().hex + uuid.uuid4().hex,
+    ],
+)
+def test_production_accepts_random_secrets(make):
+    for _ in range(20):
+        secret = make()
+        assert Settings.from_mapping({**PROD, "BETTER_AUTH_SECRET": secret}).auth_secret == secret
+
+
+def test_development_and_test_keep_a_guessable_secret_and_development_warns(caplog):
+    weak = {"DATABASE_URL": PROD["DATABASE_URL"], "BETTER_AUTH_SECRET": "a" * 32}
+    assert Settings.from_mapping({**weak, "APP_ENV": "test"}).weak_secret is None
+    dev = Settings.from_mapping({**weak, "APP_ENV": "development"})
+    assert dev.auth_secret == "a" * 32
+    with caplog.at_level(logging.WARNING):
+        dev.warn_filled_in(logging.getLogger("t"))
+    assert "BETTER_AUTH_SECRET is guessable" in caplog.text
+    assert "a" * 32 not in caplog.text
+
+
 def test_development_fills_in_what_is_missing():
     s = Settings.from_mapping({})
     assert s.app_env == "development"
@@ -64,8 +123,6 @@ def test_development_fills_in_what_is_missing():
 
 
 def test_development_warns_loudly_about_filled_in_settings(caplog):
-    import logging
-
     s = Settings.from_mapping({})
     with caplog.at_level(logging.WARNING):
         s.warn_filled_in(logging.getLogger("t"))
@@ -145,6 +202,23 @@ def test_the_command_refuses_production_without_a_secret_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "BETTER_AUTH_SECRET" in lines[0]
+    assert result.stdout == ""
+
+
+def test_the_command_refuses_production_with_a_guessable_secret_in_one_line(tmp_path):
+    # The security review's finding: 32 x "a" started production.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgresql://u@127.0.0.1:5432/todo",
+        "BETTER_AUTH_SECRET": "a" * 32,
+    }
+    result = todo_api("serve", "--port", "1", env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "BETTER_AUTH_SECRET is guessable" in lines[0]
+    assert "a" * 32 not in lines[0]
     assert result.stdout == ""
 
 

@@ -17,6 +17,12 @@ routes = web.RouteTableDef()
 SIGNUP = SignupSchema()
 SIGNIN = SigninSchema()
 BAD_CREDENTIALS = "The email or password is incorrect."
+# Both routes hash or check a password: their 503 is the bounded bcrypt
+# queue too (service/auth/passwords.py).
+HASHING_503 = (
+    "Too many sign-ins and sign-ups are waiting for password hashing (answered at once), "
+    "or the database or the rate-limit storage is unreachable; retry after Retry-After."
+)
 # Token responses must not be cached (RFC 6749 section 5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -40,14 +46,17 @@ def _session(request: web.Request, user: Any) -> dict[str, Any]:
     notes={
         409: "The email is already registered (any letter case).",
         429: "Too many sign-up and sign-in attempts from this client address.",
-        503: "The database or the rate-limit storage is unreachable; retry after Retry-After.",
+        503: HASHING_503,
     },
 )
 async def signup(request: web.Request) -> web.Response:
     """Create an account and get a session."""
     await request.app[keys.RATE_LIMITS].count_auth_attempt(request[keys.CLIENT])
+    passwords = request.app[keys.PASSWORDS]
+    # A full bcrypt queue answers before any other work, the password estimate included.
+    passwords.refuse_when_full("hash")
     data = SIGNUP.load(await read_json(request))
-    password_hash = await request.app[keys.PASSWORDS].hash(data["password"])
+    password_hash = await passwords.hash(data["password"])
     user = await request.app[keys.DB].one(
         "create_user", email=data["email"], password_hash=password_hash, name=data["name"]
     )
@@ -69,7 +78,7 @@ async def signup(request: web.Request) -> web.Response:
             "sign-ins for this account: until the window passes, even the right password "
             "is refused."
         ),
-        503: "The database or the rate-limit storage is unreachable; retry after Retry-After.",
+        503: HASHING_503,
     },
 )
 async def signin(request: web.Request) -> web.Response:
@@ -77,13 +86,13 @@ async def signin(request: web.Request) -> web.Response:
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
+    passwords = request.app[keys.PASSWORDS]
+    passwords.refuse_when_full("check")  # before the body and the database
     data = SIGNIN.load(await read_json(request))
     await limits.count_signin(data["email"], client)  # a locked account stops here
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
-    ok = await request.app[keys.PASSWORDS].check(
-        data["password"], user["password_hash"] if user else None
-    )
+    ok = await passwords.check(data["password"], user["password_hash"] if user else None)
     if not ok:
         limits.signin_failed(data["email"], client)
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from service.auth.strength import weak_password_reason
 from service.schemas import StrictSchema, Text, row_serializer
 
 EMAIL_MAX = 254
@@ -39,8 +40,25 @@ class SignupSchema(StrictSchema):
         validate=valid_email,
         metadata={"format": "email", "maxLength": EMAIL_MAX, "pattern": "^[^\\x00]*$"},
     )
-    password = Text(required=True, validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX))
+    password = Text(
+        required=True,
+        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+        metadata={
+            "description": "Refused when commonly used or easy to guess (zxcvbn), or the "
+            "email or name itself; no composition rules."
+        },
+    )
     name = Text(required=True, not_blank=True, validate=validate.Length(min=1, max=NAME_MAX))
+
+    @validates_schema
+    def _password_not_guessable(self, data: dict[str, Any], **_: Any) -> None:
+        # After the fields: `password` is absent here when it already failed.
+        if "password" in data:
+            reason = weak_password_reason(
+                data["password"], data.get("email", ""), data.get("name", "")
+            )
+            if reason:
+                raise ValidationError(reason, field_name="password")
 
 
 class SigninSchema(StrictSchema):

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.helpers import PROBLEM, bearer, problem, signup
+from tests.helpers import PROBLEM, SHORT_PASSWORD, bearer, problem, signup
 
 SIGNUP = "/api/auth/signup"
 SIGNIN = "/api/auth/signin"
@@ -59,7 +59,7 @@ async def test_signup_stores_a_bcrypt_hash_never_the_password(client, migrated_d
 @pytest.mark.parametrize("other", ["ann@example.com", "ANN@EXAMPLE.COM", "aNn@eXample.com"])
 async def test_signup_with_a_taken_email_in_any_case_is_409(client, other):
     await signup(client, email="Ann@Example.com")
-    resp = await client.post(SIGNUP, json={"email": other, "password": "x" * 8, "name": "B"})
+    resp = await client.post(SIGNUP, json={"email": other, "password": SHORT_PASSWORD, "name": "B"})
     body = await problem(resp, 409)
     assert "already exists" in body["detail"]
 
@@ -67,24 +67,30 @@ async def test_signup_with_a_taken_email_in_any_case_is_409(client, other):
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"password": "x" * 8, "name": "A"}, "email"),
+        ({"password": SHORT_PASSWORD, "name": "A"}, "email"),
         ({"email": "a@example.com", "name": "A"}, "password"),
-        ({"email": "a@example.com", "password": "x" * 8}, "name"),
-        ({"email": "not-an-email", "password": "x" * 8, "name": "A"}, "email"),
-        ({"email": "a@b", "password": "x" * 8, "name": "A"}, "email"),
-        ({"email": "a b@example.com", "password": "x" * 8, "name": "A"}, "email"),
-        ({"email": "a" * 64 + "@" + "b" * 186 + ".com", "password": "x" * 8, "name": "A"}, "email"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD}, "name"),
+        ({"email": "not-an-email", "password": SHORT_PASSWORD, "name": "A"}, "email"),
+        ({"email": "a@b", "password": SHORT_PASSWORD, "name": "A"}, "email"),
+        ({"email": "a b@example.com", "password": SHORT_PASSWORD, "name": "A"}, "email"),
+        (
+            {"email": "a" * 64 + "@" + "b" * 186 + ".com", "password": SHORT_PASSWORD, "name": "A"},
+            "email",
+        ),
         ({"email": "a@example.com", "password": "x" * 7, "name": "A"}, "password"),
         ({"email": "a@example.com", "password": "x" * 257, "name": "A"}, "password"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": ""}, "name"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": " \t "}, "name"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": "n" * 101}, "name"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": "A\x00B"}, "name"),
-        ({"email": 42, "password": "x" * 8, "name": "A"}, "email"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": ""}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": " \t "}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "n" * 101}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "A\x00B"}, "name"),
+        ({"email": 42, "password": SHORT_PASSWORD, "name": "A"}, "email"),
         ({"email": "a@example.com", "password": 12345678, "name": "A"}, "password"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": None}, "name"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": ["A"]}, "name"),
-        ({"email": "a@example.com", "password": "x" * 8, "name": "A", "admin": True}, "admin"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": None}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": ["A"]}, "name"),
+        (
+            {"email": "a@example.com", "password": SHORT_PASSWORD, "name": "A", "admin": True},
+            "admin",
+        ),
     ],
 )
 async def test_signup_refuses_invalid_input_with_422(client, payload, field):
@@ -92,6 +98,39 @@ async def test_signup_refuses_invalid_input_with_422(client, payload, field):
     body = await problem(resp, 422)
     assert field in body["errors"], body
     assert isinstance(body["errors"][field], list)
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("password", "common password"),
+        ("12345678", "common password"),
+        ("aaaaaaaa", "Repeats"),
+        (" " * 8, "Repeats"),
+        ("ann.lee@example.com", "email address or name"),
+        ("ANN.LEE@example.com", "email address or name"),
+        ("Ann Lee-Smith", "email address or name"),
+        ("ann.lee1", "easy to guess"),  # the local part and a digit
+    ],
+)
+async def test_signup_refuses_a_guessable_password_and_says_why(client, password, why):
+    resp = await client.post(
+        SIGNUP, json={"email": "ann.lee@example.com", "password": password, "name": "Ann Lee-Smith"}
+    )
+    body = await problem(resp, 422)
+    assert list(body["errors"]) == ["password"], body
+    (message,) = body["errors"]["password"]
+    assert why in message, message
+
+
+@pytest.mark.parametrize("length", [64, 72, 256])
+async def test_signup_accepts_long_passwords_and_signs_in_with_every_character(client, length):
+    password = ("Zoë fjords at dusk, " * 13)[:length]
+    await signup(client, password=password)
+    ok = await client.post(SIGNIN, json={"email": "ann@example.com", "password": password})
+    assert ok.status == 200
+    cut = await client.post(SIGNIN, json={"email": "ann@example.com", "password": password[:-1]})
+    await problem(cut, 401)
 
 
 @pytest.mark.parametrize("raw", ["[]", '"x"', "1", "null", "true"])
@@ -103,14 +142,14 @@ async def test_signup_refuses_a_body_that_is_not_an_object(client, raw):
 async def test_signup_accepts_the_limits(client):
     email = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ".com"
     assert len(email) == 254
-    await signup(client, email=email, password="p" * 256, name="n" * 100)
-    await signup(client, email="x@example.com", password="p" * 8, name="Zoë 🌱")
+    await signup(client, email=email, password=("plum tree " * 26)[:256], name="n" * 100)
+    await signup(client, email="x@example.com", password=SHORT_PASSWORD, name="Zoë 🌱")
 
 
 async def test_signup_ignores_read_only_fields(client):
     payload = {
         "email": "a@example.com",
-        "password": "x" * 8,
+        "password": SHORT_PASSWORD,
         "name": "A",
         "id": str(uuid.uuid4()),
         "created_at": "2000-01-01T00:00:00Z",
@@ -167,7 +206,7 @@ async def test_unknown_email_and_wrong_password_look_the_same(client):
 
 
 async def test_passwords_differing_after_byte_72_do_not_both_sign_in(client):
-    prefix = "é" * 36  # 72 bytes of UTF-8
+    prefix = "Zoë fjords " * 6  # 72 bytes of UTF-8
     await signup(client, password=prefix + "one")
     ok = await client.post(SIGNIN, json={"email": "ann@example.com", "password": prefix + "one"})
     assert ok.status == 200

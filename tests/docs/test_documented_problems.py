@@ -214,4 +214,8 @@ def test_the_reader_finds_what_the_handlers_raise():
     assert by_operation[("PATCH", "/api/{user_id}/tasks/{id}/complete")] >= {403, 404, 412}
     assert by_operation[("GET", "/api/tasks/{id}")] >= {304, 404}
     assert by_operation[("GET", "/ready")] == {400, 503}
+    # The bounded bcrypt queue's 503, read through the app's password hasher.
+    hasher = APP[keys.PASSWORDS]
+    assert Answers(APP).of(type(hasher).hash, type(hasher)) == {503}
+    assert Answers(APP).of(type(hasher).check, type(hasher)) == {503}
     assert by_operation[("GET", "/docs/{asset}")] == {400, 404}
