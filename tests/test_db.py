@@ -39,10 +39,17 @@ def test_every_header_names_the_placeholders_its_statement_uses(name):
 def test_a_listing_has_both_pages_of_every_sort_the_api_resolves():
     from service.tasks.routes import _SORT_QUERIES
 
-    for first, after, _ in _SORT_QUERIES.values():
+    for (sort, search), (first, after, _) in _SORT_QUERIES.items():
         assert QUERIES[first].sort == QUERIES[after].sort
+        assert QUERIES[first].sort.key == sort
         assert (QUERIES[first].after, QUERIES[after].after) == (False, True)
-    listed = {q.sort.key for q in QUERIES.values() if q.path.stem == "list_tasks"}
+        for name in (first, after):
+            assert (QUERIES[name].search.param if QUERIES[name].search else None) == search
+    listed = {
+        (q.sort.key, q.search.param if q.search else None)
+        for q in QUERIES.values()
+        if q.path.stem == "list_tasks"
+    }
     assert listed == set(_SORT_QUERIES)
 
 
