@@ -230,3 +230,23 @@ async def asyncpg_user(url: str):
         )
     finally:
         await conn.close()
+
+
+async def test_a_search_finds_what_the_filter_finds(settings):
+    # list_tasks[title,q] (the trigram index) and list_tasks[title] (strpos
+    # on lower()) must agree on every q, including LIKE's own characters
+    # and text where lower() and ILIKE would differ.
+    db = Database(settings, QUERIES)
+    user_id = await asyncpg_user(settings.database_url)
+    texts = ["100% done", "snake_case", "snakeXcase", "back\\slash", "ΣΟΦΊΑΣ σοφίας", "İstanbul"]
+    texts += ["STRASSE", "straße", "ǅemal", "ﬁle", "Ärger"]
+    for text in texts:
+        await db.one("create_task", **{**task(user_id, text), "description": f"re: {text}"})
+    queries = ["100%", "0% d", "ke_ca", "k\\sl", "σοφίασ", "σοφίας", "istanbul", "i̇stanbul"]
+    queries += ["strasse", "STRAßE", "ǆemal", "dže", "file", "ﬁle", "ärger", "e: s", "none"]
+    for q in queries:
+        page = {"user_id": user_id, "completed": None, "q": q, "limit": 50}
+        indexed = await db.many("list_tasks[title,q]", **page)
+        filtered = await db.many("list_tasks[title]", **page)
+        assert [r["id"] for r in indexed] == [r["id"] for r in filtered], q
+    await db.close()
