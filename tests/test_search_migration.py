@@ -86,7 +86,7 @@ def check_applies_after_a_failed_build_and_rolls_back(url: str, admin_url: str) 
     valid, definition = index_state(admin_url)
     assert valid
     assert "USING gin ((ARRAY[user_id]), lower(title) gin_trgm_ops" in definition
-    assert "fastupdate=off" in definition
+    assert "WITH (fastupdate='on', gin_pending_list_limit='64')" in definition
     plan, found = search(admin_url, "VOICE 29")  # Invoice 29, 290..299, 2900..2999
     assert INDEX in str(plan), plan
     assert found == 1 + 10 + 100
