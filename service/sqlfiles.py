@@ -24,6 +24,19 @@ after the cursor`, written as one sort's entry says. The loader makes two
 statements of it per sort, `list_tasks[-created_at]` (the first page: the
 cursor line dropped) and `list_tasks[-created_at,after]`, each with the
 sort's two lines in place: fixed text, never built from a request.
+
+A listing may also have, before its Sort entries, a `-- Search` entry: a
+parameter that another index serves better than the sort's.
+
+    -- Search q: tasks_user_id_text_trgm_idx (pg_trgm GIN), q of 3
+    --     characters or more
+
+Its statement lines are marked `-- with q`: the file as written is the
+statement with them, and the statements without them leave them out. The
+loader then makes both kinds per sort and page, `list_tasks[title]` without
+and `list_tasks[title,q]` (and `list_tasks[title,q,after]`) with; the
+handler chooses. At most one Search entry for now: a second would multiply
+the statements, and needs a decision on which index serves both.
 """
 
 from __future__ import annotations
@@ -43,6 +56,8 @@ _CONTINUED = re.compile(r"^-- {2,}(?P<text>\S.*)$")  # indented under its line
 _PARAM = re.compile(r"^\$(?P<number>\d+) (?P<name>[a-z][a-z0-9_]*)(?: (?P<type>\w+(?:\[\])?))?$")
 _INDEX = re.compile(r"^-- Index: (?P<name>\w+)(?P<rest>.*)$")
 _SORT = re.compile(r"^-- Sort (?P<key>-?[a-z_]+): (?P<index>\w+)(?P<rest>.*)$")
+_SEARCH = re.compile(r"^-- Search (?P<param>[a-z][a-z0-9_]*): (?P<index>\w+)(?P<rest>.*)$")
+_WITH = re.compile(r"-- with (?P<param>[a-z][a-z0-9_]*)$")
 # A placeholder and its cast, in statement text without comments or strings.
 _PLACEHOLDER = re.compile(r"\$(?P<number>\d+)(?:::(?P<type>\w+(?:\[\])?))?")
 _NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
@@ -69,6 +84,13 @@ class Sort:
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    param: str  # the parameter its index serves, e.g. "q"
+    index: str
+    note: str  # the rest of the Search entry, e.g. " (pg_trgm GIN), q of 3 ..."
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     name: str  # what db.one/many/val/exec take
     shape: str
@@ -81,15 +103,19 @@ class Query:
     sorts: tuple[Sort, ...] = ()  # the listing's whitelist, on each of its statements
     sort: Sort | None = None  # this statement's sort
     after: bool = False  # the page after a cursor
+    searches: tuple[Search, ...] = ()  # the listing's Search entries
+    search: Search | None = None  # the one this statement is made for
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
 
-def variant(name: str, sort: str, after: bool) -> str:
-    """The name a listing's statement is run by: `list_tasks[title,after]`."""
-    return f"{name}[{sort},after]" if after else f"{name}[{sort}]"
+def variant(name: str, sort: str, after: bool, search: str | None = None) -> str:
+    """The name a listing's statement is run by: `list_tasks[title,after]`,
+    `list_tasks[title,q,after]` for the one made for the Search entry q."""
+    parts = [sort, search, "after" if after else None]
+    return f"{name}[{','.join(p for p in parts if p)}]"
 
 
 def leading_comments(text: str) -> list[str]:
@@ -175,7 +201,8 @@ def read(path: Path, root: Path) -> list[Query]:
         more, at = _continued(header, at + 1)
         params = _params(" ".join([match["text"], *more]), path)
     purpose_start = at
-    while at < len(header) and not _INDEX.match(header[at]) and not _SORT.match(header[at]):
+    entries = (_INDEX, _SORT, _SEARCH)
+    while at < len(header) and not any(entry.match(header[at]) for entry in entries):
         at += 1
     purpose = prose(header[purpose_start:at])
     if not purpose or at == len(header):
@@ -188,6 +215,15 @@ def read(path: Path, root: Path) -> list[Query]:
                 query, index=prose(header[at:]).removeprefix("Index: "), index_name=index["name"]
             )
         ]
+    searches = []
+    while at < len(header) and (match := _SEARCH.match(header[at])):
+        lines, at = _continued(header, at + 1)
+        note = " ".join([match["rest"], *lines])
+        if match["param"] not in {p.name for p in params}:
+            raise QueryFileError(f"{path}: Search {match['param']} names no parameter")
+        searches.append(Search(match["param"], match["index"], note))
+    if len(searches) > 1:
+        raise QueryFileError(f"{path}: one Search entry at most")
     sorts = []
     while at < len(header) and (match := _SORT.match(header[at])):
         lines, at = _continued(header, at + 1)
@@ -197,7 +233,7 @@ def read(path: Path, root: Path) -> list[Query]:
     if at != len(header):
         raise QueryFileError(f"{path}: the Sort entries end the header")
     body = text[len("\n".join(header)) :].lstrip("\n")
-    return _expand(replace(query, sorts=tuple(sorts)), root, body)
+    return _expand(replace(query, sorts=tuple(sorts), searches=tuple(searches)), root, body)
 
 
 def _marked(body: list[str], mark: str, path: Path) -> int:
@@ -211,8 +247,36 @@ def _indent(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
 
+def _with(line: str) -> str | None:
+    """The Search parameter a line is marked for, or None."""
+    match = _WITH.search(line.rstrip())
+    return match["param"] if match else None
+
+
+def _without(body: list[str], search: Search | None) -> list[str]:
+    """The statement's lines for one Search entry (None: for none)."""
+    keep = search.param if search else None
+    return [line for line in body if _with(line) in (None, keep)]
+
+
 def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
-    body = body_text.splitlines()
+    path = listing.path
+    marked = {_with(line) for line in body_text.splitlines()} - {None}
+    declared = {s.param for s in listing.searches}
+    if marked != declared:
+        raise QueryFileError(
+            f"{path}: lines are marked '-- with' {sorted(marked)}, "
+            f"the Search entries are {sorted(declared)}"
+        )
+    out = []
+    for search in (None, *listing.searches):
+        out += _expand_sorts(listing, root, _without(body_text.splitlines(), search), search)
+    return out
+
+
+def _expand_sorts(
+    listing: Query, root: Path, body: list[str], search: Search | None
+) -> list[Query]:
     path = listing.path
     order_at, after_at = _marked(body, ORDER_MARK, path), _marked(body, AFTER_MARK, path)
     written = (
@@ -222,6 +286,7 @@ def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
     if written not in [(s.order_by, s.after) for s in listing.sorts]:
         raise QueryFileError(f"{path}: the marked lines must be one Sort entry's, as written")
     name, shape, file = listing.name, listing.shape, path.relative_to(root).as_posix()
+    param = search.param if search else None
     out = []
     for sort in listing.sorts:
         for after in (False, True):
@@ -230,8 +295,11 @@ def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
             lines[after_at] = _indent(lines[after_at]) + sort.after
             if not after:
                 del lines[after_at]
-            statement = variant(name, sort.key, after)
+            served_by = search or sort  # the index it is meant to read
+            statement = variant(name, sort.key, after, param)
             page = "the page after the cursor" if after else "the first page"
+            if search:
+                page += f", {search.param} through {search.index}"
             sql = f"-- name: {name} {shape}\n-- {statement}: {page}, from {file}.\n"
             sql += "\n".join(lines) + "\n"
             used = tuple(p for p in listing.params if p.number in placeholders(sql))
@@ -242,10 +310,11 @@ def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
                     name=statement,
                     sql=sql,
                     params=used,
-                    index=sort.index + sort.note,
-                    index_name=sort.index,
+                    index=served_by.index + served_by.note,
+                    index_name=served_by.index,
                     sort=sort,
                     after=after,
+                    search=search,
                 )
             )
     return out

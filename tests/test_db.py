@@ -39,10 +39,17 @@ def test_every_header_names_the_placeholders_its_statement_uses(name):
 def test_a_listing_has_both_pages_of_every_sort_the_api_resolves():
     from service.tasks.routes import _SORT_QUERIES
 
-    for first, after, _ in _SORT_QUERIES.values():
+    for (sort, search), (first, after, _) in _SORT_QUERIES.items():
         assert QUERIES[first].sort == QUERIES[after].sort
+        assert QUERIES[first].sort.key == sort
         assert (QUERIES[first].after, QUERIES[after].after) == (False, True)
-    listed = {q.sort.key for q in QUERIES.values() if q.path.stem == "list_tasks"}
+        for name in (first, after):
+            assert (QUERIES[name].search.param if QUERIES[name].search else None) == search
+    listed = {
+        (q.sort.key, q.search.param if q.search else None)
+        for q in QUERIES.values()
+        if q.path.stem == "list_tasks"
+    }
     assert listed == set(_SORT_QUERIES)
 
 
@@ -223,3 +230,23 @@ async def asyncpg_user(url: str):
         )
     finally:
         await conn.close()
+
+
+async def test_a_search_finds_what_the_filter_finds(settings):
+    # list_tasks[title,q] (the trigram index) and list_tasks[title] (strpos
+    # on lower()) must agree on every q, including LIKE's own characters
+    # and text where lower() and ILIKE would differ.
+    db = Database(settings, QUERIES)
+    user_id = await asyncpg_user(settings.database_url)
+    texts = ["100% done", "snake_case", "snakeXcase", "back\\slash", "ΣΟΦΊΑΣ σοφίας", "İstanbul"]
+    texts += ["STRASSE", "straße", "ǅemal", "ﬁle", "Ärger"]
+    for text in texts:
+        await db.one("create_task", **{**task(user_id, text), "description": f"re: {text}"})
+    queries = ["100%", "0% d", "ke_ca", "k\\sl", "σοφίασ", "σοφίας", "istanbul", "i̇stanbul"]
+    queries += ["strasse", "STRAßE", "ǆemal", "dže", "file", "ﬁle", "ärger", "e: s", "none"]
+    for q in queries:
+        page = {"user_id": user_id, "completed": None, "q": q, "limit": 50}
+        indexed = await db.many("list_tasks[title,q]", **page)
+        filtered = await db.many("list_tasks[title]", **page)
+        assert [r["id"] for r in indexed] == [r["id"] for r in filtered], q
+    await db.close()

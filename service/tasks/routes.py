@@ -4,6 +4,7 @@ another user's task is a 404 exactly like a missing one."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -38,13 +39,22 @@ LIST_QUERY = TaskListQuerySchema()
 # Task data is private and changes: caches must revalidate, per user.
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 
-# Canonical sort -> (first page, page after a cursor, the column the cursor
-# carries): the statements sql/queries/tasks/list_tasks.sql makes per sort.
+# (canonical sort, "q" or None) -> (first page, page after a cursor, the
+# column the cursor carries): the statements sql/queries/tasks/list_tasks.sql
+# makes per sort, without and with q found through its trigram index.
 _SORT_QUERIES = {
-    sort: (variant("list_tasks", sort, False), variant("list_tasks", sort, True), column)
+    (sort, search): (
+        variant("list_tasks", sort, False, search),
+        variant("list_tasks", sort, True, search),
+        column,
+    )
     for column in ("created_at", "updated_at", "title")
     for sort in (column, "-" + column)
+    for search in (None, "q")
 }
+# Three letters or digits in a row always make a trigram; a q without any
+# may have none, and a GIN search for no trigram reads the whole column.
+_INDEXED_Q = re.compile(r"[^\W_]{3}")
 
 
 # What the OpenAPI document says of every task operation.
@@ -318,7 +328,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     completed = params.get("completed")
     q = params.get("q") or None
     limit = params["limit"]
-    first, after, column = _SORT_QUERIES[sort]
+    search = "q" if q and _INDEXED_Q.search(q) else None
+    first, after, column = _SORT_QUERIES[sort, search]
     context = (user_id, sort, completed, q)
     codec = request.app[keys.CURSORS]
     page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1}

@@ -124,7 +124,13 @@ class TaskListQuerySchema(QuerySchema):
     completed = QueryBoolean(
         metadata={"description": "Only done (true) or only open (false) tasks."}
     )
-    q = _search("Case-insensitive search in title and description.")
+    q = _search(
+        "Only tasks whose title or description contains this, case-insensitively "
+        "(a plain substring: `%`, `_` and `\\` are ordinary characters). A q with 3 "
+        "letters or digits in a row is found through a trigram index, so its cost "
+        "follows the matches, not the number of tasks; any other q filters the "
+        "caller's tasks as they are read in the requested order."
+    )
     sort = _one_of(
         SORTS,
         "Order; ties broken by id. `created`, `updated` (newest first) and `title` "

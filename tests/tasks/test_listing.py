@@ -192,3 +192,63 @@ async def test_the_next_link_uses_public_url_when_set(aiohttp_client, migrated_d
     link = next_link(resp)
     assert link.startswith("https://api.example.com/api/tasks?")
     assert parse_qs(urlsplit(link).query)["q"] == ["t"]
+
+
+# --- q through the trigram index (3 letters or digits in a row) and without -------
+
+
+@pytest.mark.parametrize("sort", SORTS)
+async def test_a_search_walked_2_at_a_time_returns_each_match_once_in_order(client, ann, sort):
+    bob = await user_token(client, email="bob@example.com")
+    matches = []
+    for i in range(9):
+        title = ["Buy MILK", "milkshake", "Oat milk", "MiLk run"][i % 4]
+        matches.append((await make_task(client, ann.token, title=f"{title} {i}")).task["id"])
+        await make_task(client, ann.token, title=f"bread {i}")
+        await make_task(client, bob.token, title=f"milk of bob {i}")  # never ann's
+    matches.append(
+        (await make_task(client, ann.token, title="note", description="ask about MILK")).task["id"]
+    )
+    tasks, pages = await walk(client, ann.token, f"q=milk&sort={sort}&limit=2")
+    assert sorted(t["id"] for t in tasks) == sorted(matches)
+    assert pages == 5
+    everything = await (
+        await client.get(f"{TASKS}?q=milk&sort={sort}&limit=100", headers=bearer(ann.token))
+    ).json()
+    assert [t["id"] for t in everything] == [t["id"] for t in tasks]  # the order, paged or not
+
+
+async def test_searches_through_either_statement_find_the_same(client, ann):
+    for title, description in [
+        ("100% done", None),
+        ("snake_case", "back\\slash"),
+        ("snakeXcase", None),
+        ("École", "ÜBER straße"),
+        ("σοφία", "Ärger"),
+        ("Buy milk", "2 litres"),
+    ]:
+        await make_task(client, ann.token, title=title, description=description)
+
+    async def search(q: str) -> list[str]:
+        resp = await client.get(TASKS, params={"q": q, "sort": "title"}, headers=bearer(ann.token))
+        assert resp.status == 200, await resp.text()
+        return [t["title"] for t in await resp.json()]
+
+    # Through the trigram index: each has 3 letters or digits in a row.
+    assert await search("100%") == ["100% done"]
+    assert await search("00% d") == ["100% done"]
+    assert await search("ake_c") == ["snake_case"]
+    assert await search("ck\\sla") == ["snake_case"]
+    assert await search("ÉCOLE") == ["École"]
+    assert await search("über STR") == ["École"]
+    assert await search("ΣΟΦΊΑ") == ["σοφία"]
+    assert await search("ärg") == ["σοφία"]
+    assert await search("milk") == ["Buy milk"]
+    assert await search("zebra") == []
+    # Without: one or two characters, or no three in a row.
+    assert await search("k") == ["Buy milk", "snake_case", "snakeXcase"]
+    assert await search("% ") == ["100% done"]
+    assert await search("e_") == ["snake_case"]
+    assert await search("\\s") == ["snake_case"]
+    assert await search("ß") == ["École"]
+    assert await search("ab") == []

@@ -1,8 +1,10 @@
-"""With 100k tasks over 1000 users, every task query reads the caller's rows
-through an index (the one its header names), never a sequential scan, in
-both the custom and the generic plan PostgreSQL may choose for a prepared
-statement; and a keyset page starts at the cursor inside the index, so a
-deep page costs what the first one does."""
+"""With 100k tasks over 1000 users (and one user with 25k more), every task
+query reads the caller's rows through an index (the one its header names),
+never a sequential scan, in both the custom and the generic plan PostgreSQL
+may choose for a prepared statement; a keyset page starts at the cursor
+inside the index, so a deep page costs what the first one does; and a search
+reads the trigram index, so one that matches nothing costs about what a
+plain page does, however many tasks the caller has."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from tests.conftest import MIGRATIONS_DIR, create_database, drop_database
 
 USERS = 1000
 TASKS_PER_USER = 100
+BIG_USER_TASKS = 25_000  # a quarter of the others' rows, all one user's
+TRIGRAM_INDEX = "tasks_user_id_text_trgm_idx"
 QUERIES = {
     name: q
     for name, q in load_queries(DEFAULT_SQL_DIR / "queries").items()
@@ -41,11 +45,19 @@ def big_database() -> Iterator[str]:
             (USERS,),
         )
         conn.execute(
+            "INSERT INTO users (email, password_hash, name) "
+            "VALUES ('big@example.com', '$2b$04$' || repeat('a', 53), 'Big')"
+        )
+        # Written in the order people would write them, everyone's new tasks
+        # side by side, so a page of one user's tasks spans many table pages.
+        conn.execute(
             "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at) "
             "SELECT u.id, 'task ' || g, CASE WHEN g %% 2 = 0 THEN 'details ' || g END, "
             "       g %% 3 = 0, now() - g * interval '1 minute', now() - g * interval '30 seconds' "
-            "FROM users AS u CROSS JOIN generate_series(1, %s) AS g",
-            (TASKS_PER_USER,),
+            "FROM users AS u CROSS JOIN generate_series(1, %s) AS g "
+            "WHERE g <= %s OR u.email = 'big@example.com' "
+            "ORDER BY g DESC, u.id",
+            (BIG_USER_TASKS, TASKS_PER_USER),
         )
         conn.execute("ANALYZE users")
         conn.execute("ANALYZE tasks")
@@ -64,12 +76,18 @@ def sample(big_database) -> dict:
     return dict(zip(keys, row, strict=True))
 
 
-def params_for(name: str, s: dict) -> list:
+@pytest.fixture(scope="module")
+def big_user(big_database) -> str:
+    with psycopg.connect(big_database) as conn:
+        return conn.execute("SELECT id FROM users WHERE email = 'big@example.com'").fetchone()[0]
+
+
+def params_for(name: str, s: dict, q: str | None = None) -> list:
     """The statement's arguments in $n order, from its header's names."""
     query = QUERIES[name]
     if query.sort is not None:
         cursor = {"after_value": s[query.sort.key.lstrip("-")], "after_id": s["id"]}
-        given = {"user_id": s["user_id"], "completed": None, "q": None, "limit": 51, **cursor}
+        given = {"user_id": s["user_id"], "completed": None, "q": q, "limit": 51, **cursor}
     else:
         given = {
             "id": s["id"],
@@ -89,24 +107,31 @@ def plan_nodes(plan: dict) -> Iterator[dict]:
         yield from plan_nodes(child)
 
 
-def explain(url: str, name: str, params: list, mode: str) -> list[dict]:
+def explain(
+    url: str, name: str, params: list, mode: str, analyze: bool = False, setup: tuple = ()
+) -> list[dict]:
+    """The plan's nodes; `setup` runs first, in the same transaction, which
+    is rolled back."""
+    options = sql.SQL("ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON")
     with psycopg.connect(url) as conn:
+        for statement in setup:
+            conn.execute(statement)
         conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(mode)))
         conn.execute(sql.SQL("PREPARE q AS {}").format(sql.SQL(QUERIES[name].sql.rstrip(";\n "))))
         placeholders = sql.SQL(", ").join(sql.Literal(p) for p in params)
         (doc,) = conn.execute(
-            sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE q({})").format(placeholders)
+            sql.SQL("EXPLAIN ({}) EXECUTE q({})").format(options, placeholders)
         ).fetchone()
         conn.rollback()
     doc = json.loads(doc) if isinstance(doc, str) else doc
     return list(plan_nodes(doc[0]["Plan"]))
 
 
-def test_every_sort_is_checked_on_both_pages():
+def test_every_sort_is_checked_on_both_pages_with_and_without_q():
     listing = [q for q in QUERIES.values() if q.sort is not None]
-    assert {(q.sort.key, q.after) for q in listing} == {
-        (sort, after) for sort in _SORT_QUERIES for after in (False, True)
-    }
+    made = {(q.sort.key, q.search.param if q.search else None, q.after) for q in listing}
+    assert made == {(*key, after) for key in _SORT_QUERIES for after in (False, True)}
+    assert {key[1] for key in _SORT_QUERIES} == {None, "q"}
 
 
 def test_there_is_data_enough(big_database):
@@ -115,8 +140,13 @@ def test_there_is_data_enough(big_database):
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] >= 1000
 
 
-@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
-@pytest.mark.parametrize("name", sorted(QUERIES))
+MODES = ["force_custom_plan", "force_generic_plan"]
+SEARCHES = sorted(name for name, q in QUERIES.items() if q.search)
+PLAIN_PAGES = sorted(name for name, q in QUERIES.items() if q.sort and not q.search)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(set(QUERIES) - set(SEARCHES)))
 def test_every_task_query_uses_its_index(big_database, sample, name, mode):
     nodes = explain(big_database, name, params_for(name, sample), mode)
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
@@ -132,3 +162,65 @@ def test_every_task_query_uses_its_index(big_database, sample, name, mode):
     if QUERIES[name].after:
         # The cursor is where the index scan starts, not a filter after it.
         assert re.search(r"ROW\(|\) [<>] \(", cond), cond
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", SEARCHES)
+@pytest.mark.parametrize("users", [None, 50_000])
+def test_a_search_reads_the_trigram_index_for_the_caller_only(
+    big_database, sample, name, mode, users
+):
+    # Also when the statistics say the average user has 2 or 3 tasks: a
+    # generic plan would then read the caller's rows off a btree and filter
+    # them by q, were the caller not named in a form only this index answers.
+    setup = ()
+    if users:
+        setup = (f"ALTER TABLE tasks ALTER user_id SET (n_distinct = {users})", "ANALYZE tasks")
+    nodes = explain(big_database, name, params_for(name, sample, q="task 5"), mode, setup=setup)
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
+    scans = [n for n in nodes if "Index Name" in n]
+    # Not the sort's index with q as a filter: the matches, then the page.
+    assert scans, nodes
+    assert {n["Index Name"] for n in scans} == {TRIGRAM_INDEX}, nodes
+    assert QUERIES[name].index_name == TRIGRAM_INDEX
+    for scan in scans:
+        assert "(ARRAY[user_id] @> " in scan["Index Cond"], scan  # the caller's
+        assert " ~~ " in scan["Index Cond"], scan  # LIKE, q's trigrams
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", PLAIN_PAGES)
+@pytest.mark.parametrize("q", ["ab", "%_!"])
+def test_a_q_without_a_trigram_is_a_filter_on_the_callers_rows(big_database, sample, name, mode, q):
+    # What the handler runs for such a q: never a GIN scan, which would read
+    # every entry of the column when q has no trigram; one of the caller's
+    # btree indexes, bounded by the caller's tasks.
+    assert _SORT_QUERIES[QUERIES[name].sort.key, None][QUERIES[name].after] == name
+    nodes = explain(big_database, name, params_for(name, sample, q=q), mode)
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
+    scans = [n for n in nodes if "Index Name" in n]
+    assert len(scans) == 1, nodes
+    assert scans[0]["Index Name"] != TRIGRAM_INDEX
+    assert "user_id = " in scans[0]["Index Cond"]
+
+
+def buffers(url: str, name: str, given: dict, mode: str) -> tuple[int, int]:
+    """(shared buffers the statement touched, rows it returned), run once."""
+    top = explain(url, name, [given[n] for n in QUERIES[name].names], mode, analyze=True)[0]
+    return top["Shared Hit Blocks"] + top["Shared Read Blocks"], top["Actual Rows"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("q", ["zebra", "task 0", "details task", "ask 250000"])
+def test_a_search_that_matches_nothing_costs_about_what_a_plain_page_costs(
+    big_database, big_user, mode, q
+):
+    page = {"user_id": big_user, "completed": None, "limit": 51}
+    plain, rows = buffers(big_database, "list_tasks[-created_at]", {**page, "q": None}, mode)
+    assert rows == 51
+    name = _SORT_QUERIES["-created_at", "q"][0]
+    search, rows = buffers(big_database, name, {**page, "q": q}, mode)
+    assert rows == 0
+    # Before the trigram index this read all 25,000 of the user's rows:
+    # hundreds of times a page.
+    assert search <= 2 * plain, (search, plain)
