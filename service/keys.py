@@ -8,6 +8,7 @@ to theirs (tests/test_layers.py)."""
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -27,3 +28,8 @@ USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
 # The caller's Better Auth user id (the token's `sub`), set only for callers
 # signed in through Better Auth.
 AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
+
+# The user the current request works for, set by the auth middleware beside
+# USER_ID: the Database reads it on every query (it has no request) to keep
+# each user within DB_MAX_PER_USER connections. None: no user (sign-up, /health).
+ACTING_USER: ContextVar[uuid.UUID | None] = ContextVar("acting_user", default=None)

@@ -17,7 +17,9 @@ from aiohttp import web
 from service import metrics
 from service.errors import (
     DatabaseUnavailable,
+    PoolExhausted,
     Problem,
+    TooManyInFlight,
     is_timeout,
     problem_from_exception,
     problem_response,
@@ -101,9 +103,11 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             # A bug. The client learns nothing; the log has everything.
             log.exception("unhandled error in %s %s", request.method, request.path)
             problem = Problem(status=500, detail="An unexpected error occurred.")
+        elif isinstance(problem, TooManyInFlight):
+            metrics.USER_SHARE_REFUSED.inc()
         elif problem.status >= 500:
             if isinstance(problem, DatabaseUnavailable):
-                metrics.DB_ERRORS.labels("timeout" if is_timeout(exc) else "unavailable").inc()
+                metrics.DB_ERRORS.labels(_db_error_kind(problem, exc)).inc()
             log.warning(
                 "%s %s answered %d: %s",
                 request.method,
@@ -112,3 +116,10 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 type(exc).__name__,
             )
         return problem_response(problem, request.path)
+
+
+def _db_error_kind(problem: DatabaseUnavailable, exc: BaseException) -> str:
+    """The todo_db_errors_total label: a full pool is not an outage."""
+    if isinstance(problem, PoolExhausted):
+        return "pool_exhausted"
+    return "timeout" if is_timeout(exc) else "unavailable"

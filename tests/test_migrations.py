@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import shutil
+from pathlib import Path
 
 import asyncpg
 import psycopg
 import pytest
 from yoyo import read_migrations
 
+from service.db import migration_ids
 from service.migrations import MigrationLockHeld, migrate, rollback
 from service.migrations import backend as yoyo_backend
 from tests.conftest import MIGRATIONS_DIR
@@ -40,6 +43,15 @@ UNION ALL
 SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
 ORDER BY 1
 """
+
+
+def migrations_up_to(last: str, folder: Path) -> Path:
+    """A copy of the migrations with `last` (its number, e.g. "0004") the
+    newest: the database as a release before the later ones left it."""
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name[:4] <= last:
+            shutil.copy(path, folder)
+    return folder
 
 
 def schema(url: str) -> list[str]:
@@ -327,8 +339,9 @@ async def _until_blocked(observer, blocked) -> None:
     await wait_until_async(waits, "the second insert never waited for the first", within=10)
 
 
-async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
-    applied = migrate(empty_database, MIGRATIONS_DIR)
+async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database, tmp_path):
+    up_to_0004 = migrations_up_to("0004", tmp_path)
+    applied = migrate(empty_database, up_to_0004)
     assert applied[-1] == "0004.link_better_auth_accounts"
     conn = await asyncpg.connect(empty_database)
     try:
@@ -339,7 +352,7 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
     finally:
         await conn.close()
 
-    rollback(empty_database, MIGRATIONS_DIR)
+    rollback(empty_database, up_to_0004)
     conn = await asyncpg.connect(empty_database)
     try:
         assert await conn.fetchval("SELECT array_agg(id) FROM users") == [ann]
@@ -349,7 +362,37 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
         assert info.value.constraint_name == "users_email_lower_key"
     finally:
         await conn.close()
-    assert migrate(empty_database, MIGRATIONS_DIR) == ["0004.link_better_auth_accounts"]
+    assert migrate(empty_database, up_to_0004) == ["0004.link_better_auth_accounts"]
+
+
+# --- 0005: each account's task count ------------------------------------------
+
+
+async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database, tmp_path):
+    migrate(empty_database, migrations_up_to("0004", tmp_path))
+    conn = await asyncpg.connect(empty_database)
+    try:
+        ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
+        linked = await make_linked(conn)  # no tasks: stays 0
+        await conn.execute(
+            "INSERT INTO tasks (user_id, title) SELECT $1, 't' || g FROM generate_series(1, 3) g",
+            ann,
+        )
+        await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'b')", bob)
+        before = schema(empty_database)
+
+        assert migrate(empty_database, MIGRATIONS_DIR) == ["0005.count_user_tasks"]
+        counts = dict(await conn.fetch("SELECT id, task_count FROM users"))
+        assert counts == {ann: 3, bob: 1, linked: 0}
+        with pytest.raises(asyncpg.CheckViolationError) as info:
+            await conn.execute("UPDATE users SET task_count = -1 WHERE id = $1", linked)
+        assert info.value.constraint_name == "users_task_count_check"
+
+        assert rollback(empty_database, MIGRATIONS_DIR) == ["0005.count_user_tasks"]
+        assert schema(empty_database) == before
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 4
+    finally:
+        await conn.close()
 
 
 # --- the migration lock -------------------------------------------------------
@@ -381,7 +424,7 @@ def test_break_lock_clears_a_stale_lock_and_migrates(empty_database):
     rollback(empty_database, MIGRATIONS_DIR)
     hold_lock(empty_database)
     assert migrate(empty_database, MIGRATIONS_DIR, break_lock=True) == [
-        "0004.link_better_auth_accounts"
+        migration_ids(MIGRATIONS_DIR)[-1]
     ]
     with psycopg.connect(empty_database) as conn:
         assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0] == 0

@@ -180,4 +180,9 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         request[keys.USER_ID] = user_id
         if subject is not None:
             request[keys.AUTH_SUBJECT] = subject
+        acting = keys.ACTING_USER.set(user_id)
+        try:
+            return await handler(request)
+        finally:
+            keys.ACTING_USER.reset(acting)
     return await handler(request)

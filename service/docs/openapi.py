@@ -19,7 +19,7 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 
 from service import __version__
 from service.auth.tokens import needs_token
-from service.docs.operation import Answer, Mount, Operation, declared
+from service.docs.operation import DATABASE, Answer, Mount, Operation, declared
 from service.jsonio import MAX_BODY_BYTES
 from service.settings import Settings
 
@@ -51,6 +51,9 @@ bearer tokens (JWT), and each person's own tasks.
   `/complete` and DELETE to get a 412 instead of overwriting someone else's
   change; `If-None-Match` on GET gives a 304 when nothing changed.
 * Lists are keyset pages: follow the `Link: <...>; rel="next"` header.
+* 429 (with `Retry-After`) on a signed-in route means the account has too
+  many requests in flight at once (`DB_MAX_PER_USER` database connections);
+  send fewer at a time.
 * 503 (with `Retry-After`) means the database is unreachable, or (for a
   Better Auth token whose key the service does not hold yet) the sign-in
   server's keys cannot be fetched; retry.
@@ -76,6 +79,10 @@ _ERRORS = {
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not declared as application/json (UTF-8).",
     422: "Invalid input; `errors` says which field and why.",
+    429: (
+        "Too many requests of this account in flight at once (DB_MAX_PER_USER); "
+        "retry after Retry-After seconds."
+    ),
     503: (
         "The database is unreachable, or the Better Auth keys cannot be fetched; "
         "retry after Retry-After seconds."
@@ -83,6 +90,9 @@ _ERRORS = {
 }
 # What the bearer-token check adds to every route that needs a token.
 _TOKEN_PROBLEMS = (401, 503)
+# What a route that needs a token adds when it runs a query: the caller's
+# share of the pool (service/db.py, DB_MAX_PER_USER).
+_USER_SHARE = 429
 _NO_MOUNT = Mount("", tag="")
 
 
@@ -224,6 +234,8 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
         parameters.append({"in": "query", "schema": op.query})
     token = needs_token(path)
     problems = {*op.problems, *mount.problems, *(_TOKEN_PROBLEMS if token else ())}
+    if token and DATABASE in op.problems:
+        problems.add(_USER_SHARE)
     notes = {**mount.notes, **op.notes}
     responses = {str(s): _answer(a) for s, a in op.ok.items()}
     responses |= {str(s): _problem(s, notes.get(s, _ERRORS[s])) for s in problems}
@@ -256,7 +268,9 @@ def _answer(answer: Answer) -> dict[str, Any]:
 
 
 def _problem(status: int, description: str) -> dict[str, Any]:
-    extra = {401: ("WWW-Authenticate",), 503: ("Retry-After",)}.get(status, ())
+    extra = {401: ("WWW-Authenticate",), 429: ("Retry-After",), 503: ("Retry-After",)}.get(
+        status, ()
+    )
     return {
         "description": description,
         "content": {

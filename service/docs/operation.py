@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 # The statuses every JSON body can answer: no body or malformed JSON (400),
 # too large (413), not JSON (415), invalid fields (422).
 JSON_BODY = (400, 413, 415, 422)
-DATABASE = 503  # any handler that runs a query
+# Any handler that runs a query; on a route that needs a token the document
+# adds 429 to it (the caller's DB_MAX_PER_USER share).
+DATABASE = 503
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 

@@ -13,7 +13,14 @@ from multidict import MultiDict
 
 from service import constraints, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
-from service.errors import AccountGone, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from service.errors import (
+    AccountGone,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    TaskLimitReached,
+    Unprocessable,
+)
 from service.jsonio import has_body, json_response, read_json
 from service.sqlfiles import variant
 from service.tasks.conditional import MAX_LIST_HEADER, etag, if_match_versions, none_match
@@ -179,19 +186,30 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
     mounts=MOUNTS,
     body=TaskCreateSchema,
     ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
-    problems=(*JSON_BODY, *constraints.statuses("create_task"), DATABASE),
+    problems=(*JSON_BODY, 403, *constraints.statuses("create_task"), DATABASE),
+    notes={
+        403: (
+            "The account already owns MAX_TASKS_PER_USER tasks (type "
+            "`/problems/task-limit-reached`; delete some first), or, under "
+            "/api/{user_id}/tasks, the path names another user."
+        )
+    },
 )
 async def create_task(request: web.Request) -> web.Response:
     """Create a task."""
     user_id = _caller(request)
     data = CREATE.load(await read_json(request))
+    limit = request.app[keys.SETTINGS].max_tasks_per_user
     row = await request.app[keys.DB].one(
         "create_task",
         user_id=user_id,
         title=data["title"],
         description=data["description"],
         completed=data["completed"],
+        max_tasks=limit,
     )
+    if row is None:  # the account is gone raises tasks_user_id_fkey instead
+        raise TaskLimitReached(limit)
     return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
 
 

@@ -12,7 +12,8 @@ fails here even when no test takes that path. What is found:
   constraints of the table the query writes;
 - a method of any other app object (the cursor codec): followed like a function;
 - `status=<int>` given to a response: that status;
-- and on every route the bearer-token check guards: 401 and 503."""
+- and on every route the bearer-token check guards: 401 and 503, and 429
+  if it runs a query (the caller's DB_MAX_PER_USER share of the pool)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class Answers:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.seen: set[Any] = set()
+        self.queries = False  # whether anything followed runs a query
 
     def of(self, fn: Callable[..., Any], owner: type | None = None) -> set[int]:
         fn = inspect.unwrap(fn)
@@ -142,6 +144,7 @@ class _Scope:
         if isinstance(obj, Schema) and func.attr == "load":
             return statuses | {422}
         if isinstance(obj, Database):
+            self.answers.queries = True
             return statuses | {503} | self._query(call)
         if obj is _UNKNOWN:
             return statuses
@@ -162,9 +165,12 @@ class _Scope:
 
 def answered(route: web.AbstractRoute) -> set[int]:
     path = route.resource.canonical
-    statuses = Answers(APP).of(route.handler)
+    answers = Answers(APP)
+    statuses = answers.of(route.handler)
     if path.startswith("/api/") and path not in PUBLIC_ROUTES:
         statuses |= {401, 503}  # auth_middleware: the token, the Better Auth keys
+        if answers.queries:
+            statuses |= {429}  # a query for a signed-in caller: their share of the pool
     return statuses
 
 
