@@ -27,6 +27,10 @@ from tests.launcher import free_port, launched, todo_api, wait_until  # noqa: E4
 BENCH_DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/todo_bench"
 )
+# Issue 13's database limits, on but set where the bench does not reach them:
+# its one user creates tens of thousands of tasks on 32 connections, so it
+# may own 10^9 tasks and hold the whole pool.
+BENCH_LIMITS = {"DB_POOL_MAX": "20", "DB_MAX_PER_USER": "20", "MAX_TASKS_PER_USER": "1000000000"}
 
 
 def arguments(description: str | None, seconds: type = int) -> argparse.ArgumentParser:
@@ -48,6 +52,7 @@ def running_service(
         "DATABASE_URL": BENCH_DATABASE_URL,
         "BETTER_AUTH_SECRET": "bench-secret-bench-secret-bench-secret-0123",
         "LOG_LEVEL": "WARNING",
+        **BENCH_LIMITS,
         **(extra_env or {}),
     }
     migrated = todo_api("migrate", env=env)

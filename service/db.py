@@ -150,7 +150,7 @@ class UserShares:
         self.share = share
         self.wait = wait
         self.held: dict[uuid.UUID, int] = {}
-        self._waiting: dict[uuid.UUID, deque[asyncio.Future[None]]] = {}
+        self.waiting: dict[uuid.UUID, deque[asyncio.Future[None]]] = {}
 
     def try_take(self, user: uuid.UUID) -> bool:
         """Take one of the user's share if one is free (the hot path)."""
@@ -164,7 +164,7 @@ class UserShares:
         """Wait for a connection the user gives back; TooManyInFlight after
         `wait` seconds."""
         waiter = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(user, deque()).append(waiter)
+        self.waiting.setdefault(user, deque()).append(waiter)
         try:
             async with asyncio.timeout(self.wait):
                 await waiter
@@ -182,14 +182,14 @@ class UserShares:
 
     def give_back(self, user: uuid.UUID) -> None:
         """The user's connection came back: to their next waiter, if any."""
-        queue = self._waiting.get(user)
+        queue = self.waiting.get(user)
         while queue:
             waiter = queue.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
         if queue is not None:
-            del self._waiting[user]
+            del self.waiting[user]
         held = self.held[user] - 1
         if held:
             self.held[user] = held
@@ -197,11 +197,11 @@ class UserShares:
             del self.held[user]
 
     def _forget(self, user: uuid.UUID, waiter: asyncio.Future[None]) -> None:
-        queue = self._waiting.get(user)
+        queue = self.waiting.get(user)
         if queue is not None and waiter in queue:
             queue.remove(waiter)
             if not queue:
-                del self._waiting[user]
+                del self.waiting[user]
 
 
 class Database:

@@ -373,24 +373,29 @@ async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database
     conn = await asyncpg.connect(empty_database)
     try:
         ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
-        linked = await make_linked(conn)  # no tasks: stays 0
+        await make_linked(conn)  # no tasks: gets its counters at its first create
         await conn.execute(
-            "INSERT INTO tasks (user_id, title) SELECT $1, 't' || g FROM generate_series(1, 3) g",
+            "INSERT INTO tasks (user_id, title) SELECT $1, 't' || g FROM generate_series(1, 35) g",
             ann,
         )
         await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'b')", bob)
         before = schema(empty_database)
 
-        assert migrate(empty_database, MIGRATIONS_DIR) == ["0005.count_user_tasks"]
-        counts = dict(await conn.fetch("SELECT id, task_count FROM users"))
-        assert counts == {ann: 3, bob: 1, linked: 0}
+        assert migrate(empty_database, MIGRATIONS_DIR) == ["0005.count_tasks_per_user"]
+        rows = await conn.fetch(
+            "SELECT user_id, array_agg(task_total ORDER BY stripe) AS stripes "
+            "FROM task_counts GROUP BY user_id"
+        )
+        stripes = {row["user_id"]: row["stripes"] for row in rows}
+        # 35 = 16 x 2 + 3: the first three stripes count one more.
+        assert stripes == {ann: [3, 3, 3] + [2] * 13, bob: [1] + [0] * 15}
         with pytest.raises(asyncpg.CheckViolationError) as info:
-            await conn.execute("UPDATE users SET task_count = -1 WHERE id = $1", linked)
-        assert info.value.constraint_name == "users_task_count_check"
+            await conn.execute("UPDATE task_counts SET task_total = -1 WHERE user_id = $1", bob)
+        assert info.value.constraint_name == "task_counts_task_total_check"
 
-        assert rollback(empty_database, MIGRATIONS_DIR) == ["0005.count_user_tasks"]
+        assert rollback(empty_database, MIGRATIONS_DIR) == ["0005.count_tasks_per_user"]
         assert schema(empty_database) == before
-        assert await conn.fetchval("SELECT count(*) FROM tasks") == 4
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 36
     finally:
         await conn.close()
 

@@ -186,7 +186,13 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
     mounts=MOUNTS,
     body=TaskCreateSchema,
     ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
-    problems=(*JSON_BODY, 403, *constraints.statuses("create_task"), DATABASE),
+    problems=(
+        *JSON_BODY,
+        403,
+        *constraints.statuses("create_task"),
+        *constraints.statuses("create_task_counters"),
+        DATABASE,
+    ),
     notes={
         403: (
             "The account already owns MAX_TASKS_PER_USER tasks (type "
@@ -199,17 +205,21 @@ async def create_task(request: web.Request) -> web.Response:
     """Create a task."""
     user_id = _caller(request)
     data = CREATE.load(await read_json(request))
+    db = request.app[keys.DB]
     limit = request.app[keys.SETTINGS].max_tasks_per_user
-    row = await request.app[keys.DB].one(
-        "create_task",
-        user_id=user_id,
-        title=data["title"],
-        description=data["description"],
-        completed=data["completed"],
-        max_tasks=limit,
-    )
-    if row is None:  # the account is gone raises tasks_user_id_fkey instead
-        raise TaskLimitReached(limit)
+    task = {
+        "user_id": user_id,
+        "title": data["title"],
+        "description": data["description"],
+        "completed": data["completed"],
+        "max_tasks": limit,
+    }
+    row = await db.one("create_task", **task)
+    if row is None:  # its stripe is full, or the account's first create
+        await db.exec("create_task_counters", user_id=user_id)  # 401 if the account is gone
+        row = await db.one("create_task_near_limit", **task)
+        if row is None:
+            raise TaskLimitReached(limit)
     return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
 
 
