@@ -49,9 +49,6 @@ CONSTRAINTS: dict[str, Constraint] = {
         "the token's account is gone",
         problem="AccountGone",
     ),
-    "task_counts_user_id_fkey": Constraint(
-        401, ("create_task_counters",), "the token's account is gone", problem="AccountGone"
-    ),
 }
 
 

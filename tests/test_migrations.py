@@ -375,7 +375,7 @@ async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database
         ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
         await make_linked(conn)  # no tasks: gets its counters at its first create
         await conn.execute(
-            "INSERT INTO tasks (user_id, title) SELECT $1, 't' || g FROM generate_series(1, 35) g",
+            "INSERT INTO tasks (user_id, title) SELECT $1, 't' || g FROM generate_series(1, 130) g",
             ann,
         )
         await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'b')", bob)
@@ -387,15 +387,16 @@ async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database
             "FROM task_counts GROUP BY user_id"
         )
         stripes = {row["user_id"]: row["stripes"] for row in rows}
-        # 35 = 16 x 2 + 3: the first three stripes count one more.
-        assert stripes == {ann: [3, 3, 3] + [2] * 13, bob: [1] + [0] * 15}
+        # 130 = 64 x 2 + 2: the first two stripes count one more; bob's one
+        # task makes one row (none at 0).
+        assert stripes == {ann: [3, 3] + [2] * 62, bob: [1]}
         with pytest.raises(asyncpg.CheckViolationError) as info:
             await conn.execute("UPDATE task_counts SET task_total = -1 WHERE user_id = $1", bob)
         assert info.value.constraint_name == "task_counts_task_total_check"
 
         assert rollback(empty_database, MIGRATIONS_DIR) == ["0005.count_tasks_per_user"]
         assert schema(empty_database) == before
-        assert await conn.fetchval("SELECT count(*) FROM tasks") == 36
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 131
     finally:
         await conn.close()
 

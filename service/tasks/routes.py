@@ -190,7 +190,6 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
         *JSON_BODY,
         403,
         *constraints.statuses("create_task"),
-        *constraints.statuses("create_task_counters"),
         DATABASE,
     ),
     notes={
@@ -215,9 +214,11 @@ async def create_task(request: web.Request) -> web.Response:
         "max_tasks": limit,
     }
     row = await db.one("create_task", **task)
-    if row is None:  # its stripe is full, or the account's first create
-        await db.exec("create_task_counters", user_id=user_id)  # 401 if the account is gone
-        row = await db.one("create_task_near_limit", **task)
+    if row is None:  # no stripe free and under its share: the exact path, one at a time
+        async with db.transaction() as conn:
+            if await db.val("lock_task_counts", conn=conn, user_id=user_id) is None:
+                raise AccountGone()
+            row = await db.one("create_task_near_limit", conn=conn, **task)
         if row is None:
             raise TaskLimitReached(limit)
     return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})

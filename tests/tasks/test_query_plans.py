@@ -123,14 +123,16 @@ def test_every_task_query_uses_its_index(big_database, sample, name, mode):
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     # Index Scan, Index Only Scan, or Bitmap Index Scan under a Bitmap Heap Scan.
     scans = [n for n in nodes if "Index Name" in n]
-    if name == "create_task_counters":
-        assert not scans  # an INSERT reads nothing; ON CONFLICT probes task_counts_pkey
-        return
     named = QUERIES[name].index_name  # its `-- Index:` line, or its listing's Sort entry
-    # The task counters (0005): delete_task locks one and takes the task off
-    # it; create_task_near_limit updates the stripe it locked.
+    # The task counters (0005): create_task and delete_task lock a stripe,
+    # then update it; create_task_near_limit looks for a missing stripe,
+    # then locks them all.
     counter = "task_counts_pkey"
-    counted = {"delete_task": [counter, counter], "create_task_near_limit": [counter]}
+    counted = {
+        "delete_task": [counter, counter],
+        "create_task": [counter],
+        "create_task_near_limit": [counter],
+    }
     assert [n["Index Name"] for n in scans] == [named, *counted.get(name, [])], nodes
     cond = scans[0].get("Index Cond", "")
     assert "user_id" in cond or "id = " in cond, cond

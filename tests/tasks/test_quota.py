@@ -113,3 +113,30 @@ async def test_a_gone_account_is_still_a_401_not_the_limit(aiohttp_client, migra
         conn.execute("DELETE FROM users WHERE id = %s", (ann.id,))
     resp = await client.post(TASKS, json={"title": "x"}, headers=bearer(ann.token))
     assert (await problem(resp, 401))["type"] == "/problems/unauthorized"
+
+
+async def test_bursts_of_parallel_creates_stop_exactly_at_the_limit(
+    aiohttp_client, migrated_database
+):
+    # No lock held by the test: the creates race as they come, on the fast
+    # path (free stripes), making stripes and, at the end, on the exact path.
+    limit, parallel = 70, 16
+    settings = make_settings(
+        DATABASE_URL=migrated_database,
+        MAX_TASKS_PER_USER=str(limit),
+        DB_POOL_MAX=str(parallel),
+        DB_MAX_PER_USER=str(parallel),
+    )
+    client = await aiohttp_client(create_app(settings))
+    ann = await user_token(client)
+
+    async def create(i: int) -> int:
+        resp = await client.post(TASKS, json={"title": f"burst {i}"}, headers=bearer(ann.token))
+        return resp.status
+
+    statuses = []
+    for burst in range(6):  # 96 creates for 70 slots
+        statuses += await asyncio.gather(*(create(burst * parallel + i) for i in range(parallel)))
+    assert statuses.count(201) == limit
+    assert statuses.count(403) == 6 * parallel - limit
+    assert counted(migrated_database, ann.id) == (limit, limit)

@@ -1,9 +1,9 @@
 -- name: delete_task :val
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[]
 -- Delete task id of the caller (user_id), only while its version is one of
--- if_match (If-Match; NULL = no condition), and take it off one of the
--- account's task_counts rows, a non-zero one at random, in the same
--- statement. Returns the id, or no row.
+-- if_match (If-Match; NULL = no condition), and take it off the account's
+-- highest non-zero task_counts row (creates fill the lowest first) in the
+-- same statement. Returns the id, or no row.
 -- Index: tasks_pkey; task_counts_pkey (the account's stripes).
 WITH deleted AS (
     DELETE FROM tasks
@@ -21,7 +21,7 @@ slot AS (
         user_id = $2::uuid
         AND task_total > 0
         AND EXISTS (SELECT 1 FROM deleted)
-    ORDER BY random()
+    ORDER BY stripe DESC
     LIMIT 1
     FOR UPDATE
 ),
