@@ -141,6 +141,7 @@ def test_the_command_refuses_a_share_above_the_pool_in_one_line(tmp_path):
         "PATH": "/usr/bin:/bin",
         "APP_ENV": "test",
         "BETTER_AUTH_SECRET": TEST_SECRET,
+        "DB_POOL_MIN": "1",
         "DB_POOL_MAX": "4",
         "DB_MAX_PER_USER": "8",
     }
