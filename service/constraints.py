@@ -44,7 +44,10 @@ CONSTRAINTS: dict[str, Constraint] = {
         "update_task",
     ),
     "tasks_user_id_fkey": Constraint(
-        401, ("create_task",), "the token's account is gone", problem="AccountGone"
+        401,
+        ("create_task", "create_task_near_limit"),
+        "the token's account is gone",
+        problem="AccountGone",
     ),
 }
 

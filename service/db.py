@@ -21,6 +21,8 @@ import logging
 import os
 import ssl
 import time
+import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from operator import itemgetter
@@ -29,8 +31,10 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from service import metrics
 from service.dburl import parse_database_url
-from service.errors import DatabaseUnavailable
+from service.errors import DatabaseUnavailable, PoolExhausted, TooManyInFlight
+from service.keys import ACTING_USER
 from service.logs import first_line
 from service.settings import Settings
 from service.sqlfiles import Query, QueryFileError, load
@@ -42,6 +46,13 @@ log = logging.getLogger("service.db")
 # After a failed connect, requests answer 503 at once for this long instead of
 # each waiting for its own connect timeout.
 RECONNECT_BACKOFF_SECONDS = 1.0
+
+# How long a request past its user's DB_MAX_PER_USER waits for one of that
+# user's connections to come back before it answers 429. A healthy request
+# holds a connection for milliseconds, so a burst queues and is served well
+# within it; only a user whose requests are stuck (row locks, slow searches)
+# reaches it, and learns within a second instead of after DB_CONNECT_TIMEOUT.
+USER_WAIT_SECONDS = 1.0
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
@@ -127,6 +138,82 @@ def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
     )
 
 
+def _give_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class UserShares:
+    """At most `share` pool connections per user at a time, per process.
+    Past it, a user's request waits, first come first served, for one of
+    that user's own connections to come back (handed straight to it), at
+    most `wait` seconds, then TooManyInFlight. It takes nothing from the pool
+    while it waits, so other users never queue behind it. A user has an
+    entry only while holding connections (or waiting for one)."""
+
+    def __init__(self, share: int, wait: float) -> None:
+        self.share = share
+        self.wait = wait
+        self.held: dict[uuid.UUID, int] = {}
+        self.waiting: dict[uuid.UUID, deque[asyncio.Future[None]]] = {}
+
+    def try_take(self, user: uuid.UUID) -> bool:
+        """Take one of the user's share if one is free (the hot path)."""
+        held = self.held.get(user, 0)
+        if held < self.share:
+            self.held[user] = held + 1
+            return True
+        return False
+
+    async def wait_for_one(self, user: uuid.UUID) -> None:
+        """Wait for a connection the user gives back; TooManyInFlight after
+        `wait` seconds. A plain timer, not asyncio.timeout: this runs for
+        every request past the share, and the timer costs a third less."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        queue = self.waiting.get(user)
+        if queue is None:
+            queue = self.waiting[user] = deque()
+        queue.append(waiter)
+        timer = loop.call_later(self.wait, _give_up, waiter)
+        try:
+            await waiter
+        except TimeoutError:
+            self._forget(user, waiter)
+            raise TooManyInFlight() from None
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.give_back(user)  # handed one, but nobody will use it
+            else:
+                self._forget(user, waiter)
+            raise
+        finally:
+            timer.cancel()
+
+    def give_back(self, user: uuid.UUID) -> None:
+        """The user's connection came back: to their next waiter, if any."""
+        queue = self.waiting.get(user)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        if queue is not None:
+            del self.waiting[user]
+        held = self.held[user] - 1
+        if held:
+            self.held[user] = held
+        else:
+            del self.held[user]
+
+    def _forget(self, user: uuid.UUID, waiter: asyncio.Future[None]) -> None:
+        queue = self.waiting.get(user)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del self.waiting[user]
+
+
 class Database:
     """A pool that may not exist yet. The service starts and serves /health
     with the database down; the first request after it returns builds the
@@ -139,6 +226,7 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
+        self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
         self.timeout = settings.db_statement_timeout + 1.0
         self.pooled = settings.database_pooled
         # Why the last connect failed, with the server's reason, for /ready;
@@ -228,27 +316,59 @@ class Database:
             )
             return self._pool
 
-    async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection]:
-        pool = self._pool or await self._ensure_pool()
+    async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection, uuid.UUID | None]:
+        """A pool connection, within the acting user's share; hand all three
+        back to _release."""
+        user = ACTING_USER.get()
+        if user is not None and not self.shares.try_take(user):
+            await self.shares.wait_for_one(user)
         try:
-            if pool.get_idle_size():  # free now: skip the timeout's extra task
-                return pool, await pool.acquire()
-            return pool, await pool.acquire(timeout=self.settings.db_connect_timeout)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise DatabaseUnavailable() from exc
+            pool = self._pool or await self._ensure_pool()
+            try:
+                if pool.get_idle_size():  # free now: skip the timeout's extra task
+                    return pool, await pool.acquire(), user
+                return pool, await self._wait_for_pool(pool), user
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise DatabaseUnavailable() from exc
+        except BaseException:
+            if user is not None:
+                self.shares.give_back(user)
+            raise
+
+    async def _wait_for_pool(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        """Every connection is busy (or not yet made): wait up to
+        DB_CONNECT_TIMEOUT, counted in todo_db_pool_wait_seconds."""
+        start = time.perf_counter()
+        try:
+            return await pool.acquire(timeout=self.settings.db_connect_timeout)
+        except TimeoutError as exc:
+            if pool.get_idle_size() == 0 and pool.get_size() >= self.settings.db_pool_max:
+                raise PoolExhausted() from exc  # up, but full: not an outage
+            raise
+        finally:
+            metrics.POOL_WAIT.observe(time.perf_counter() - start)
+
+    async def _release(
+        self, pool: asyncpg.Pool, conn: asyncpg.Connection, user: uuid.UUID | None
+    ) -> None:
+        try:
+            await pool.release(conn)
+        finally:
+            if user is not None:
+                self.shares.give_back(user)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """For several statements that must commit together: pass the
         connection to one/many/val/exec as `conn=`."""
-        pool, conn = await self._acquire()
+        pool, conn, user = await self._acquire()
         try:
             async with conn.transaction():
                 if self.pooled:  # scoped to this transaction, so nothing leaks
                     await conn.execute(self._set_local)
                 yield conn
         finally:
-            await pool.release(conn)
+            await self._release(pool, conn, user)
 
     async def _run(
         self,
@@ -270,11 +390,15 @@ class Database:
         if conn is not None:
             return await getattr(conn, method)(query.sql, *args, timeout=self.timeout)
         # The hot path: acquire and release by hand, no context-manager frames.
-        pool, c = await self._acquire()
+        pool, c, user = await self._acquire()
         try:
             return await getattr(c, method)(query.sql, *args, timeout=self.timeout)
         finally:
-            await pool.release(c)
+            try:
+                await pool.release(c)
+            finally:
+                if user is not None:
+                    self.shares.give_back(user)
 
     async def one(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:one` query: the row, or None."""

@@ -105,6 +105,19 @@ class Forbidden(Problem):
     title = "Forbidden"
 
 
+class TaskLimitReached(Forbidden):
+    """A create past MAX_TASKS_PER_USER."""
+
+    slug = "task-limit-reached"
+    title = "Task limit reached"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This account has {limit} tasks, the most it may have; delete some to add more.",
+            extra={"limit": limit},
+        )
+
+
 class NotFound(Problem):
     status = 404
     title = "Not Found"
@@ -160,6 +173,21 @@ class TooManyRequests(Problem):
         super().__init__(detail, **kw)
 
 
+class TooManyInFlight(TooManyRequests):
+    """429: the caller's account already holds DB_MAX_PER_USER database
+    connections and none came back within a short wait."""
+
+    slug = "too-many-in-flight"
+    title = "Too many requests in flight"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(
+            "This account has too many requests in flight at once; "
+            "retry after Retry-After seconds, or send fewer at a time.",
+            retry_after,
+        )
+
+
 class ServiceBusy(Problem):
     """503 at once, when waiting would only make the caller wait longer
     (e.g. the password-hashing queue is full)."""
@@ -179,6 +207,15 @@ class DatabaseUnavailable(Problem):
 
     def __init__(self, detail: str = "The database is unavailable; retry shortly.") -> None:
         super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class PoolExhausted(DatabaseUnavailable):
+    """Every pool connection stayed busy for DB_CONNECT_TIMEOUT: the
+    database answers, the service's pool is full. Counted apart from an
+    outage (todo_db_errors_total{kind="pool_exhausted"})."""
+
+    def __init__(self) -> None:
+        super().__init__("Every database connection is busy; retry shortly.")
 
 
 class EmailTaken(Conflict):

@@ -8,6 +8,7 @@ to theirs (tests/test_layers.py)."""
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -31,3 +32,8 @@ AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
 # The client address (service.clients), set once per request by the
 # request-context middleware.
 CLIENT: web.RequestKey[str] = web.RequestKey("client")
+
+# The user the current request works for, set by the auth middleware beside
+# USER_ID: the Database reads it on every query (it has no request) to keep
+# each user within DB_MAX_PER_USER connections. None: no user (sign-up, /health).
+ACTING_USER: ContextVar[uuid.UUID | None] = ContextVar("acting_user", default=None)

@@ -40,8 +40,20 @@ LATENCY = Histogram(
 )
 DB_ERRORS = Counter(
     "todo_db_errors_total",
-    "Requests that failed on the database, by kind (unavailable, timeout).",
+    "Requests that failed on the database, by kind: unavailable (down or "
+    "unreachable), timeout (statement_timeout), pool_exhausted (up, but every "
+    "pool connection stayed busy for DB_CONNECT_TIMEOUT).",
     ["kind"],
+)
+POOL_WAIT = Histogram(
+    "todo_db_pool_wait_seconds",
+    "Time a query waited for a pool connection when none was idle.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+USER_SHARE_REFUSED = Counter(
+    "todo_db_user_share_refused_total",
+    "Requests answered 429 because their user held DB_MAX_PER_USER connections "
+    "and none came back within a second.",
 )
 # livesum: with several workers, the sum over the processes alive now.
 POOL_CONNECTIONS = Gauge(

@@ -20,8 +20,10 @@ from service.clients import client_address
 from service.errors import (
     BadRequest,
     DatabaseUnavailable,
+    PoolExhausted,
     Problem,
     ServiceBusy,
+    TooManyInFlight,
     is_timeout,
     problem_from_exception,
     problem_response,
@@ -138,11 +140,19 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             # A bug. The client learns nothing; the log has everything.
             log.exception("unhandled error in %s %s", request.method, request.path)
             problem = Problem(status=500, detail="An unexpected error occurred.")
+        elif isinstance(problem, TooManyInFlight):
+            metrics.USER_SHARE_REFUSED.inc()
+            log.warning(
+                "%s %s answered 429: too many requests in flight for user %s",
+                request.method,
+                request.path,
+                request.get(keys.USER_ID),
+            )
         elif problem.status >= 500 and not isinstance(problem, ServiceBusy):
             # Shed load (ServiceBusy) has its own metric; a line each would
             # cost more than the answer.
             if isinstance(problem, DatabaseUnavailable):
-                metrics.DB_ERRORS.labels("timeout" if is_timeout(exc) else "unavailable").inc()
+                metrics.DB_ERRORS.labels(_db_error_kind(problem, exc)).inc()
             log.warning(
                 "%s %s answered %d: %s",
                 request.method,
@@ -151,3 +161,10 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 type(exc).__name__,
             )
         return problem_response(problem, request.path)
+
+
+def _db_error_kind(problem: DatabaseUnavailable, exc: BaseException) -> str:
+    """The todo_db_errors_total label: a full pool is not an outage."""
+    if isinstance(problem, PoolExhausted):
+        return "pool_exhausted"
+    return "timeout" if is_timeout(exc) else "unavailable"

@@ -66,6 +66,10 @@ class Settings:
     db_pool_max: int = 20
     db_connect_timeout: float = 3.0
     db_statement_timeout: float = 5.0
+    # Issue 13's database protection: pool connections one user may hold at
+    # once (per process, like the pool), and the tasks one user may own.
+    db_max_per_user: int = 5
+    max_tasks_per_user: int = 10_000
     log_level: str = "INFO"
     log_format: str = "json"
     sql_dir: Path = DEFAULT_SQL_DIR
@@ -201,6 +205,15 @@ class Settings:
         if pool_min > pool_max:
             raise SettingsError("DB_POOL_MIN must not be greater than DB_POOL_MAX")
 
+        # Database protection (issue 13). A share above the pool could never
+        # bind, so it is refused rather than silently clamped.
+        max_per_user = _int(env, "DB_MAX_PER_USER", max(1, pool_max // 4), low=1, high=1000)
+        if max_per_user > pool_max:
+            raise SettingsError(
+                f"DB_MAX_PER_USER must not be greater than DB_POOL_MAX ({pool_max})"
+            )
+        max_tasks = _int(env, "MAX_TASKS_PER_USER", 10_000, low=1, high=1_000_000_000)
+
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -246,6 +259,8 @@ class Settings:
             db_pool_max=pool_max,
             db_connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", 3.0, low=0.1, high=60),
             db_statement_timeout=_float(env, "DB_STATEMENT_TIMEOUT", 5.0, low=0.1, high=600),
+            db_max_per_user=max_per_user,
+            max_tasks_per_user=max_tasks,
             log_level=log_level,
             log_format=log_format,
             sql_dir=sql_dir,

@@ -203,21 +203,32 @@ async def test_a_transaction_commits_together_or_not_at_all(settings):
 
     async def abandoned() -> None:
         async with db.transaction() as conn:
-            await db.one("create_task", conn=conn, **task(user_id, "first"))
+            await db.one(CREATE, conn=conn, **task(user_id, "first"))
             raise RuntimeError("changed my mind")
 
     with pytest.raises(RuntimeError):
         await abandoned()
     async with db.transaction() as conn:
-        await db.one("create_task", conn=conn, **task(user_id, "kept"))
-        await db.one("create_task", conn=conn, **task(user_id, "kept too"))
+        await db.one(CREATE, conn=conn, **task(user_id, "kept"))
+        await db.one(CREATE, conn=conn, **task(user_id, "kept too"))
     rows = await db.many("list_tasks[title]", user_id=user_id, completed=None, q=None, limit=10)
     assert [r["title"] for r in rows] == ["kept", "kept too"]
     await db.close()
 
 
+# The create that makes its account's first task counter (create_task
+# itself finds none for a new account and creates nothing).
+CREATE = "create_task_near_limit"
+
+
 def task(user_id, title: str) -> dict:
-    return {"user_id": user_id, "title": title, "description": None, "completed": False}
+    return {
+        "user_id": user_id,
+        "title": title,
+        "description": None,
+        "completed": False,
+        "max_tasks": 10_000,
+    }
 
 
 async def asyncpg_user(url: str):

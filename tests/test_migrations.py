@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import shutil
+from pathlib import Path
 
 import asyncpg
 import psycopg
 import pytest
 from yoyo import read_migrations
 
+from service.db import migration_ids
 from service.migrations import MigrationLockHeld, migrate, rollback
 from service.migrations import backend as yoyo_backend
 from tests.conftest import MIGRATIONS_DIR
@@ -40,6 +43,15 @@ UNION ALL
 SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
 ORDER BY 1
 """
+
+
+def migrations_up_to(last: str, folder: Path) -> Path:
+    """A copy of the migrations with `last` (its number, e.g. "0004") the
+    newest: the database as a release before the later ones left it."""
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name[:4] <= last:
+            shutil.copy(path, folder)
+    return folder
 
 
 def schema(url: str) -> list[str]:
@@ -327,9 +339,10 @@ async def _until_blocked(observer, blocked) -> None:
     await wait_until_async(waits, "the second insert never waited for the first", within=10)
 
 
-async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
-    applied = migrate(empty_database, MIGRATIONS_DIR)
-    since_0004 = applied[applied.index("0004.link_better_auth_accounts") :]  # and those after
+async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database, tmp_path):
+    up_to_0004 = migrations_up_to("0004", tmp_path)
+    applied = migrate(empty_database, up_to_0004)
+    assert applied[-1] == "0004.link_better_auth_accounts"
     conn = await asyncpg.connect(empty_database)
     try:
         ann = await make_user(conn)
@@ -339,7 +352,7 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
     finally:
         await conn.close()
 
-    rollback(empty_database, MIGRATIONS_DIR, count=len(since_0004))
+    rollback(empty_database, up_to_0004)
     conn = await asyncpg.connect(empty_database)
     try:
         assert await conn.fetchval("SELECT array_agg(id) FROM users") == [ann]
@@ -349,7 +362,45 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database):
         assert info.value.constraint_name == "users_email_lower_key"
     finally:
         await conn.close()
-    assert migrate(empty_database, MIGRATIONS_DIR) == since_0004
+    assert migrate(empty_database, up_to_0004) == ["0004.link_better_auth_accounts"]
+
+
+# --- 0005: each account's task count ------------------------------------------
+
+
+async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database, tmp_path):
+    up_to_0004 = migrations_up_to("0004", tmp_path)
+    migrate(empty_database, up_to_0004)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
+        await make_linked(conn)  # no tasks: gets its counters at its first create
+        await conn.execute(
+            "INSERT INTO tasks (user_id, title) SELECT $1, 't' || g FROM generate_series(1, 130) g",
+            ann,
+        )
+        await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'b')", bob)
+        before = schema(empty_database)
+
+        up_to_0005 = migrations_up_to("0005", up_to_0004)
+        assert migrate(empty_database, up_to_0005) == ["0005.count_tasks_per_user"]
+        rows = await conn.fetch(
+            "SELECT user_id, array_agg(task_total ORDER BY stripe) AS stripes "
+            "FROM task_counts GROUP BY user_id"
+        )
+        stripes = {row["user_id"]: row["stripes"] for row in rows}
+        # 130 = 64 x 2 + 2: the first two stripes count one more; bob's one
+        # task makes one row (none at 0).
+        assert stripes == {ann: [3, 3] + [2] * 62, bob: [1]}
+        with pytest.raises(asyncpg.CheckViolationError) as info:
+            await conn.execute("UPDATE task_counts SET task_total = -1 WHERE user_id = $1", bob)
+        assert info.value.constraint_name == "task_counts_task_total_check"
+
+        assert rollback(empty_database, up_to_0005) == ["0005.count_tasks_per_user"]
+        assert schema(empty_database) == before
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 131
+    finally:
+        await conn.close()
 
 
 # --- the migration lock -------------------------------------------------------

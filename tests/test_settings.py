@@ -166,6 +166,52 @@ def test_a_bad_setting_names_itself(name, value, message):
         Settings.from_mapping({**PROD, name: value})
 
 
+# --- database protection (issue 13) ---------------------------------------------
+
+
+@pytest.mark.parametrize(("pool_max", "share"), [("20", 5), ("2", 1), ("3", 1), ("100", 25)])
+def test_a_users_share_of_the_pool_defaults_to_a_quarter_and_at_least_one(pool_max, share):
+    s = Settings.from_mapping({**PROD, "DB_POOL_MIN": "1", "DB_POOL_MAX": pool_max})
+    assert s.db_max_per_user == share
+    assert s.max_tasks_per_user == 10_000
+
+
+def test_the_database_limits_are_read():
+    s = Settings.from_mapping({**PROD, "DB_MAX_PER_USER": " 20 ", "MAX_TASKS_PER_USER": "50"})
+    assert (s.db_max_per_user, s.max_tasks_per_user) == (20, 50)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DB_MAX_PER_USER", "0", "DB_MAX_PER_USER must be between 1 and"),
+        ("DB_MAX_PER_USER", "half", "DB_MAX_PER_USER must be a whole number"),
+        ("DB_MAX_PER_USER", "21", r"DB_MAX_PER_USER must not be greater than DB_POOL_MAX \(20\)"),
+        ("MAX_TASKS_PER_USER", "0", "MAX_TASKS_PER_USER must be between 1 and"),
+        ("MAX_TASKS_PER_USER", "10k", "MAX_TASKS_PER_USER must be a whole number"),
+        ("MAX_TASKS_PER_USER", "3000000000", "MAX_TASKS_PER_USER must be between"),
+    ],
+)
+def test_a_bad_database_limit_names_itself(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_mapping({**PROD, name: value})
+
+
+def test_the_command_refuses_a_share_above_the_pool_in_one_line(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "APP_ENV": "test",
+        "BETTER_AUTH_SECRET": TEST_SECRET,
+        "DB_POOL_MIN": "1",
+        "DB_POOL_MAX": "4",
+        "DB_MAX_PER_USER": "8",
+    }
+    result = todo_api("serve", "--port", "1", env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "DB_MAX_PER_USER must not be greater than DB_POOL_MAX (4)" in line
+
+
 def test_a_bad_database_url_is_not_echoed():
     with pytest.raises(SettingsError) as info:
         Settings.from_mapping({**PROD, "DATABASE_URL": "mysql://u:hunter2@h/db"})

@@ -182,4 +182,9 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         if subject is not None:
             request[keys.AUTH_SUBJECT] = subject
         await request.app[keys.RATE_LIMITS].count_request(user_id, request[keys.CLIENT])
+        acting = keys.ACTING_USER.set(user_id)
+        try:
+            return await handler(request)
+        finally:
+            keys.ACTING_USER.reset(acting)
     return await handler(request)

@@ -52,6 +52,9 @@ bearer tokens (JWT), and each person's own tasks.
   `/complete` and DELETE to get a 412 instead of overwriting someone else's
   change; `If-None-Match` on GET gives a 304 when nothing changed.
 * Lists are keyset pages: follow the `Link: <...>; rel="next"` header.
+* 429 (with `Retry-After`) on a signed-in route means the account has too
+  many requests in flight at once (`DB_MAX_PER_USER` database connections);
+  send fewer at a time.
 * 503 (with `Retry-After`) means the database is unreachable, or (for a
   Better Auth token whose key the service does not hold yet) the sign-in
   server's keys cannot be fetched; retry.
@@ -86,8 +89,9 @@ _ERRORS = {
     415: "The body is not declared as application/json (UTF-8).",
     422: "Invalid input; `errors` says which field and why.",
     429: (
-        "A rate limit is reached; `detail` says which. Retry after Retry-After seconds "
-        "(RateLimit-Policy and RateLimit say the same, IETF syntax)."
+        "A rate limit is reached, or too many requests of this account are in flight "
+        "at once (DB_MAX_PER_USER); `detail` says which. Retry after Retry-After seconds "
+        "(for a rate limit, RateLimit-Policy and RateLimit say the same, IETF syntax)."
     ),
     503: (
         "The database is unreachable, or the Better Auth keys cannot be fetched; "
@@ -95,7 +99,8 @@ _ERRORS = {
     ),
 }
 # What the bearer-token check adds to every route that needs a token (429:
-# the per-user rate limit, counted once the caller is known).
+# the per-user rate limit, counted once the caller is known, and the
+# caller's DB_MAX_PER_USER share of the pool).
 _TOKEN_PROBLEMS = (401, 429, 503)
 # What any request can answer before its route runs: a malformed Host or an
 # oversized list header (service.middlewares.refuse_bad_head).

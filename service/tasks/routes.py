@@ -14,7 +14,14 @@ from multidict import MultiDict
 
 from service import constraints, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
-from service.errors import AccountGone, Forbidden, NotFound, PreconditionFailed, Unprocessable
+from service.errors import (
+    AccountGone,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    TaskLimitReached,
+    Unprocessable,
+)
 from service.jsonio import has_body, json_response, read_json
 from service.middlewares import MAX_LIST_HEADER
 from service.sqlfiles import variant
@@ -189,19 +196,41 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
     mounts=MOUNTS,
     body=TaskCreateSchema,
     ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
-    problems=(*JSON_BODY, *constraints.statuses("create_task"), DATABASE),
+    problems=(
+        *JSON_BODY,
+        403,
+        *constraints.statuses("create_task"),
+        DATABASE,
+    ),
+    notes={
+        403: (
+            "The account already owns MAX_TASKS_PER_USER tasks (type "
+            "`/problems/task-limit-reached`; delete some first), or, under "
+            "/api/{user_id}/tasks, the path names another user."
+        )
+    },
 )
 async def create_task(request: web.Request) -> web.Response:
     """Create a task."""
     user_id = _caller(request)
     data = CREATE.load(await read_json(request))
-    row = await request.app[keys.DB].one(
-        "create_task",
-        user_id=user_id,
-        title=data["title"],
-        description=data["description"],
-        completed=data["completed"],
-    )
+    db = request.app[keys.DB]
+    limit = request.app[keys.SETTINGS].max_tasks_per_user
+    task = {
+        "user_id": user_id,
+        "title": data["title"],
+        "description": data["description"],
+        "completed": data["completed"],
+        "max_tasks": limit,
+    }
+    row = await db.one("create_task", **task)
+    if row is None:  # no stripe free and under its share: the exact path, one at a time
+        async with db.transaction() as conn:
+            if await db.val("lock_task_counts", conn=conn, user_id=user_id) is None:
+                raise AccountGone()
+            row = await db.one("create_task_near_limit", conn=conn, **task)
+        if row is None:
+            raise TaskLimitReached(limit)
     return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
 
 

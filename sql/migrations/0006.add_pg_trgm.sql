@@ -1,5 +1,5 @@
 -- Migration 0006: the pg_trgm extension, for searching tasks.
--- depends: 0004.link_better_auth_accounts
+-- depends: 0005.count_tasks_per_user
 --
 -- pg_trgm indexes text by its three-character pieces (trigrams), so a GIN
 -- index can answer `lower(title) LIKE '%...%'` without reading every row;
