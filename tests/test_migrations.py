@@ -14,7 +14,6 @@ import psycopg
 import pytest
 from yoyo import read_migrations
 
-from service.db import migration_ids
 from service.migrations import MigrationLockHeld, migrate, rollback
 from service.migrations import backend as yoyo_backend
 from tests.conftest import MIGRATIONS_DIR
