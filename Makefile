@@ -3,20 +3,21 @@
 #   make test   set up, then lint, run the whole test suite and fuzz the API
 # Both build .venv from the pinned requirements when it is missing or stale,
 # and start the local PostgreSQL cluster when it is not answering; `make test`
-# also installs Debian's pgbouncer package when it is missing (as root).
+# also installs Debian's pgbouncer package when it is missing (as root) and
+# starts Redis (installing it the same way) when nothing answers on 6379.
 
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres pgbouncer clean
+.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres pgbouncer redis clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
 	exec $(BIN)/todo-api serve
 
-test: install betterauth postgres pgbouncer lint
+test: install betterauth postgres pgbouncer redis lint
 	$(BIN)/pytest
 	$(BIN)/python fuzz/run.py
 
@@ -64,6 +65,10 @@ postgres:
 # Debian's pgbouncer binary; the tests run their own instance (tests/pgservers.py).
 pgbouncer:
 	scripts/ensure-pgbouncer
+
+# The rate-limit tests share counts through a real Redis.
+redis:
+	scripts/ensure-redis
 
 # Not part of `make test`: builds a Debian base and the image (about a minute).
 image-smoke:
