@@ -145,7 +145,9 @@ def access_line(
     more CPU a request here, measured: bench/results/before-after-issue-12.md.)"""
     took = "" if ms is None else f" {ms:.2f}ms"
     user = "" if user_id is None else f" user {user_id}"
-    msg = f"{client} {method} {path} {status}{took}{user}"
+    # The path is decoded: a %0A in it must not start a forged text line.
+    shown = path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
+    msg = f"{client} {method} {shown} {status}{took}{user}"
     fields = {"method": method, "path": path, "route": route, "status": status}
     fields["duration_ms"] = ms
     fields["client"] = client

@@ -11,6 +11,7 @@ import re
 import urllib.request
 
 import pytest
+from yarl import URL
 
 from service import logs
 from service.app import create_app
@@ -97,6 +98,19 @@ async def test_the_access_line_names_the_client_and_the_user(server, aiohttp_cli
     assert record.getMessage().endswith(f" user {user.id}")
     formatted = json.loads(logs.JsonFormatter().format(record))
     assert (formatted["client"], formatted["user_id"]) == ("127.0.0.1", user.id)
+
+
+async def test_a_path_cannot_forge_a_log_line(server, aiohttp_client, caplog):
+    client = await aiohttp_client(server)
+    caplog.set_level(logging.INFO, "service.access")
+    forged = "/x%0A2026-11-28 10:00:00,000 INFO    service.access [-] GET /admin 200"
+    url = URL(forged.replace(" ", "%20"), encoded=True)
+    resp = await client.get(url, headers={"X-Request-ID": "log-3"})
+    assert resp.status == 404
+    (record,) = [r for r in access_records(caplog) if r.request_id == "log-3"]
+    assert "\n" not in logs.TextFormatter().format(record)
+    assert "/x\\n2026-11-28" in record.getMessage()
+    assert record.path == "/x\n2026-11-28 10:00:00,000 INFO    service.access [-] GET /admin 200"
 
 
 async def test_malformed_http_has_an_access_line_too(server, caplog):
