@@ -180,6 +180,8 @@ class UserShares:
             await waiter
         except TimeoutError:
             self._forget(user, waiter)
+            metrics.USER_SHARE_REFUSED.inc()
+            log.warning("user %s: too many requests in flight; answered 429", user)
             raise TooManyInFlight() from None
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:

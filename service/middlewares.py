@@ -23,7 +23,6 @@ from service.errors import (
     PoolExhausted,
     Problem,
     ServiceBusy,
-    TooManyInFlight,
     is_timeout,
     problem_from_exception,
     problem_response,
@@ -140,14 +139,6 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             # A bug. The client learns nothing; the log has everything.
             log.exception("unhandled error in %s %s", request.method, request.path)
             problem = Problem(status=500, detail="An unexpected error occurred.")
-        elif isinstance(problem, TooManyInFlight):
-            metrics.USER_SHARE_REFUSED.inc()
-            log.warning(
-                "%s %s answered 429: too many requests in flight for user %s",
-                request.method,
-                request.path,
-                request.get(keys.USER_ID),
-            )
         elif problem.status >= 500 and not isinstance(problem, ServiceBusy):
             # Shed load (ServiceBusy) has its own metric; a line each would
             # cost more than the answer.

@@ -80,7 +80,7 @@ async def send(client, method: str, path: str, token: str, body: dict):
 
 
 async def test_one_users_stuck_requests_get_429_while_another_user_is_served(
-    aiohttp_client, migrated_database
+    aiohttp_client, migrated_database, caplog
 ):
     settings = make_settings(
         DATABASE_URL=migrated_database,
@@ -130,6 +130,9 @@ async def test_one_users_stuck_requests_get_429_while_another_user_is_served(
     assert db.shares.held == {}  # nothing kept for an idle user
     refused = (await samples(client))[("todo_db_user_share_refused_total", ())]
     assert refused - refused_before == 22
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "in flight" in r.message]
+    assert len(warned) == 22  # every 429 is a WARNING line
+    assert all(ann.id in r.message for r in warned)
 
 
 async def _at_least(count, n: int) -> bool:
