@@ -11,7 +11,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres pgbouncer redis clean
+.PHONY: run test lint lint-sql fuzz image-smoke install betterauth postgres pgbouncer redis bench-tools clean
 
 run: install postgres
 	$(BIN)/todo-api migrate
@@ -69,6 +69,10 @@ pgbouncer:
 # The rate-limit tests share counts through a real Redis.
 redis:
 	scripts/ensure-redis
+
+# Not part of `make test`: what bench/ needs besides the venv and PostgreSQL.
+bench-tools: install postgres
+	scripts/ensure-wrk
 
 # Not part of `make test`: builds a Debian base and the image (about a minute).
 image-smoke:
