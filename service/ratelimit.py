@@ -24,6 +24,8 @@ import math
 import time
 import unicodedata
 import uuid
+from collections.abc import Hashable
+from typing import NoReturn
 
 from limits import RateLimitItem
 from limits.aio.storage import RedisStorage, Storage
@@ -68,7 +70,7 @@ class LocalCounters(Storage):
 
     def __init__(self) -> None:
         super().__init__()
-        self._windows: dict[str, list[float]] = {}  # key -> [count, expires at]
+        self._windows: dict[Hashable, list[float]] = {}  # key -> [count, expires at]
         self._next_sweep = 0.0
 
     @property
@@ -76,15 +78,21 @@ class LocalCounters(Storage):
         return ValueError
 
     async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        return self.count(key, expiry, amount)[0]
+
+    def count(self, key: Hashable, expiry: float, amount: int = 1) -> tuple[int, float]:
+        """Add `amount` to the key's window, opening one of `expiry` seconds if
+        there is none: (its count, when it ends). incr() without the limiter
+        around it, for the per-user limit (key: a tuple, no string built)."""
         now = time.time()
         window = self._windows.get(key)
         if window is None or window[1] <= now:
             if now >= self._next_sweep:
                 self._sweep(now)
-            self._windows[key] = [amount, now + expiry]
-            return amount
+            window = self._windows[key] = [amount, now + expiry]
+            return amount, window[1]
         window[0] += amount
-        return int(window[0])
+        return int(window[0]), window[1]
 
     async def get(self, key: str) -> int:
         window = self._windows.get(key)
@@ -125,8 +133,9 @@ class RateLimits:
         ).digest()
         self._pool: ConnectionPool | None = None
         storage: Storage
+        self._local: LocalCounters | None = None
         if settings.rate_limit_storage == "memory://":
-            storage = LocalCounters()
+            storage = self._local = LocalCounters()
         else:
             # Our own pool: short timeouts and one immediate retry (redis-py's
             # default backs off for seconds), closed by close().
@@ -160,7 +169,16 @@ class RateLimits:
     async def count_request(self, user_id: uuid.UUID, client: str) -> None:
         """One authenticated request of `user_id` (the hot path). Fails open."""
         item = self.per_user
-        if item is None or time.monotonic() < self._skip_per_user_until:
+        if item is None:
+            return
+        if self._local is not None:
+            # In process: one synchronous call, keyed by the UUID itself. The
+            # limiter's coroutines and key string cost 7% of a small request.
+            count, ends = self._local.count((PER_USER, user_id), item.get_expiry())
+            if count > item.amount:
+                self._raise_429(item, PER_USER, f"user {user_id}", client, ends)
+            return
+        if time.monotonic() < self._skip_per_user_until:
             return
         user = str(user_id)
         try:
@@ -217,10 +235,16 @@ class RateLimits:
     async def _refuse(
         self, item: RateLimitItem, name: str, key: str, who: str, client: str
     ) -> None:
-        """Raise the 429 for `name`, with when its window ends; `who` (a user
-        id, an account's short hash, or "") and `client` go to the log."""
+        """Raise the 429 for `name`, with when its window ends."""
         stats = await self._limiter.get_window_stats(item, name, key)
-        seconds = max(1, math.ceil(stats.reset_time - time.time()))
+        self._raise_429(item, name, who, client, stats.reset_time)
+
+    def _raise_429(
+        self, item: RateLimitItem, name: str, who: str, client: str, reset_time: float
+    ) -> NoReturn:
+        """The 429 for `name`; `who` (a user id, an account's short hash, or
+        "") and `client` go to the log."""
+        seconds = max(1, math.ceil(reset_time - time.time()))
         log.warning(
             "rate limit %s reached: %sfrom %s; retry in %d s",
             name,
