@@ -5,7 +5,7 @@
 -- counter rows, "stripes" 0 to 63 (sum(task_total) is the account's
 -- count(*); a stripe not made yet counts 0), each never negative
 -- (task_counts_task_total_check), gone with the account (ON DELETE
--- CASCADE). create_task.sql adds 1 to a stripe and delete_task.sql takes 1
+-- CASCADE). create_task*.sql add 1 to a stripe and delete_task.sql takes 1
 -- from one, each in the same statement as its INSERT / DELETE.
 --
 -- Why: a user may own at most MAX_TASKS_PER_USER tasks, and two creates at
@@ -14,13 +14,15 @@
 -- locks a stripe, and the lock re-checks its share on the committed row
 -- (READ COMMITTED): no stripe passes its share, so no account passes the
 -- limit, with no retry loop, no SERIALIZABLE and no count(*) of up to
--- 10,000 rows a create. A create takes the first stripe under its share
--- that no other create holds (SKIP LOCKED), so one account's creates do not
--- wait for each other. When there is none, it takes the account row's lock
--- (one such create at a time), locks every stripe and takes the first with
--- room, making a new one if needed: it is refused only at the limit, and an
--- account has as many stripes as its creates ever ran at once (one for
--- someone who creates one task at a time).
+-- 10,000 rows a create. A create updates the stripe of its server
+-- connection (pg_backend_pid() % 64), one write, so one account's creates
+-- on different connections do not wait for each other. When that stripe is
+-- full, it takes the first stripe under its share that no other create
+-- holds (SKIP LOCKED). When there is none, or its own stripe is missing, it
+-- takes the account row's lock (one such create at a time), locks every
+-- stripe and takes the first with room, making a new one (its own first)
+-- if needed: it is refused only at the limit, and an account has a stripe
+-- for each server connection its creates ran on, at most 64.
 -- Why not one users.task_count: a counter row stays locked until its
 -- transaction's COMMIT (a WAL flush), so one account's creates on one row
 -- commit one at a time: bench/load.py's "create" (one account, 32
@@ -53,8 +55,7 @@ LOCK TABLE tasks IN SHARE MODE;
 
 CREATE TABLE task_counts (
     user_id uuid NOT NULL,
-    -- 0 to 63; create_task.sql and create_task_near_limit.sql say 64
-    -- stripes too.
+    -- 0 to 63; the create_task*.sql files say 64 stripes too.
     -- squawk-ignore prefer-bigint-over-smallint
     stripe smallint NOT NULL,
     -- The limit is at most 10^9 (MAX_TASKS_PER_USER), compared as integer.

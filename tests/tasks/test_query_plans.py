@@ -154,13 +154,15 @@ def test_every_task_query_uses_its_index(big_database, sample, name, mode):
     # Index Scan, Index Only Scan, or Bitmap Index Scan under a Bitmap Heap Scan.
     scans = [n for n in nodes if "Index Name" in n]
     named = QUERIES[name].index_name  # its `-- Index:` line, or its listing's Sort entry
-    # The task counters (0005): create_task and delete_task lock a stripe,
-    # then update it; create_task_near_limit looks for a missing stripe,
-    # then locks them all.
+    # The task counters (0005): create_task updates its connection's
+    # stripe (one scan); create_task_any_stripe looks for that stripe, then
+    # locks a stripe and updates it; delete_task locks a stripe, then
+    # updates it; create_task_near_limit looks for a missing stripe, then
+    # locks them all.
     counter = "task_counts_pkey"
     counted = {
         "delete_task": [counter, counter],
-        "create_task": [counter],
+        "create_task_any_stripe": [counter, counter],
         "create_task_near_limit": [counter],
     }
     assert [n["Index Name"] for n in scans] == [named, *counted.get(name, [])], nodes

@@ -10,6 +10,7 @@ import asyncio
 import asyncpg
 import psycopg
 
+from service import keys
 from service.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import TASKS, bearer, make_task, problem, user_token
@@ -140,3 +141,25 @@ async def test_bursts_of_parallel_creates_stop_exactly_at_the_limit(
     assert statuses.count(201) == limit
     assert statuses.count(403) == 6 * parallel - limit
     assert counted(migrated_database, ann.id) == (limit, limit)
+
+
+async def test_creates_on_one_connection_count_in_that_connections_stripe(
+    aiohttp_client, migrated_database
+):
+    # One pool connection: every create runs on one server process, so all
+    # are counted in its own stripe (pg_backend_pid() % 64), one row.
+    settings = make_settings(
+        DATABASE_URL=migrated_database, DB_POOL_MIN="1", DB_POOL_MAX="1", DB_MAX_PER_USER="1"
+    )
+    app = create_app(settings)
+    client = await aiohttp_client(app)
+    ann = await user_token(client)
+    for i in range(5):
+        await make_task(client, ann.token, title=f"t{i}")
+    async with app[keys.DB].pool.acquire() as conn:
+        own = await conn.fetchval("SELECT pg_backend_pid() % 64")
+    with psycopg.connect(migrated_database) as conn:
+        stripes = conn.execute(
+            "SELECT stripe, task_total FROM task_counts WHERE user_id = %s", (ann.id,)
+        ).fetchall()
+    assert stripes == [(own, 5)]

@@ -2,32 +2,30 @@
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
 --     $4 completed boolean, $5 max_tasks integer
 -- Create a task for the caller (user_id): title, description (NULL for
--- none), completed, counted in the first of the account's task_counts rows
--- that no other create holds (SKIP LOCKED: one account's creates never
--- wait for each other) and that is under its share of max_tasks
--- (MAX_TASKS_PER_USER), (max_tasks - stripe + 63) / 64. The lock re-checks
--- that share on the committed row, so no stripe, hence no account, passes
--- its limit. No row: no stripe is both free and under its share (or the
--- account has none yet); the service then runs create_task_near_limit.
--- Index: task_counts_pkey (the account's stripes, in order); tasks_pkey
--- (new row); tasks_user_id_fkey checks users_pkey.
-WITH slot AS (
-    SELECT stripe
-    FROM task_counts
+-- none), completed, counted in the account's task_counts row ("stripe")
+-- that belongs to this server connection, pg_backend_pid() % 64, while it
+-- is under its share of max_tasks (MAX_TASKS_PER_USER),
+-- (max_tasks - stripe + 63) / 64. Concurrent creates of one account run on
+-- different connections, hence different stripes, so they do not wait for
+-- each other, and a create writes one counter row once (an UPDATE; no
+-- SELECT ... FOR UPDATE before it). The UPDATE re-checks the share on the
+-- committed row, so no stripe, hence no account, passes its limit. No row:
+-- this connection's stripe is missing or full; the service then runs
+-- create_task_any_stripe, then create_task_near_limit (which makes a
+-- missing own stripe). An account thus has a stripe for each server
+-- connection its creates ran on, at most 64; the pool hands out the most
+-- recently used connection first, so someone creating one task at a time
+-- uses few.
+-- Index: task_counts_pkey (the account's stripe); tasks_pkey (new row);
+-- tasks_user_id_fkey checks users_pkey.
+WITH counted AS (
+    UPDATE task_counts
+    SET task_total = task_total + 1
     WHERE
         user_id = $1::uuid
+        AND stripe = pg_backend_pid() % 64
         AND task_total < ($5::integer - stripe + 63) / 64
-    ORDER BY stripe
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-),
-
-counted AS (
-    UPDATE task_counts AS c
-    SET task_total = c.task_total + 1
-    FROM slot
-    WHERE c.user_id = $1::uuid AND c.stripe = slot.stripe
-    RETURNING c.user_id
+    RETURNING user_id
 )
 
 INSERT INTO tasks (user_id, title, description, completed)

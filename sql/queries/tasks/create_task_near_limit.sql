@@ -1,15 +1,16 @@
 -- name: create_task_near_limit :one
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
 --     $4 completed boolean, $5 max_tasks integer
--- create_task when no stripe was both free and under its share, in the
--- transaction lock_task_counts opened (stripes are made only under that
--- lock, so this statement sees them all). While the caller (user_id) has
--- fewer than its 64 stripes, it makes the first missing one with a share
--- of max_tasks, counting the task there, and touches no other: an account
--- gets one more stripe for creates running at once. Otherwise it locks
--- every stripe, in order, reads their committed counts and counts the task
--- in the first under its share. No row: every stripe is at its share, so
--- the account owns max_tasks tasks (the service answers 403).
+-- create_task_any_stripe when no stripe was both free and under its share,
+-- in the transaction lock_task_counts opened (stripes are made only under
+-- that lock, so this statement sees them all). While the caller (user_id)
+-- has fewer than its 64 stripes, it makes a missing one with a share of
+-- max_tasks, this connection's own (pg_backend_pid() % 64, create_task's
+-- next time) if that one is missing, else the first; it counts the task
+-- there and touches no other. Otherwise it locks every stripe, in order,
+-- reads their committed counts and counts the task in the first under its
+-- share. No row: every stripe is at its share, so the account owns
+-- max_tasks tasks (the service answers 403).
 -- Index: task_counts_pkey (the account's stripes); tasks_pkey (new row);
 -- tasks_user_id_fkey checks users_pkey.
 WITH missing AS (
@@ -22,7 +23,7 @@ WITH missing AS (
             FROM task_counts AS made
             WHERE made.user_id = $1::uuid AND made.stripe = stripes.stripe
         )
-    ORDER BY stripes.stripe
+    ORDER BY stripes.stripe <> pg_backend_pid() % 64, stripes.stripe
     LIMIT 1
 ),
 
