@@ -40,6 +40,10 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # was reflected into the listing's Link.
 _HOST = re.compile(r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
 _MAX_HOST = 262  # a 253-character name, ':' and a port, or brackets
+# Hosts already found valid: a service answers to a handful, so nearly
+# every request skips the regex. Bounded, so junk hosts cannot grow it.
+_GOOD_HOSTS: set[str] = set()
+MAX_GOOD_HOSTS = 64
 # Headers that carry lists (If-Match, If-None-Match), refused over this
 # before they are parsed (API.md, "Limits").
 MAX_LIST_HEADER = 1024
@@ -112,12 +116,14 @@ def refuse_bad_head(request: web.Request) -> None:
     malformed Host (aiohttp's parser already refuses a missing or repeated
     one, RFC 9112 section 3.2) and a list header over MAX_LIST_HEADER."""
     host = request.headers.get("Host")
-    if host is not None:
+    if host is not None and host not in _GOOD_HOSTS:
         match = _HOST.fullmatch(host) if len(host) <= _MAX_HOST else None
         if match is None or (match[1] is not None and int(match[1]) > 65535):
             raise BadRequest(
                 "The Host header is not a valid host.", slug="bad-host", title="Bad Host"
             )
+        if len(_GOOD_HOSTS) < MAX_GOOD_HOSTS:
+            _GOOD_HOSTS.add(host)
     for name in _LIST_HEADERS:
         value = request.headers.get(name)
         if value is not None and len(value) > MAX_LIST_HEADER:

@@ -179,7 +179,14 @@ async def test_a_full_pool_is_counted_apart_from_an_outage(aiohttp_client, migra
 
     assert grew("pool_exhausted") == 1
     assert grew("unavailable") == 0
-    assert after[("todo_db_pool_wait_seconds_count", ())] >= 1
+    waits = after[("todo_db_pool_wait_seconds_count", ())]
+    assert waits >= 1
+
+    # Every connection came back: requests one at a time find one free
+    # again, without the waiting path (and its metric).
+    for _ in range(5):
+        assert (await client.get("/api/tasks", headers=bearer(cid.token))).status == 200
+    assert (await samples(client))[("todo_db_pool_wait_seconds_count", ())] == waits
 
 
 # --- the share itself, without a database --------------------------------------

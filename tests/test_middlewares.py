@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
+from service import middlewares
+from service.errors import BadRequest
+from service.middlewares import MAX_GOOD_HOSTS, refuse_bad_head
 from tests.helpers import TASKS, bearer, make_task, signup, user_token
 
 
@@ -112,3 +116,17 @@ async def test_http_1_1_needs_exactly_one_host(client, host_lines):
 async def test_http_1_0_may_leave_host_out(client):
     status, _ = await raw(client, "GET /health HTTP/1.0\r\n")
     assert status == 200
+
+
+def test_valid_hosts_are_remembered_a_bounded_few_and_bad_ones_never():
+    def check(host: str) -> None:
+        refuse_bad_head(make_mocked_request("GET", "/health", headers={"Host": host}))
+
+    for i in range(MAX_GOOD_HOSTS + 10):
+        check(f"host-{i}.example:8000")
+        check(f"host-{i}.example:8000")  # the second time from the set
+    assert len(middlewares._GOOD_HOSTS) <= MAX_GOOD_HOSTS
+    for bad in ("a:b", "evil.example/x?y=", "a b"):
+        for _ in range(2):  # refused again: a bad host is never remembered
+            with pytest.raises(BadRequest):
+                check(bad)
