@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp_cors
 from aiohttp import web
@@ -26,6 +26,8 @@ from service.middlewares import problem_middleware, request_context_middleware
 from service.ratelimit import RateLimits
 from service.settings import Settings
 from service.tasks import routes as tasks
+
+ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
 
 # Readable by the frontend's JavaScript on a cross-origin response.
 EXPOSED_HEADERS = (
@@ -113,6 +115,20 @@ def _setup_cors(app: web.Application, settings: Settings) -> None:
         allow_methods="*",
         max_age=600,
     )
+    hooks = len(app.on_response_prepare)
     cors = aiohttp_cors.setup(app, defaults={origin: options for origin in settings.frontend_urls})
     for route in list(app.router.routes()):
         cors.add(route)
+    # aiohttp_cors looks up the route's CORS config for every response
+    # before it checks for an Origin (2% of a get one's CPU); without one it
+    # adds nothing, so it is skipped.
+    for i in range(hooks, len(app.on_response_prepare)):
+        app.on_response_prepare[i] = _only_with_origin(app.on_response_prepare[i])
+
+
+def _only_with_origin(hook: ResponseHook) -> ResponseHook:
+    async def hook_if_origin(request: web.Request, response: web.StreamResponse) -> None:
+        if "Origin" in request.headers:
+            await hook(request, response)
+
+    return hook_if_origin

@@ -72,8 +72,8 @@ def _vary_origin(headers: Any) -> None:
 
 
 def _request_id(request: web.Request) -> str:
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    if _SANE_REQUEST_ID.match(given):
+    given = request.headers.get(REQUEST_ID_HEADER)
+    if given is not None and _SANE_REQUEST_ID.match(given):
         return given
     # Unique, not secret: a random per-process prefix and a counter; far
     # cheaper than a getrandom() system call per request.
