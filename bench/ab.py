@@ -10,7 +10,8 @@ so a slow minute of a shared machine hits both. Then it all runs again with
 the two swapped between the slots (database, start order), since two
 identical services measured this way differ by ~5% by slot alone. Each
 ratio is the geometric mean of the two orientations' medians, for req/s and
-for the service process's CPU time a request (from /proc). Prints a table.
+for the service process's CPU time a request and for all of PostgreSQL's
+(from /proc). Prints a table.
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ TICK = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process (backends, WAL writer,
+    autovacuum): what a request costs the database, while only one
+    service is under load."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, _, fields = stat.partition(" (")[2].partition(") ")
+        if name == "postgres":
+            values = fields.split()
+            total += int(values[11]) + int(values[12])
+    return total / TICK
 
 
 def answers(url: str) -> bool:
@@ -103,20 +123,22 @@ def orientation(trees: dict[str, str], args: argparse.Namespace) -> dict:
             pid, url = stack.enter_context(serving(tree, database_url, keys_url))
             services[label] = (pid, url)
             scripts[label] = load.scripts(url, ba_token())
-            results[label] = {s: {"rps": [], "cpu_us": []} for s in scripts[label]}
+            results[label] = {s: {"rps": [], "cpu_us": [], "pg_us": []} for s in scripts[label]}
         scenarios = [s for s in scripts[label] if not args.only or s in args.only]
         for turn in range(args.rounds):
             order = list(trees) if turn % 2 == 0 else list(reversed(trees))
             for scenario in scenarios:
                 for label in order:
                     pid, url = services[label]
-                    before = cpu_seconds(pid)
+                    before, pg_before = cpu_seconds(pid), postgres_cpu_seconds()
                     out = load.run_wrk(url, scripts[label][scenario], args.seconds, 32)
                     cpu = cpu_seconds(pid) - before
+                    pg = postgres_cpu_seconds() - pg_before
                     if out["errors"]:
                         raise RuntimeError(f"{label} {scenario}: {out['errors']} errors")
                     results[label][scenario]["rps"].append(out["rps"])
                     results[label][scenario]["cpu_us"].append(cpu / out["requests"] * 1e6)
+                    results[label][scenario]["pg_us"].append(pg / out["requests"] * 1e6)
             print(f"round {turn + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     return results
 
@@ -132,13 +154,16 @@ def main() -> None:
     trees = {"before": args.before, "after": args.after}
     first = orientation(trees, args)
     second = orientation(dict(reversed(trees.items())), args)
-    print("| scenario | before req/s | after req/s | after/before req/s | CPU a request |")
-    print("|---|---|---|---|---|")
+    print(
+        "| scenario | before req/s | after req/s | after/before req/s "
+        "| service CPU a request | PostgreSQL CPU a request |"
+    )
+    print("|---|---|---|---|---|---|")
     for scenario in first["after"]:
         if not first["after"][scenario]["rps"]:
             continue
         row = {}
-        for metric in ("rps", "cpu_us"):
+        for metric in ("rps", "cpu_us", "pg_us"):
             ratios = [
                 statistics.median(run["after"][scenario][metric])
                 / statistics.median(run["before"][scenario][metric])
@@ -151,7 +176,7 @@ def main() -> None:
         }
         print(
             f"| {scenario} | {rps['before']:.0f} | {rps['after']:.0f} | "
-            f"{row['rps'] * 100:.1f}% | {row['cpu_us'] * 100:.1f}% |"
+            f"{row['rps'] * 100:.1f}% | {row['cpu_us'] * 100:.1f}% | {row['pg_us'] * 100:.1f}% |"
         )
 
 
