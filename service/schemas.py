@@ -13,15 +13,26 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
 # Fields the server owns. A frontend may send back an object it received.
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at"})
 
-# "Blank" is whitespace as Python's str.isspace() has it, plus U+FEFF. The
-# OpenAPI patterns below say the same in the regex dialect both Python and
-# JavaScript read: JS \s lacks U+001C-U+001F and U+0085 but has U+FEFF, so
-# naming all three sets makes the two agree. The classes are disjoint, so
-# matching is linear, whatever the input.
-_BLANK = r"\s\x1c-\x1f\x85\ufeff"
+# A title or a name is one line of text that shows. Refused: control
+# characters (C0, DEL, C1) and the line and paragraph separators; and text
+# that is only invisible: spaces (Unicode's, as str.isspace() has them, but
+# the controls among them), format characters that render nothing (soft
+# hyphen, zero-width and joiner characters, bidi controls, variation
+# selectors, word joiner, U+FEFF) and the blank letters (Hangul fillers,
+# braille blank). Joiners inside visible text (emoji sequences) are fine.
+# The OpenAPI pattern says the same in the regex dialect both Python and
+# JavaScript read (\u escapes, no \s: the two differ on it). The leading
+# class and the one after it are disjoint, so matching is linear.
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_INVISIBLE = (
+    r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"  # spaces
+    r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\u2800\u3164\ufe00-\ufe0f\uffa0\ufeff"
+)
 NO_NUL_PATTERN = r"^[^\x00]*$"
-NOT_BLANK_PATTERN = rf"^[{_BLANK}]*[^{_BLANK}\x00][^\x00]*$"
-_NOT_BLANK_CHAR = re.compile(rf"[^{_BLANK}\x00]")
+LINE_PATTERN = rf"^[{_INVISIBLE}]*[^{_INVISIBLE}{_FORBIDDEN}][^{_FORBIDDEN}]*$"
+_FORBIDDEN_CHAR = re.compile(rf"[{_FORBIDDEN}]")
+_VISIBLE_CHAR = re.compile(rf"[^{_INVISIBLE}{_FORBIDDEN}]")
 
 
 class QuerySchema(Schema):
@@ -65,11 +76,12 @@ class StrictSchema(Schema):
 
 class Text(fields.String):
     """A JSON string PostgreSQL can store: no NUL, valid Unicode (no lone
-    surrogates). Length limits come from `validate=`."""
+    surrogates); with `line=True`, one line that shows (see LINE_PATTERN).
+    Length limits come from `validate=`."""
 
-    def __init__(self, *, not_blank: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, line: bool = False, **kwargs: Any) -> None:
         metadata = kwargs.setdefault("metadata", {})
-        metadata.setdefault("pattern", NOT_BLANK_PATTERN if not_blank else NO_NUL_PATTERN)
+        metadata.setdefault("pattern", LINE_PATTERN if line else NO_NUL_PATTERN)
         given = kwargs.pop("validate", None)
         if given is None:
             validators = []
@@ -77,8 +89,8 @@ class Text(fields.String):
             validators = list(given)
         else:
             validators = [given]
-        if not_blank:
-            validators.append(_not_blank)
+        if line:
+            validators.append(_one_visible_line)
         super().__init__(validate=validators, **kwargs)
 
     default_error_messages = {
@@ -108,10 +120,13 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
-def _not_blank(value: str) -> None:
-    """Not only whitespace (the database's `~ '[^[:space:]]'` checks)."""
-    if not _NOT_BLANK_CHAR.search(value):
-        raise ValidationError("Must not be blank.")
+def _one_visible_line(value: str) -> None:
+    """No control characters or line breaks, and something that shows (the
+    database's `~ '[^[:space:]]'` checks the spaces alone)."""
+    if _FORBIDDEN_CHAR.search(value):
+        raise ValidationError("Must be one line without control characters.")
+    if not _VISIBLE_CHAR.search(value):
+        raise ValidationError("Must not be blank or only invisible characters.")
 
 
 # Output fields whose database value orjson renders as it is.

@@ -48,7 +48,7 @@ class SignupSchema(StrictSchema):
             "email or name itself; no composition rules."
         },
     )
-    name = Text(required=True, not_blank=True, validate=validate.Length(min=1, max=NAME_MAX))
+    name = Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
 
     @validates_schema
     def _password_not_guessable(self, data: dict[str, Any], **_: Any) -> None:

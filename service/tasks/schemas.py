@@ -18,7 +18,7 @@ LIMIT_MAX = 100
 
 
 def _title(**kw: Any) -> Text:
-    return Text(not_blank=True, validate=validate.Length(min=1, max=TITLE_MAX), **kw)
+    return Text(line=True, validate=validate.Length(min=1, max=TITLE_MAX), **kw)
 
 
 def _description(**kw: Any) -> Text:

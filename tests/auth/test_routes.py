@@ -83,6 +83,11 @@ async def test_signup_with_a_taken_email_in_any_case_is_409(client, other):
         ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": " \t "}, "name"),
         ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "n" * 101}, "name"),
         ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "A\x00B"}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "Ann\x1b[31m"}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "Ann\nBob"}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "\u200b"}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "\u3164\u3164"}, "name"),
+        ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": "\u2066\u2069"}, "name"),
         ({"email": 42, "password": SHORT_PASSWORD, "name": "A"}, "email"),
         ({"email": "a@example.com", "password": 12345678, "name": "A"}, "password"),
         ({"email": "a@example.com", "password": SHORT_PASSWORD, "name": None}, "name"),
@@ -379,3 +384,20 @@ async def test_no_response_carries_the_hash(client):
     assert "password" not in str(body)
     me = await client.get(ME, headers=bearer(body["access_token"]))
     assert "password" not in await me.text()
+
+
+async def test_a_name_is_one_visible_line_and_says_why_not(client):
+    # Joiners and marks inside visible text are kept as sent.
+    names = ("\U0001f469\u200d\U0001f4bb Ann", "Zoe\u0308", "\u05e9\u05e8\u05d4\u200f")
+    for i, name in enumerate(names):
+        resp = await client.post(
+            SIGNUP,
+            json={"email": f"{i}@example.com", "password": SHORT_PASSWORD, "name": name},
+        )
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["user"]["name"] == name
+    for name, why in (("Ann\tB", "control characters"), ("\u200b\u2060", "invisible")):
+        resp = await client.post(
+            SIGNUP, json={"email": "z@example.com", "password": SHORT_PASSWORD, "name": name}
+        )
+        assert why in " ".join((await problem(resp, 422))["errors"]["name"])

@@ -159,29 +159,47 @@ async def test_the_constraints_match_the_validators(spec):
 
 
 @pytest.mark.parametrize(
-    ("text", "blank"),
+    ("text", "refused"),
     [
         ("", True),
         (" ", True),
         ("\t\n\r\x0b\x0c", True),
         ("\x1c\x1f\x85", True),
-        ("\u3000\u2028\ufeff\xa0", True),
+        ("\u3000\ufeff\xa0", True),
         ("a", False),
         ("  a  ", False),
-        ("\u180e", False),
         ("a\x00", True),
         ("\x00", True),
+        # Control characters and line breaks, even beside visible text.
+        ("a\tb", True),
+        ("a\nb", True),
+        ("a\x7f", True),
+        ("a\x9b", True),
+        ("a\u2028b", True),
+        # Only invisible: zero-width, bidi controls, fillers, soft hyphen.
+        ("\u200b", True),
+        ("\u200e\u200f\u202e", True),
+        ("\u3164\u115f\uffa0", True),
+        ("\u00ad\u2060\u180e", True),
+        ("\u2800", True),
+        ("\ufe0f", True),
+        # Visible text with joiners and marks inside is fine.
+        ("\U0001f469\u200d\U0001f4bb Ann", False),
+        ("e\u0301", False),
+        ("\u05e9\u05dc\u05d5\u05dd\u200f", False),
+        ("\u2764\ufe0f", False),
     ],
 )
-async def test_the_not_blank_pattern_agrees_with_the_validator(spec, text, blank):
+async def test_the_line_pattern_agrees_with_the_validator(spec, text, refused):
     from service.schemas import Text
 
-    pattern = spec["components"]["schemas"]["TaskCreate"]["properties"]["title"]["pattern"]
-    field = Text(not_blank=True)
+    for schema, prop in (("TaskCreate", "title"), ("Signup", "name")):
+        pattern = spec["components"]["schemas"][schema]["properties"][prop]["pattern"]
+        assert (re.match(pattern, text) is None) is refused, (schema, text)
+    field = Text(line=True)
     try:
         field.deserialize(text)
         accepted = True
     except Exception:
         accepted = False
-    assert accepted is (not blank)
-    assert (re.match(pattern, text) is not None) is (not blank)
+    assert accepted is (not refused)

@@ -83,6 +83,11 @@ async def test_create_accepts_the_limits(client, ann):
         ({"title": ["a"]}, "title"),
         ({"title": {"a": 1}}, "title"),
         ({"title": "a\x00b"}, "title"),
+        ({"title": "line one\nline two"}, "title"),
+        ({"title": "bell\x07"}, "title"),
+        ({"title": "\u200b\u200d"}, "title"),  # zero-width only
+        ({"title": "\u3164"}, "title"),  # Hangul filler
+        ({"title": "\u202e\u200f"}, "title"),  # bidi controls only
         ({"title": "ok", "description": "d" * 2001}, "description"),
         ({"title": "ok", "description": 7}, "description"),
         ({"title": "ok", "description": "x\x00"}, "description"),
