@@ -1,4 +1,4 @@
-"""POST /api/auth/signup, POST /api/auth/signin, GET /api/auth/me."""
+"""POST /api/auth/signup, POST /api/auth/signin, GET and PATCH /api/auth/me."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from service import constraints, keys
-from service.auth.schemas import SessionSchema, SigninSchema, SignupSchema, UserSchema, user_json
+from service.auth.schemas import (
+    RenameSchema,
+    SessionSchema,
+    SigninSchema,
+    SignupSchema,
+    UserSchema,
+    user_json,
+)
 from service.docs.operation import DATABASE, JSON_BODY, Answer, operation
 from service.errors import AccountGone, Unauthorized
 from service.jsonio import json_response, read_json
@@ -16,6 +23,7 @@ routes = web.RouteTableDef()
 
 SIGNUP = SignupSchema()
 SIGNIN = SigninSchema()
+RENAME = RenameSchema()
 BAD_CREDENTIALS = "The email or password is incorrect."
 # Both routes hash or check a password: their 503 is the bounded bcrypt
 # queue too (service/auth/passwords.py).
@@ -110,5 +118,24 @@ async def me(request: web.Request) -> web.Response:
     """The signed-in user."""
     user = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
     if user is None:  # a validly signed token for an account that is gone
+        raise AccountGone()
+    return json_response(user_json(user))
+
+
+@routes.patch("/api/auth/me")
+@operation(
+    tag="auth",
+    body=RenameSchema,
+    ok={200: Answer("The user, renamed.", UserSchema)},
+    problems=(*JSON_BODY, 401, DATABASE),
+)
+async def rename(request: web.Request) -> web.Response:
+    """Change the signed-in user's name (a Better Auth account's too: the
+    name here is this service's copy)."""
+    data = RENAME.load(await read_json(request))
+    user = await request.app[keys.DB].one(
+        "rename_user", id=request[keys.USER_ID], name=data["name"]
+    )
+    if user is None:
         raise AccountGone()
     return json_response(user_json(user))

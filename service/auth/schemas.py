@@ -61,6 +61,12 @@ class SignupSchema(StrictSchema):
                 raise ValidationError(reason, field_name="password")
 
 
+class RenameSchema(StrictSchema):
+    """PATCH /api/auth/me: the name, the one thing a user changes here."""
+
+    name = Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
+
+
 class SigninSchema(StrictSchema):
     # Only shape is checked: a malformed email or a wrong-length password is
     # simply not a valid credential (401), which leaks nothing.

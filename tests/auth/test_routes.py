@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.helpers import PROBLEM, SHORT_PASSWORD, bearer, problem, signup
+from tests.helpers import PROBLEM, SHORT_PASSWORD, bearer, problem, signup, user_token
 
 SIGNUP = "/api/auth/signup"
 SIGNIN = "/api/auth/signin"
@@ -401,3 +401,43 @@ async def test_a_name_is_one_visible_line_and_says_why_not(client):
             SIGNUP, json={"email": "z@example.com", "password": SHORT_PASSWORD, "name": name}
         )
         assert why in " ".join((await problem(resp, 422))["errors"]["name"])
+
+
+async def test_patch_me_renames_the_user(client):
+    ann = await user_token(client)
+    resp = await client.patch(ME, json={"name": "  Ann Lee \U0001f331"}, headers=bearer(ann.token))
+    assert resp.status == 200, await resp.text()
+    user = await resp.json()
+    assert user["name"] == "  Ann Lee \U0001f331"  # kept as sent, like sign-up
+    assert set(user) == {"id", "email", "name", "created_at"}
+    again = await (await client.get(ME, headers=bearer(ann.token))).json()
+    assert again == user
+    # What the frontend got back may be sent back: read-only fields are ignored.
+    resp = await client.patch(ME, json={**user, "name": "Ann"}, headers=bearer(ann.token))
+    assert resp.status == 422  # ...but email is not a field this route changes
+    assert "email" in (await problem(resp, 422))["errors"]
+    resp = await client.patch(
+        ME,
+        json={"id": user["id"], "created_at": user["created_at"], "name": "Ann"},
+        headers=bearer(ann.token),
+    )
+    assert (await resp.json())["name"] == "Ann"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"name": ""}, {"name": "\u200b"}, {"name": "A\nB"}, {"name": "n" * 101}, {"name": 5}],
+)
+async def test_patch_me_refuses_a_bad_name_and_changes_nothing(client, body):
+    ann = await user_token(client)
+    body_problem = await problem(await client.patch(ME, json=body, headers=bearer(ann.token)), 422)
+    assert "name" in body_problem["errors"]
+    assert (await (await client.get(ME, headers=bearer(ann.token))).json())["name"] == "Ann"
+
+
+async def test_patch_me_needs_a_token_and_an_account(client, migrated_database):
+    assert (await client.patch(ME, json={"name": "X"})).status == 401
+    ann = await user_token(client)
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        conn.execute("DELETE FROM users WHERE id = %s", (ann.id,))
+    await problem(await client.patch(ME, json={"name": "X"}, headers=bearer(ann.token)), 401)
