@@ -27,6 +27,11 @@ def valid_email(value: str) -> None:
         raise ValidationError(f"Not a valid email address: {exc}") from None
 
 
+def _name() -> Text:
+    """An account's name: one visible line, as users_name_check bounds it."""
+    return Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
+
+
 class Email(Text):
     """An email address, surrounding whitespace trimmed, case kept."""
 
@@ -48,7 +53,7 @@ class SignupSchema(StrictSchema):
             "email or name itself; no composition rules."
         },
     )
-    name = Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
+    name = _name()
 
     @validates_schema
     def _password_not_guessable(self, data: dict[str, Any], **_: Any) -> None:
@@ -64,7 +69,7 @@ class SignupSchema(StrictSchema):
 class RenameSchema(StrictSchema):
     """PATCH /api/auth/me: the name, the one thing a user changes here."""
 
-    name = Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
+    name = _name()
 
 
 class SigninSchema(StrictSchema):
