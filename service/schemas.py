@@ -120,6 +120,14 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+def as_visible_line(value: str) -> str:
+    """Text from elsewhere (a Better Auth token's name) made to follow the
+    same rule: control characters and line breaks become spaces, lone
+    surrogates go, ends are trimmed; "" when nothing that shows is left."""
+    text = _FORBIDDEN_CHAR.sub(" ", value.encode("utf-8", "ignore").decode("utf-8")).strip()
+    return text if _VISIBLE_CHAR.search(text) else ""
+
+
 def _one_visible_line(value: str) -> None:
     """No control characters or line breaks, and something that shows (the
     database's `~ '[^[:space:]]'` checks the spaces alone)."""

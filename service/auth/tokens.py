@@ -10,7 +10,6 @@ whose first use creates the linked account here."""
 from __future__ import annotations
 
 import time
-import unicodedata
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from aiohttp import web
 from service import keys
 from service.auth.schemas import EMAIL_MAX, NAME_MAX
 from service.errors import Unauthorized
+from service.schemas import as_visible_line
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -141,12 +141,11 @@ def _claimed_email(value: Any) -> str | None:
 
 
 def _claimed_name(value: Any) -> str:
-    """The token's name, trimmed, without control characters, cut to the
-    column's limit; "" when nothing printable is left."""
+    """The token's name under the rule sign-up's name follows (one line that
+    shows), cut to the column's limit; "" when nothing that shows is left."""
     if not isinstance(value, str):
         return ""
-    cleaned = "".join(c for c in value if unicodedata.category(c)[0] != "C" or c == " ")
-    return cleaned.strip()[:NAME_MAX].strip()
+    return as_visible_line(as_visible_line(value)[:NAME_MAX])
 
 
 def bearer_token(request: web.Request) -> str:

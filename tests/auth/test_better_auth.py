@@ -239,3 +239,19 @@ async def test_cached_keys_work_while_the_key_server_is_down(aiohttp_client, mig
     body = await problem(resp, 503)
     assert int(resp.headers["Retry-After"]) > 0
     assert "keys" in body["detail"]
+
+
+async def test_a_claimed_name_follows_the_sign_up_rule(ba_client, better_auth):
+    # The account here is made from the token's name: one line that shows,
+    # else the email's local part, as for a token without a name.
+    names = {
+        "\u3164\u3164": None,  # Hangul fillers only
+        "Ann\nLee\x07": "Ann Lee",
+        "\U0001f469\u200d\U0001f4bb Ann": "\U0001f469\u200d\U0001f4bb Ann",  # the joiner stays
+    }
+    for given, kept in names.items():
+        user = await better_auth.sign_up(name=given)
+        resp = await ba_client.get(ME, headers=bearer(await better_auth.token(user)))
+        assert resp.status == 200, await resp.text()
+        expected = kept if kept is not None else user.email.partition("@")[0]
+        assert (await resp.json())["name"] == expected, given
