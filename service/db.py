@@ -405,12 +405,7 @@ class Database:
         try:
             return await getattr(c, method)(query.sql, *args, timeout=self.timeout)
         finally:
-            try:
-                await pool.release(c)
-            finally:
-                self._in_use -= 1
-                if user is not None:
-                    self.shares.give_back(user)
+            await self._release(pool, c, user)
 
     async def one(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:one` query: the row, or None."""
