@@ -36,8 +36,11 @@ _CREATES_TASKS = ("create_task", "create_task_any_stripe", "create_task_near_lim
 _WRITES_TASKS = (*_CREATES_TASKS, "update_task")
 
 CONSTRAINTS: dict[str, Constraint] = {
-    "users_password_email_lower_key": Constraint(
+    "users_password_email_key": Constraint(
         409, ("create_user",), "the email is taken", problem="EmailTaken"
+    ),
+    "sessions_user_id_fkey": Constraint(
+        401, ("create_session",), "the account is gone", problem="AccountGone"
     ),
     "tasks_title_check": _field(
         "title", f"Must be 1 to {TITLE_MAX} characters and not blank.", *_WRITES_TASKS

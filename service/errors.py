@@ -118,6 +118,27 @@ class TaskLimitReached(Forbidden):
         )
 
 
+class WrongPassword(Forbidden):
+    """A password change or an account deletion with the wrong password."""
+
+    slug = "wrong-password"
+    title = "Wrong password"
+
+    def __init__(self) -> None:
+        super().__init__("The password is incorrect.")
+
+
+class ManagedByBetterAuth(Forbidden):
+    """Sign-out or a password change with a Better Auth token: its sessions
+    and password live on the Better Auth server."""
+
+    slug = "managed-by-better-auth"
+    title = "Managed by Better Auth"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"This account signs in with Better Auth: {what} through it.")
+
+
 class NotFound(Problem):
     status = 404
     title = "Not Found"

@@ -29,6 +29,9 @@ USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
 # The caller's Better Auth user id (the token's `sub`), set only for callers
 # signed in through Better Auth.
 AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
+# The caller's session (its token's `jti`), set only for the service's own
+# tokens: what POST /api/auth/signout ends.
+SESSION_ID: web.RequestKey[uuid.UUID] = web.RequestKey("session_id")
 # The client address (service.clients), set once per request by the
 # request-context middleware.
 CLIENT: web.RequestKey[str] = web.RequestKey("client")

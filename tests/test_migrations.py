@@ -7,6 +7,7 @@ import asyncio
 import logging
 import multiprocessing
 import shutil
+import time
 from pathlib import Path
 
 import asyncpg
@@ -186,7 +187,7 @@ async def test_the_database_rejects_a_duplicate_email_in_other_case(conn):
     await make_user(conn, email="Ann@Example.com")
     with pytest.raises(asyncpg.UniqueViolationError) as info:
         await make_user(conn, email="aNN@example.COM")
-    assert info.value.constraint_name == "users_password_email_lower_key"
+    assert info.value.constraint_name == "users_password_email_key"
 
 
 @pytest.mark.parametrize(
@@ -307,7 +308,7 @@ async def test_two_first_requests_at_once_link_one_account(migrated_database):
     first = await asyncpg.connect(migrated_database)
     second = await asyncpg.connect(migrated_database)
     try:
-        args = (ISSUER, "racer", "r@example.com", "Racer")
+        args = (ISSUER, "racer", "r@example.com", "Racer", int(time.time()))
         transaction = first.transaction()
         await transaction.start()
         first_id = await first.fetchval(sql, *args)
@@ -433,3 +434,48 @@ def test_break_lock_clears_a_stale_lock_and_migrates(empty_database):
     assert migrate(empty_database, MIGRATIONS_DIR, break_lock=True) == [newest]
     with psycopg.connect(empty_database) as conn:
         assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0] == 0
+
+
+# --- 0009: one password account per mailbox, in any Unicode form ---------------
+
+
+async def test_0009_sets_colliding_accounts_aside_and_says_which_kept_the_address(
+    empty_database, tmp_path
+):
+    up_to_0008 = migrations_up_to("0008", tmp_path)
+    migrate(empty_database, up_to_0008)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        # Distinct under 0004's lower(email), one address under 0009's rule.
+        first = await make_user(conn, email="jos\u00e9@example.com")  # composed
+        second = await make_user(conn, email="JOSE\u0301@example.com")  # decomposed
+        third = await make_user(conn, email="\uff4a\uff4f\uff53\u00e9@example.com")  # fullwidth
+        other = await make_user(conn, email="ann@example.com")
+        linked = await make_linked(conn, email="jos\u00e9@example.com")  # never counted
+        for owner in (second, third):
+            await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 't')", owner)
+        before = schema(empty_database)
+
+        up_to_0009 = migrations_up_to("0009", up_to_0008)
+        assert migrate(empty_database, up_to_0009) == ["0009.unique_email_in_any_unicode_form"]
+        marks = dict(await conn.fetch("SELECT id, email_duplicate_of FROM users"))
+        assert marks == {first: None, second: first, third: first, other: None, linked: None}
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 2  # nothing deleted
+        signin = (
+            MIGRATIONS_DIR.parent / "queries" / "auth" / "get_user_for_signin.sql"
+        ).read_text()
+        for form in (
+            "JOS\u00c9@example.com",
+            "jose\u0301@EXAMPLE.com",
+            "\uff2a\uff2f\uff33\u00c9@example.com",
+        ):
+            assert (await conn.fetchrow(signin, form))["id"] == first
+        with pytest.raises(asyncpg.UniqueViolationError) as info:
+            await make_user(conn, email="Jos\u00c9@example.com")
+        assert info.value.constraint_name == "users_password_email_key"
+
+        assert rollback(empty_database, up_to_0009) == ["0009.unique_email_in_any_unicode_form"]
+        assert schema(empty_database) == before
+        assert await conn.fetchval("SELECT count(*) FROM users") == 5
+    finally:
+        await conn.close()

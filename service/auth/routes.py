@@ -1,4 +1,5 @@
-"""POST /api/auth/signup, POST /api/auth/signin, GET and PATCH /api/auth/me."""
+"""Accounts and sessions: sign-up, sign-in, sign-out, the signed-in user
+(read, rename, delete) and the password change."""
 
 from __future__ import annotations
 
@@ -8,22 +9,35 @@ from aiohttp import web
 
 from service import constraints, keys
 from service.auth.schemas import (
+    DeleteAccountSchema,
+    PasswordChangeSchema,
     RenameSchema,
     SessionSchema,
     SigninSchema,
+    SignoutSchema,
     SignupSchema,
     UserSchema,
     user_json,
 )
+from service.auth.strength import weak_password_reason
 from service.docs.operation import DATABASE, JSON_BODY, Answer, operation
-from service.errors import AccountGone, Unauthorized
-from service.jsonio import json_response, read_json
+from service.errors import (
+    AccountGone,
+    ManagedByBetterAuth,
+    Unauthorized,
+    Unprocessable,
+    WrongPassword,
+)
+from service.jsonio import has_body, json_response, read_json
 
 routes = web.RouteTableDef()
 
 SIGNUP = SignupSchema()
 SIGNIN = SigninSchema()
 RENAME = RenameSchema()
+SIGNOUT = SignoutSchema()
+PASSWORD_CHANGE = PasswordChangeSchema()
+DELETE_ACCOUNT = DeleteAccountSchema()
 BAD_CREDENTIALS = "The email or password is incorrect."
 # Both routes hash or check a password: their 503 is the bounded bcrypt
 # queue too (service/auth/passwords.py).
@@ -35,11 +49,11 @@ HASHING_503 = (
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _session(request: web.Request, user: Any) -> dict[str, Any]:
+def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]:
     tokens = request.app[keys.TOKENS]
     return {
         "user": user_json(user),
-        "access_token": tokens.issue(user["id"]),
+        "access_token": tokens.issue(user["id"], session_id),
         "token_type": "bearer",
         "expires_in": tokens.ttl,
     }
@@ -66,10 +80,16 @@ async def signup(request: web.Request) -> web.Response:
     data = SIGNUP.load(await read_json(request))
     password_hash = await passwords.hash(data["password"])
     user = await request.app[keys.DB].one(
-        "create_user", email=data["email"], password_hash=password_hash, name=data["name"]
+        "create_user",
+        email=data["email"],
+        password_hash=password_hash,
+        name=data["name"],
+        ttl_seconds=request.app[keys.TOKENS].ttl,
     )
     return json_response(
-        _session(request, user), status=201, headers={**NO_STORE, "Location": "/api/auth/me"}
+        _session(request, user, user["session_id"]),
+        status=201,
+        headers={**NO_STORE, "Location": "/api/auth/me"},
     )
 
 
@@ -105,7 +125,10 @@ async def signin(request: web.Request) -> web.Response:
         limits.signin_failed(data["email"], client)
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
     await limits.signed_in(data["email"])
-    return json_response(_session(request, user), headers=NO_STORE)
+    session_id = await request.app[keys.DB].val(
+        "create_session", user_id=user["id"], ttl_seconds=request.app[keys.TOKENS].ttl
+    )
+    return json_response(_session(request, user, session_id), headers=NO_STORE)
 
 
 @routes.get("/api/auth/me", allow_head=False)
@@ -139,3 +162,134 @@ async def rename(request: web.Request) -> web.Response:
     if user is None:
         raise AccountGone()
     return json_response(user_json(user))
+
+
+@routes.post("/api/auth/signout")
+@operation(
+    tag="auth",
+    body=SignoutSchema,
+    body_required=False,
+    ok={204: Answer("Signed out.")},
+    problems=(*JSON_BODY, 403, DATABASE),
+    notes={
+        401: "No valid token, or it was already signed out.",
+        403: "The token is a Better Auth token: sign out through Better Auth.",
+    },
+)
+async def signout(request: web.Request) -> web.Response:
+    """End this session, or with `{"everywhere": true}` every session of the
+    account: those tokens are refused (401) on every worker and replica
+    within a second."""
+    everywhere = (
+        SIGNOUT.load(await read_json(request))["everywhere"] if has_body(request) else False
+    )
+    session_id = request.get(keys.SESSION_ID)
+    if session_id is None:
+        raise ManagedByBetterAuth("sign out")
+    user_id = request[keys.USER_ID]
+    tokens = request.app[keys.TOKENS]
+    db = request.app[keys.DB]
+    if everywhere:
+        await db.exec("end_all_sessions", user_id=user_id)
+        tokens.forget_user(user_id)
+    else:
+        await db.exec("end_session", id=session_id, user_id=user_id)
+        tokens.forget_session(session_id)
+    return web.Response(status=204)
+
+
+async def _check_password(request: web.Request, account: Any, password: str) -> None:
+    """WrongPassword unless `password` is the account's: counted like a
+    sign-in (per client address, and per account, whose failures lock it)."""
+    limits = request.app[keys.RATE_LIMITS]
+    client = request[keys.CLIENT]
+    await limits.count_auth_attempt(client)
+    request.app[keys.PASSWORDS].refuse_when_full("check")
+    await limits.count_signin(account["email"], client)
+    if not await request.app[keys.PASSWORDS].check(password, account["password_hash"]):
+        limits.signin_failed(account["email"], client)
+        raise WrongPassword()
+    await limits.signed_in(account["email"])
+
+
+async def _credentials(request: web.Request) -> Any:
+    account = await request.app[keys.DB].one("get_user_credentials", id=request[keys.USER_ID])
+    if account is None:
+        raise AccountGone()
+    return account
+
+
+@routes.put("/api/auth/password")
+@operation(
+    tag="auth",
+    body=PasswordChangeSchema,
+    ok={
+        200: Answer("Changed: a new session; every other token of the account ends.", SessionSchema)
+    },
+    problems=(*JSON_BODY, 403, 429, DATABASE),
+    notes={
+        403: "current_password is wrong, or the account signs in with Better Auth "
+        "(its password lives there).",
+        429: "Too many password checks from this client address, or too many wrong "
+        "passwords for this account.",
+        503: HASHING_503,
+    },
+)
+async def change_password(request: web.Request) -> web.Response:
+    """Change the password. Every token of the account, this one included,
+    is refused within a second; use the new session's token."""
+    data = PASSWORD_CHANGE.load(await read_json(request))
+    account = await _credentials(request)
+    if account["password_hash"] is None:
+        raise ManagedByBetterAuth("change the password")
+    reason = weak_password_reason(data["new_password"], account["email"], account["name"])
+    if reason:
+        raise Unprocessable({"new_password": [reason]})
+    await _check_password(request, account, data["current_password"])
+    passwords = request.app[keys.PASSWORDS]
+    new_hash = await passwords.hash(data["new_password"])
+    tokens = request.app[keys.TOKENS]
+    user = await request.app[keys.DB].one(
+        "change_password",
+        id=account["id"],
+        old_hash=account["password_hash"],
+        new_hash=new_hash,
+        ttl_seconds=tokens.ttl,
+    )
+    if user is None:  # changed (or deleted) since the check: that password is no longer current
+        raise WrongPassword()
+    tokens.forget_user(user["id"])
+    return json_response(_session(request, user, user["session_id"]), headers=NO_STORE)
+
+
+@routes.delete("/api/auth/me")
+@operation(
+    tag="auth",
+    body=DeleteAccountSchema,
+    body_required=False,
+    ok={204: Answer("Deleted, with every task.")},
+    problems=(*JSON_BODY, 403, 429, DATABASE),
+    notes={
+        400: "A password account sent no body: its password is required.",
+        403: "The password is wrong.",
+        429: "Too many password checks from this client address, or too many wrong "
+        "passwords for this account.",
+        503: HASHING_503,
+    },
+)
+async def delete_me(request: web.Request) -> web.Response:
+    """Delete the account and all its tasks, in one transaction. A password
+    account sends `{"password"}`; a Better Auth account sends nothing, and
+    only what is stored here is deleted (the person stays signed in at
+    Better Auth; a token it issues later makes a new, empty account)."""
+    account = await _credentials(request)
+    if account["password_hash"] is not None:
+        password = DELETE_ACCOUNT.load(await read_json(request))["password"]
+        await _check_password(request, account, password)
+    deleted = await request.app[keys.DB].val(
+        "delete_user", id=account["id"], password_hash=account["password_hash"]
+    )
+    if deleted is None:  # the password changed (or the account went) since the check
+        raise WrongPassword()
+    request.app[keys.TOKENS].forget_user(account["id"])
+    return web.Response(status=204)

@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from service.auth.strength import weak_password_reason
-from service.schemas import StrictSchema, Text, row_serializer
+from service.schemas import StrictBoolean, StrictSchema, Text, row_serializer
 
 EMAIL_MAX = 254
 NAME_MAX = 100
@@ -32,6 +32,24 @@ def _name() -> Text:
     return Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
 
 
+def _password() -> Text:
+    """A new password, as sign-up's: the guessability check needs the
+    account's email and name, so the handler runs it."""
+    return Text(
+        required=True,
+        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+        metadata={
+            "description": "Refused when commonly used or easy to guess (zxcvbn), or the "
+            "email or name itself; no composition rules."
+        },
+    )
+
+
+def _presented_password() -> Text:
+    """A password to check: only its shape is validated."""
+    return Text(required=True, validate=validate.Length(min=1, max=SIGNIN_PASSWORD_MAX))
+
+
 class Email(Text):
     """An email address, surrounding whitespace trimmed, case kept."""
 
@@ -45,14 +63,7 @@ class SignupSchema(StrictSchema):
         validate=valid_email,
         metadata={"format": "email", "maxLength": EMAIL_MAX, "pattern": "^[^\\x00]*$"},
     )
-    password = Text(
-        required=True,
-        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
-        metadata={
-            "description": "Refused when commonly used or easy to guess (zxcvbn), or the "
-            "email or name itself; no composition rules."
-        },
-    )
+    password = _password()
     name = _name()
 
     @validates_schema
@@ -72,11 +83,31 @@ class RenameSchema(StrictSchema):
     name = _name()
 
 
+class SignoutSchema(StrictSchema):
+    """POST /api/auth/signout's optional body."""
+
+    everywhere = StrictBoolean(
+        load_default=False,
+        metadata={"description": "true: end every session of the account, not only this one."},
+    )
+
+
+class PasswordChangeSchema(StrictSchema):
+    current_password = _presented_password()
+    new_password = _password()
+
+
+class DeleteAccountSchema(StrictSchema):
+    """DELETE /api/auth/me's body: required for password accounts."""
+
+    password = _presented_password()
+
+
 class SigninSchema(StrictSchema):
     # Only shape is checked: a malformed email or a wrong-length password is
     # simply not a valid credential (401), which leaks nothing.
     email = Text(required=True, validate=validate.Length(min=1, max=1024))
-    password = Text(required=True, validate=validate.Length(min=1, max=SIGNIN_PASSWORD_MAX))
+    password = _presented_password()
 
     @post_load
     def _trim(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -5,12 +5,24 @@ per-user rate limit once it knows who they are.
 Two kinds are accepted: the service's own (HS256 with BETTER_AUTH_SECRET,
 no `kid`), and, when BETTER_AUTH_URL is set, the frontend's Better Auth
 tokens (a `kid` naming a key its server publishes; see betterauth.py),
-whose first use creates the linked account here."""
+whose first use creates the linked account here.
+
+Revocation: each of our tokens names its session (`jti`, a row of
+`sessions`), and is refused once that row is gone: signed out, a password
+change, the account deleted. A worker that verified a token trusts it for
+CHECK_SECONDS, then asks the database again (one primary-key lookup, shared
+by the requests that arrive meanwhile), so an ended session is refused by
+every worker and replica within a second, through a transaction pooler too.
+A Better Auth token is checked the same way against its account's row.
+bench/load.py measured this against a lookup on every request and against
+no check (README, "Sessions")."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -18,7 +30,7 @@ from aiohttp import web
 
 from service import keys
 from service.auth.schemas import EMAIL_MAX, NAME_MAX
-from service.errors import Unauthorized
+from service.errors import AccountGone, Unauthorized
 from service.schemas import as_visible_line
 from service.settings import Settings
 
@@ -27,20 +39,36 @@ if TYPE_CHECKING:
     from service.db import Database
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss"]
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "jti"]
 LEEWAY_SECONDS = 5
 # Routes anyone may call under /api.
 PUBLIC_ROUTES = frozenset({"/api/auth/signup", "/api/auth/signin"})
 MAX_TOKEN_LENGTH = 4096
-# Verified tokens are remembered (token -> caller, expiry) so a client's
-# every request does not re-run signature checks, JSON decoding or the
-# account lookup; expiry is still checked on every use. Bounded: cleared
-# when full.
+# Verified tokens are remembered (token -> _Verified) so a client's every
+# request does not re-run signature checks, JSON decoding or the account
+# lookup; expiry is still checked on every use. Bounded: cleared when full.
 CACHE_SIZE = 10_000
+# How long a worker trusts its last look at a token's session: an ended
+# session is refused everywhere within this plus one database round trip,
+# under the contract's second.
+CHECK_SECONDS = 0.5
+SIGNED_OUT = "The session has ended (signed out, or the password changed); sign in again."
 FALLBACK_NAME = "Better Auth user"
+MAX_EPOCH = 2**53  # an `iat` past it is clamped: still a bigint, still after every deletion
 
 # (user id here, Better Auth user id or None)
 Caller = tuple[uuid.UUID, str | None]
+
+
+@dataclass(slots=True)
+class _Verified:
+    """A token whose signature and claims checked out."""
+
+    caller: Caller
+    expires: int  # its `exp`
+    session: uuid.UUID | None  # its `jti`; None for a Better Auth token
+    checked: float = float("-inf")  # monotonic time its session was last seen live
+    checking: asyncio.Task[bool] | None = None  # the look under way, shared
 
 
 class TokenService:
@@ -54,45 +82,110 @@ class TokenService:
         self.better_auth = better_auth
         self._verified: dict[str, tuple[Caller, int]] = {}
 
-    def issue(self, user_id: uuid.UUID) -> str:
+    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
         now = int(time.time())
-        claims = {"sub": str(user_id), "iat": now, "exp": now + self.ttl, "iss": self.issuer}
+        claims = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + self.ttl,
+            "iss": self.issuer,
+            "jti": str(session_id),
+        }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def cached(self, token: str) -> Caller | None:
-        """The caller of a token verified before and not yet expired."""
+    def cached(self, token: str) -> _Verified | None:
+        """A token verified before, not yet expired, whose session was seen
+        live within CHECK_SECONDS: the hot path, no database."""
         known = self._verified.get(token)
-        if known is None:
-            return None
-        if time.time() < known[1] + LEEWAY_SECONDS:
-            return known[0]
-        del self._verified[token]
+        if (
+            known is not None
+            and time.monotonic() - known.checked < CHECK_SECONDS
+            and time.time() < known.expires + LEEWAY_SECONDS
+        ):
+            return known
         return None
 
-    async def authenticate(self, token: str) -> Caller:
-        """Verify a token not in the cache; Unauthorized for anything that
-        is not a valid token of either kind (expired, forged, another
+    async def authenticate(self, token: str) -> _Verified:
+        """Verify a token the cache cannot vouch for, and see that its
+        session (or a Better Auth token's account) is still live;
+        Unauthorized for anything else (expired, signed out, forged, another
         algorithm, missing claims, junk)."""
+        known = self._verified.get(token)
+        if known is not None and time.time() >= known.expires + LEEWAY_SECONDS:
+            del self._verified[token]
+            known = None
+        if known is None:
+            known = await self._verify(token)
+            if len(self._verified) >= CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = known
+        if not await self._still_live(known):
+            if self._verified.get(token) is known:
+                del self._verified[token]
+            if known.session is None:
+                raise AccountGone()
+            raise Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
+        return known
+
+    async def _verify(self, token: str) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("The token is not valid.") from None
-        if "kid" in header:  # ours never carry one
-            if self.better_auth is None:
-                raise Unauthorized("The token is not valid.")
-            claims = await self.better_auth.verify(token, header)
-            caller: Caller = (await self._link(self.better_auth.issuer, claims), claims["sub"])
-            expires = int(claims["exp"])
-        else:
-            user_id, expires = self._verify_own(token)
-            caller = (user_id, None)
-        if len(self._verified) >= CACHE_SIZE:
-            self._verified.clear()
-        self._verified[token] = (caller, expires)
-        return caller
+        if "kid" not in header:  # ours never carry one
+            user_id, session, expires = self._verify_own(token)
+            return _Verified((user_id, None), expires, session)
+        if self.better_auth is None:
+            raise Unauthorized("The token is not valid.")
+        claims = await self.better_auth.verify(token, header)
+        user_id = await self._link(self.better_auth.issuer, claims)
+        if user_id is None:
+            raise AccountGone()
+        # Just found or made: live as of now.
+        return _Verified((user_id, claims["sub"]), int(claims["exp"]), None, time.monotonic())
 
-    def _verify_own(self, token: str) -> tuple[uuid.UUID, int]:
-        """(user id, expiry) of one of our own tokens."""
+    async def _still_live(self, known: _Verified) -> bool:
+        """Whether the token's session (or account) is live, asked at most
+        once per CHECK_SECONDS: requests that arrive while one look is under
+        way share it."""
+        if time.monotonic() - known.checked < CHECK_SECONDS:
+            return True
+        task = known.checking
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._look(known))
+            task.add_done_callback(_retrieved)  # its waiters may all have gone
+            known.checking = task
+        # A request that goes away must not cancel the look for the others.
+        return await asyncio.shield(task)
+
+    async def _look(self, known: _Verified) -> bool:
+        started = time.monotonic()
+        try:
+            user_id = known.caller[0]
+            if known.session is None:
+                live = await self._db.val("account_exists", id=user_id)
+            else:
+                live = await self._db.val("session_is_live", id=known.session, user_id=user_id)
+        finally:
+            known.checking = None
+        if live:
+            known.checked = started  # from when the look began: never later than the truth
+        return bool(live)
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        """Drop every cached token of an account whose sessions just ended
+        here, so this worker refuses them at once (the others within
+        CHECK_SECONDS)."""
+        for token in [t for t, v in self._verified.items() if v.caller[0] == user_id]:
+            del self._verified[token]
+
+    def forget_session(self, session: uuid.UUID) -> None:
+        """Drop the cached token of a session just ended here."""
+        for token in [t for t, v in self._verified.items() if v.session == session]:
+            del self._verified[token]
+
+    def _verify_own(self, token: str) -> tuple[uuid.UUID, uuid.UUID, int]:
+        """(user id, session id, expiry) of one of our own tokens."""
         try:
             claims = jwt.decode(
                 token,
@@ -102,14 +195,15 @@ class TokenService:
                 leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS},
             )
-            return uuid.UUID(str(claims["sub"])), int(claims["exp"])
+            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"])), int(claims["exp"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("The token has expired; sign in again.") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("The token is not valid.") from None
 
-    async def _link(self, issuer: str, claims: dict[str, Any]) -> uuid.UUID:
-        """The account linked to this Better Auth user, made on first use."""
+    async def _link(self, issuer: str, claims: dict[str, Any]) -> uuid.UUID | None:
+        """The account linked to this Better Auth user, made on first use;
+        None when it deleted itself after this token was issued."""
         email = _claimed_email(claims.get("email"))
         name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
         return await self._db.val(
@@ -118,7 +212,13 @@ class TokenService:
             subject=claims["sub"],
             email=email,
             name=name or FALLBACK_NAME,
+            issued_at=min(max(int(claims["iat"]), 0), MAX_EPOCH),
         )
+
+
+def _retrieved(task: asyncio.Task[bool]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _claimed_email(value: Any) -> str | None:
@@ -176,10 +276,13 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     ):
         tokens = request.app[keys.TOKENS]
         token = bearer_token(request)
-        user_id, subject = tokens.cached(token) or await tokens.authenticate(token)
+        known = tokens.cached(token) or await tokens.authenticate(token)
+        user_id, subject = known.caller
         request[keys.USER_ID] = user_id
         if subject is not None:
             request[keys.AUTH_SUBJECT] = subject
+        else:
+            request[keys.SESSION_ID] = known.session
         await request.app[keys.RATE_LIMITS].count_request(user_id, request[keys.CLIENT])
         acting = keys.ACTING_USER.set(user_id)
         try:

@@ -19,6 +19,7 @@ from service.app import create_app
 from tests.auth.conftest import running_better_auth
 from tests.conftest import TEST_SECRET, make_settings
 from tests.helpers import bearer, problem, signup
+from tests.launcher import wait_until_async
 
 TASKS = "/api/tasks"
 ME = "/api/auth/me"
@@ -255,3 +256,54 @@ async def test_a_claimed_name_follows_the_sign_up_rule(ba_client, better_auth):
         assert resp.status == 200, await resp.text()
         expected = kept if kept is not None else user.email.partition("@")[0]
         assert (await resp.json())["name"] == expected, given
+
+
+async def test_sign_out_and_password_belong_to_better_auth(ba_client, better_auth):
+    token = await better_auth.token(await better_auth.sign_up())
+    resp = await ba_client.post("/api/auth/signout", headers=bearer(token))
+    assert (await problem(resp, 403))["type"].endswith("/managed-by-better-auth")
+    change = {"current_password": "correct horse battery", "new_password": "tangerine orbit"}
+    resp = await ba_client.put("/api/auth/password", json=change, headers=bearer(token))
+    assert (await problem(resp, 403))["type"].endswith("/managed-by-better-auth")
+    assert (await ba_client.get(ME, headers=bearer(token))).status == 200  # nothing ended
+
+
+async def test_deleting_a_better_auth_account_needs_no_password_and_leaves_better_auth(
+    ba_client, better_auth, migrated_database
+):
+    user = await better_auth.sign_up()
+    token = await better_auth.token(user)
+    resp = await ba_client.post(TASKS, json={"title": "mine"}, headers=bearer(token))
+    local_id = (await resp.json())["user_id"]
+
+    resp = await ba_client.delete(ME, headers=bearer(token))
+    assert resp.status == 204, await resp.text()
+    with psycopg.connect(migrated_database) as conn:
+        for sql in (
+            "SELECT count(*) FROM users WHERE id = %s",
+            "SELECT count(*) FROM tasks WHERE user_id = %s",
+        ):
+            assert conn.execute(sql, (local_id,)).fetchone()[0] == 0
+        (departed,) = conn.execute(
+            "SELECT extract(epoch FROM departed_at) FROM better_auth_departures "
+            "WHERE auth_subject = %s",
+            (user.id,),
+        ).fetchone()
+    # The token issued before the deletion makes no new account.
+    await problem(await ba_client.get(TASKS, headers=bearer(token)), 401)
+    await problem(await ba_client.get(ME, headers=bearer(token)), 401)
+
+    # Still signed in at Better Auth: a token it issues after the deletion's
+    # second is a new, empty account.
+    later = {}
+
+    async def issued_after_the_deletion() -> bool:
+        later["token"] = await better_auth.token(user)
+        return claims_of(later["token"])["iat"] > int(departed)
+
+    await wait_until_async(issued_after_the_deletion, "no token issued after the deletion", 5)
+    resp = await ba_client.get(TASKS, headers=bearer(later["token"]))
+    assert resp.status == 200
+    assert await resp.json() == []
+    me = await (await ba_client.get(ME, headers=bearer(later["token"]))).json()
+    assert me["id"] != local_id

@@ -45,6 +45,7 @@ async def test_signup_token_carries_the_contract_claims(client):
     claims = jwt.decode(body["access_token"], TEST_SECRET, algorithms=["HS256"], issuer="todo-api")
     assert claims["sub"] == body["user"]["id"]
     assert claims["exp"] - claims["iat"] == 604800
+    assert uuid.UUID(claims["jti"])  # its session
     assert jwt.get_unverified_header(body["access_token"])["alg"] == "HS256"
 
 
@@ -266,9 +267,17 @@ def forge(claims: dict, key: str = TEST_SECRET, algorithm: str = "HS256") -> str
         return jwt.encode(claims, key, algorithm=algorithm)
 
 
-def claims_for(user_id: str, **override) -> dict:
+def claims_for(user_id: str, jti: str | None = None, **override) -> dict:
+    """Good claims for user_id; jti: a live session of it (a random one if
+    not given)."""
     now = int(time.time())
-    claims = {"sub": user_id, "iat": now, "exp": now + 3600, "iss": "todo-api"}
+    claims = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + 3600,
+        "iss": "todo-api",
+        "jti": jti or str(uuid.uuid4()),
+    }
     claims.update(override)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -284,32 +293,57 @@ def none_alg_token(claims: dict) -> str:
 
 
 BAD_TOKENS = {
-    "expired": lambda uid: forge(
-        claims_for(uid, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    "expired": lambda uid, sid: forge(
+        claims_for(uid, sid, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600)
     ),
-    "wrong key": lambda uid: forge(claims_for(uid), key="another-secret-that-is-long-enough-xx"),
-    "alg none": lambda uid: none_alg_token(claims_for(uid)),
-    "HS512": lambda uid: forge(claims_for(uid), algorithm="HS512"),
-    "HS384": lambda uid: forge(claims_for(uid), algorithm="HS384"),
-    "no exp": lambda uid: forge(claims_for(uid, exp=None)),
-    "no iat": lambda uid: forge(claims_for(uid, iat=None)),
-    "no iss": lambda uid: forge(claims_for(uid, iss=None)),
-    "no sub": lambda uid: forge({k: v for k, v in claims_for(uid).items() if k != "sub"}),
-    "other iss": lambda uid: forge(claims_for(uid, iss="someone-else")),
-    "sub not a uuid": lambda uid: forge(claims_for("admin")),
-    "sub a number": lambda uid: forge(claims_for(uid, sub=12345)),
-    "garbage": lambda uid: "not.a.jwt",
-    "tampered": lambda uid: forge(claims_for(uid))[:-2] + "xx",
+    "wrong key": lambda uid, sid: forge(
+        claims_for(uid, sid), key="another-secret-that-is-long-enough-xx"
+    ),
+    "alg none": lambda uid, sid: none_alg_token(claims_for(uid, sid)),
+    "HS512": lambda uid, sid: forge(claims_for(uid, sid), algorithm="HS512"),
+    "HS384": lambda uid, sid: forge(claims_for(uid, sid), algorithm="HS384"),
+    "no exp": lambda uid, sid: forge(claims_for(uid, sid, exp=None)),
+    "no iat": lambda uid, sid: forge(claims_for(uid, sid, iat=None)),
+    "no iss": lambda uid, sid: forge(claims_for(uid, sid, iss=None)),
+    "no sub": lambda uid, sid: forge({k: v for k, v in claims_for(uid, sid).items() if k != "sub"}),
+    "no jti": lambda uid, sid: forge({k: v for k, v in claims_for(uid, sid).items() if k != "jti"}),
+    "jti not a uuid": lambda uid, sid: forge(claims_for(uid, "session-1")),
+    "jti of no session": lambda uid, sid: forge(claims_for(uid, str(uuid.uuid4()))),
+    "other iss": lambda uid, sid: forge(claims_for(uid, sid, iss="someone-else")),
+    "sub not a uuid": lambda uid, sid: forge(claims_for("admin", sid)),
+    "sub a number": lambda uid, sid: forge(claims_for(uid, sid, sub=12345)),
+    "garbage": lambda uid, sid: "not.a.jwt",
+    "tampered": lambda uid, sid: forge(claims_for(uid, sid))[:-2] + "xx",
 }
+
+
+def session_of(token: str) -> str:
+    return jwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+async def test_a_token_forged_with_the_key_and_a_live_session_works(client):
+    """The control for the bad tokens below: each differs from this one in
+    one way only."""
+    body = await signup(client)
+    token = forge(claims_for(body["user"]["id"], session_of(body["access_token"])))
+    resp = await client.get(ME, headers=bearer(token))
+    assert resp.status == 200, await resp.text()
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_TOKENS))
 async def test_a_bad_token_is_401_with_www_authenticate(client, kind):
     body = await signup(client)
-    token = BAD_TOKENS[kind](body["user"]["id"])
+    token = BAD_TOKENS[kind](body["user"]["id"], session_of(body["access_token"]))
     resp = await client.get(ME, headers=bearer(token))
     await problem(resp, 401)
     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_session_of_another_account_is_401(client):
+    ann = await signup(client)
+    bob = await signup(client, email="bob@example.com")
+    token = forge(claims_for(ann["user"]["id"], session_of(bob["access_token"])))
+    await problem(await client.get(ME, headers=bearer(token)), 401)
 
 
 @pytest.mark.parametrize(
@@ -350,7 +384,7 @@ async def test_signup_and_signin_need_no_token(client):
 
 async def test_unknown_api_paths_and_methods_are_404_and_405_not_401(client):
     await problem(await client.get("/api/nothing-here"), 404)
-    resp = await client.delete(ME)
+    resp = await client.put(ME, json={})
     await problem(resp, 405)
     assert "GET" in resp.headers["Allow"]
 

@@ -1,9 +1,32 @@
 -- name: create_user :one
--- Params: $1 email text, $2 password_hash text, $3 name text
--- Create a password account: the email as typed, its bcrypt password_hash,
--- the name. An email another password account has (in any case) raises
--- users_password_email_lower_key.
--- Index: users_password_email_lower_key enforces the uniqueness.
-INSERT INTO users (email, password_hash, name)
-VALUES ($1::text, $2::text, $3::text)
-RETURNING id, email, name, created_at;
+-- Params: $1 email text, $2 password_hash text, $3 name text,
+--     $4 ttl_seconds integer
+-- Sign-up: create a password account (the email as typed, its bcrypt
+-- password_hash, the name) and its first session, expiring in ttl_seconds
+-- (JWT_TTL_SECONDS); session_id is the token's `jti`. An email another
+-- password account has, in any case or Unicode form, raises
+-- users_password_email_key.
+-- Index: users_password_email_key enforces the uniqueness; sessions_pkey
+-- (new row).
+WITH created AS (
+    INSERT INTO users (email, password_hash, name)
+    VALUES ($1::text, $2::text, $3::text)
+    RETURNING id, email, name, created_at
+),
+
+started AS (
+    INSERT INTO sessions (user_id, expires_at)
+    SELECT
+        created.id,
+        now() + make_interval(secs => $4::integer) AS expires_at
+    FROM created
+    RETURNING id
+)
+
+SELECT
+    created.id,
+    created.email,
+    created.name,
+    created.created_at,
+    started.id AS session_id
+FROM created, started;

@@ -1,0 +1,42 @@
+-- name: change_password :one
+-- Params: $1 id uuid, $2 old_hash text, $3 new_hash text,
+--     $4 ttl_seconds integer
+-- PUT /api/auth/password, in one statement: account id's password hash
+-- becomes new_hash, every session it had ends, and a new one begins
+-- (expiring in ttl_seconds; session_id is the new token's `jti`). Only
+-- while the hash is still old_hash, the one the current password was
+-- checked against: no row when a concurrent change came first, or the
+-- account is gone. The DELETE reads the sessions as they were before this
+-- statement, so the new session stays.
+-- Index: users_pkey; sessions_user_id_idx (the ended sessions);
+-- sessions_pkey (new row).
+WITH changed AS (
+    UPDATE users
+    SET password_hash = $3::text
+    WHERE
+        id = $1::uuid
+        AND password_hash = $2::text
+    RETURNING id, email, name, created_at
+),
+
+ended AS (
+    DELETE FROM sessions
+    WHERE user_id IN (SELECT changed.id FROM changed)
+),
+
+started AS (
+    INSERT INTO sessions (user_id, expires_at)
+    SELECT
+        changed.id,
+        now() + make_interval(secs => $4::integer) AS expires_at
+    FROM changed
+    RETURNING id
+)
+
+SELECT
+    changed.id,
+    changed.email,
+    changed.name,
+    changed.created_at,
+    started.id AS session_id
+FROM changed, started;

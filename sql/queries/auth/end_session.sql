@@ -1,0 +1,9 @@
+-- name: end_session :exec
+-- Params: $1 id uuid, $2 user_id uuid
+-- POST /api/auth/signout: ends session id (the token's `jti`) of account
+-- user_id (its `sub`); the token is refused everywhere within a second.
+-- Index: sessions_pkey.
+DELETE FROM sessions
+WHERE
+    id = $1::uuid
+    AND user_id = $2::uuid;
