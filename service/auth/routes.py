@@ -166,6 +166,11 @@ async def rename(request: web.Request) -> web.Response:
 
 @routes.post("/api/auth/signout")
 @operation(
+    description=(
+        'Ends the presented token\'s session, or with `{"everywhere": true}` every '
+        "session of the account. Those tokens are then refused (401, "
+        "`session-ended`) by every worker and replica within a second."
+    ),
     tag="auth",
     body=SignoutSchema,
     body_required=False,
@@ -177,9 +182,7 @@ async def rename(request: web.Request) -> web.Response:
     },
 )
 async def signout(request: web.Request) -> web.Response:
-    """End this session, or with `{"everywhere": true}` every session of the
-    account: those tokens are refused (401) on every worker and replica
-    within a second."""
+    """Sign out."""
     everywhere = (
         SIGNOUT.load(await read_json(request))["everywhere"] if has_body(request) else False
     )
@@ -191,10 +194,10 @@ async def signout(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     if everywhere:
         await db.exec("end_all_sessions", user_id=user_id)
-        tokens.forget_user(user_id)
+        tokens.ended_user(user_id)
     else:
         await db.exec("end_session", id=session_id, user_id=user_id)
-        tokens.forget_session(session_id)
+        tokens.ended_session(session_id)
     return web.Response(status=204)
 
 
@@ -221,6 +224,12 @@ async def _credentials(request: web.Request) -> Any:
 
 @routes.put("/api/auth/password")
 @operation(
+    description=(
+        "Checks `current_password` (a wrong one is 403 and counts like a failed "
+        "sign-in), then sets `new_password` under sign-up's rules. Every token of the "
+        "account, this one included, is refused within a second; the answer is a new "
+        "session whose token replaces them."
+    ),
     tag="auth",
     body=PasswordChangeSchema,
     ok={
@@ -236,8 +245,7 @@ async def _credentials(request: web.Request) -> Any:
     },
 )
 async def change_password(request: web.Request) -> web.Response:
-    """Change the password. Every token of the account, this one included,
-    is refused within a second; use the new session's token."""
+    """Change the password."""
     data = PASSWORD_CHANGE.load(await read_json(request))
     account = await _credentials(request)
     if account["password_hash"] is None:
@@ -258,12 +266,19 @@ async def change_password(request: web.Request) -> web.Response:
     )
     if user is None:  # changed (or deleted) since the check: that password is no longer current
         raise WrongPassword()
-    tokens.forget_user(user["id"])
+    tokens.ended_user(user["id"])
     return json_response(_session(request, user, user["session_id"]), headers=NO_STORE)
 
 
 @routes.delete("/api/auth/me")
 @operation(
+    description=(
+        "The account, its tasks and its sessions are deleted in one transaction, and "
+        'the email is free again. A password account sends `{"password"}`; a Better '
+        "Auth account sends no body, and only what is stored here is deleted: the "
+        "person stays signed in at Better Auth, its tokens issued until now are "
+        "refused, and one it issues later makes a new, empty account."
+    ),
     tag="auth",
     body=DeleteAccountSchema,
     body_required=False,
@@ -278,10 +293,7 @@ async def change_password(request: web.Request) -> web.Response:
     },
 )
 async def delete_me(request: web.Request) -> web.Response:
-    """Delete the account and all its tasks, in one transaction. A password
-    account sends `{"password"}`; a Better Auth account sends nothing, and
-    only what is stored here is deleted (the person stays signed in at
-    Better Auth; a token it issues later makes a new, empty account)."""
+    """Delete the account and all its tasks."""
     account = await _credentials(request)
     if account["password_hash"] is not None:
         password = DELETE_ACCOUNT.load(await read_json(request))["password"]
@@ -291,5 +303,5 @@ async def delete_me(request: web.Request) -> web.Response:
     )
     if deleted is None:  # the password changed (or the account went) since the check
         raise WrongPassword()
-    request.app[keys.TOKENS].forget_user(account["id"])
+    request.app[keys.TOKENS].ended_user(account["id"])
     return web.Response(status=204)

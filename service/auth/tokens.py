@@ -69,6 +69,9 @@ class _Verified:
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
     checking: asyncio.Task[bool] | None = None  # the look under way, shared
+    # Seen ended: refused from now on without asking again (a session never
+    # comes back), so a signed-out token costs no query however often it is sent.
+    ended: bool = False
 
 
 class TokenService:
@@ -119,9 +122,8 @@ class TokenService:
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = known
-        if not await self._still_live(known):
-            if self._verified.get(token) is known:
-                del self._verified[token]
+        if known.ended or not await self._still_live(known):
+            _end(known)
             if known.session is None:
                 raise AccountGone()
             raise Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
@@ -168,21 +170,23 @@ class TokenService:
                 live = await self._db.val("session_is_live", id=known.session, user_id=user_id)
         finally:
             known.checking = None
-        if live:
-            known.checked = started  # from when the look began: never later than the truth
-        return bool(live)
+        if not live or known.ended:  # ended here while the look ran
+            return False
+        known.checked = started  # from when the look began: never later than the truth
+        return True
 
-    def forget_user(self, user_id: uuid.UUID) -> None:
-        """Drop every cached token of an account whose sessions just ended
-        here, so this worker refuses them at once (the others within
-        CHECK_SECONDS)."""
-        for token in [t for t, v in self._verified.items() if v.caller[0] == user_id]:
-            del self._verified[token]
+    def ended_user(self, user_id: uuid.UUID) -> None:
+        """Every session of this account just ended here: this worker
+        refuses its cached tokens at once (the others within CHECK_SECONDS)."""
+        for known in self._verified.values():
+            if known.caller[0] == user_id:
+                _end(known)
 
-    def forget_session(self, session: uuid.UUID) -> None:
-        """Drop the cached token of a session just ended here."""
-        for token in [t for t, v in self._verified.items() if v.session == session]:
-            del self._verified[token]
+    def ended_session(self, session: uuid.UUID) -> None:
+        """This session just ended here: refuse its cached token at once."""
+        for known in self._verified.values():
+            if known.session == session:
+                _end(known)
 
     def _verify_own(self, token: str) -> tuple[uuid.UUID, uuid.UUID, int]:
         """(user id, session id, expiry) of one of our own tokens."""
@@ -214,6 +218,13 @@ class TokenService:
             name=name or FALLBACK_NAME,
             issued_at=min(max(int(claims["iat"]), 0), MAX_EPOCH),
         )
+
+
+def _end(known: _Verified) -> None:
+    """Refused from now on: stale, so the hot path (cached) passes it to
+    authenticate, which sees it ended."""
+    known.ended = True
+    known.checked = float("-inf")
 
 
 def _retrieved(task: asyncio.Task[bool]) -> None:

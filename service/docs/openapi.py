@@ -79,7 +79,7 @@ _ERRORS = {
         "Malformed JSON, a required body missing, a malformed Host, or If-Match / "
         "If-None-Match over 1 KiB."
     ),
-    401: "Missing, malformed, expired or invalid bearer token, or its account is gone.",
+    401: "Missing, malformed, expired, signed-out or invalid bearer token, or its account is gone.",
     403: "Forbidden.",
     404: "Not found.",
     408: "The body did not arrive within CLIENT_BODY_TIMEOUT.",

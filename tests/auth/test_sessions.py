@@ -4,13 +4,10 @@ are one address in any Unicode form."""
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import pytest
 
 from service.app import create_app
-from service.auth.tokens import CHECK_SECONDS
 from tests.conftest import make_settings
 from tests.helpers import (
     PASSWORD,
@@ -103,20 +100,26 @@ async def test_signout_needs_a_token(client):
     await problem(await client.post(SIGNOUT), 401)
 
 
-async def test_a_session_ended_by_another_worker_is_refused_within_a_second(
-    client, migrated_database
-):
-    """Another worker (or replica) signs the session out: here, its row is
-    deleted behind this worker's back while the token sits in its cache."""
+async def test_sign_ins_clean_up_expired_sessions_ten_at_a_time(client, migrated_database):
+    """No cron job: each new session deletes up to 10 expired ones, oldest
+    first, and never a live one."""
     body = await signup(client)
-    token = body["access_token"]
-    assert await status(client, token) == 200  # verified and cached
     with psycopg.connect(migrated_database) as conn:
-        conn.execute("DELETE FROM sessions WHERE user_id = %s", (body["user"]["id"],))
-    # The contract's second: past this worker's CHECK_SECONDS, it looks again.
-    await asyncio.sleep(CHECK_SECONDS)
-    for path in (TASKS, ME, f"{TASKS}/00000000-0000-0000-0000-000000000000"):
-        await problem(await client.get(path, headers=bearer(token)), 401)
+        conn.execute(
+            "INSERT INTO sessions (user_id, created_at, expires_at) "
+            "SELECT %s, now() - interval '2 days', now() - g * interval '1 minute' "
+            "FROM generate_series(1, 15) AS g",
+            (body["user"]["id"],),
+        )
+    await signin(client)
+    expired = "SELECT count(*) FROM sessions WHERE expires_at < now()"
+    assert rows(migrated_database, expired) == 5
+    oldest_left = "SELECT count(*) FROM sessions WHERE expires_at < now() - interval '330 s'"
+    assert rows(migrated_database, oldest_left) == 0  # the oldest went first
+    await signin(client)
+    assert rows(migrated_database, expired) == 0
+    assert rows(migrated_database, "SELECT count(*) FROM sessions") == 3  # the live ones
+    assert await status(client, body["access_token"]) == 200
 
 
 # --- password change -------------------------------------------------------------
