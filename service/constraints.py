@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.tasks.schemas import DESCRIPTION_MAX, TITLE_MAX
+from service.tasks.schemas import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,12 @@ CONSTRAINTS: dict[str, Constraint] = {
     ),
     "tasks_description_check": _field(
         "description", f"Must be at most {DESCRIPTION_MAX} characters.", *_WRITES_TASKS
+    ),
+    "tasks_tags_check": _field(
+        "tags",
+        f"At most {TAGS_MAX} tags of 1 to {TAG_MAX} characters, not blank, "
+        "none equal to another ignoring case.",
+        *_WRITES_TASKS,
     ),
     "tasks_user_id_fkey": Constraint(
         401, _CREATES_TASKS, "the token's account is gone", problem="AccountGone"

@@ -342,6 +342,9 @@ def is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, _TIMEOUTS)
 
 
-def _normalise_errors(errors: Mapping[str, Any]) -> dict[str, Any]:
-    # marshmallow's shape, with keys as strings so it serialises cleanly.
-    return {str(k): v for k, v in errors.items()}
+def _normalise_errors(errors: Mapping[Any, Any]) -> dict[str, Any]:
+    # marshmallow's shape, with keys as strings so it serialises cleanly: a
+    # list's errors are keyed by index ({"tags": {0: [...]}}).
+    return {
+        str(k): _normalise_errors(v) if isinstance(v, Mapping) else v for k, v in errors.items()
+    }

@@ -11,7 +11,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
 
 # Fields the server owns. A frontend may send back an object it received.
-READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at"})
+READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "completed_at"})
 
 # A title or a name is one line of text that shows. Refused: control
 # characters (C0, DEL, C1) and the line and paragraph separators; and text
@@ -138,7 +138,7 @@ def _one_visible_line(value: str) -> None:
 
 
 # Output fields whose database value orjson renders as it is.
-_AS_IS = (fields.String, fields.Boolean, fields.Integer, fields.DateTime, fields.Date)
+_AS_IS = (fields.String, fields.Boolean, fields.Integer, fields.DateTime, fields.Date, fields.List)
 
 
 def row_serializer(schema: type[Schema]) -> Callable[[Any], dict[str, Any]]:

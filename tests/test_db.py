@@ -227,6 +227,10 @@ def task(user_id, title: str) -> dict:
         "title": title,
         "description": None,
         "completed": False,
+        "priority": "none",
+        "due_at": None,
+        "remind_at": None,
+        "tags": [],
         "max_tasks": 10_000,
     }
 

@@ -221,6 +221,10 @@ async def create_task(request: web.Request) -> web.Response:
         "title": data["title"],
         "description": data["description"],
         "completed": data["completed"],
+        "priority": data["priority"],
+        "due_at": data["due_at"],
+        "remind_at": data["remind_at"],
+        "tags": data["tags"],
         "max_tasks": limit,
     }
     # This connection's counter row, else any free one with room (two
@@ -292,6 +296,12 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
         description_sent="description" in data,
         description=data.get("description"),
         completed=data.get("completed"),
+        priority=data.get("priority"),
+        due_at_sent="due_at" in data,
+        due_at=data.get("due_at"),
+        remind_at_sent="remind_at" in data,
+        remind_at=data.get("remind_at"),
+        tags=data.get("tags"),
     )
     return _task_response(await _written(request, row, task_id, user_id))
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -12,6 +13,9 @@ from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text, row_
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
+PRIORITIES = ("none", "low", "medium", "high")  # in sort order
+TAGS_MAX = 20
+TAG_MAX = 40
 Q_MAX = 200
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
@@ -25,10 +29,86 @@ def _description(**kw: Any) -> Text:
     return Text(allow_none=True, validate=validate.Length(max=DESCRIPTION_MAX), **kw)
 
 
+def _priority(**kw: Any) -> fields.String:
+    return fields.String(
+        validate=validate.OneOf(PRIORITIES),
+        metadata={"description": "none, low, medium or high."},
+        **kw,
+    )
+
+
+# Years 0002 to 9998 as written: any offset then keeps the UTC form within
+# years 1 to 9999, which Python can read back (PostgreSQL would store more).
+YEARS = range(2, 9999)
+YEAR_PATTERN = (
+    "^(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+)
+
+
+def _in_years(value: datetime) -> None:
+    if value.year not in YEARS:
+        raise ValidationError("The year must be between 0002 and 9998.")
+
+
+def _moment(what: str, **kw: Any) -> fields.AwareDateTime:
+    """An RFC 3339 date-time with an offset (any; answered in UTC), or null."""
+    return fields.AwareDateTime(
+        allow_none=True,
+        validate=_in_years,
+        metadata={
+            "description": f"{what}; RFC 3339 with an offset (years 0002 to 9998), or null.",
+            "pattern": YEAR_PATTERN,
+        },
+        **kw,
+    )
+
+
+class Tags(fields.List):
+    """At most TAGS_MAX tags, each trimmed, 1 to TAG_MAX characters, one
+    visible line; two that differ only in case are one (the first spelling
+    is kept); order as given. tasks_tags_check holds the same rule."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(
+            Text(line=True, validate=validate.Length(min=1, max=TAG_MAX)),
+            validate=validate.Length(max=TAGS_MAX),
+            metadata={
+                "description": f"At most {TAGS_MAX} tags of 1 to {TAG_MAX} characters as "
+                "sent, stored trimmed; two that differ only in case are one (the first "
+                "spelling is kept)."
+            },
+            **kw,
+        )
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        # Checked as sent (the OpenAPI maxLength holds), then trimmed: what
+        # shows is left, so a trimmed tag is never empty.
+        seen: set[str] = set()
+        kept = []
+        for tag in super()._deserialize(value, attr, data, **kwargs):
+            tag = tag.strip()
+            if tag.casefold() not in seen:
+                seen.add(tag.casefold())
+                kept.append(tag)
+        return kept
+
+
+_DETAILS = ("priority", "due_at", "remind_at", "tags")
+
+
+def _read_only_moment() -> fields.DateTime:
+    return fields.DateTime(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
+
+
 class TaskCreateSchema(StrictSchema):
     title = _title(required=True)
     description = _description(load_default=None)
     completed = StrictBoolean(load_default=False)
+    priority = _priority(load_default="none")
+    due_at = _moment("When it is due", load_default=None)
+    remind_at = _moment("When to remind", load_default=None)
+    tags = Tags(load_default=list)
+    completed_at = _read_only_moment()
 
 
 class TaskReplaceSchema(StrictSchema):
@@ -37,6 +117,14 @@ class TaskReplaceSchema(StrictSchema):
     title = _title(required=True)
     description = _description()
     completed = StrictBoolean()
+    priority = _priority()
+    due_at = _moment("When it is due")
+    remind_at = _moment("When to remind")
+    tags = Tags()
+    completed_at = _read_only_moment()
+
+
+_PATCHABLE = ("title", "description", "completed", *_DETAILS)
 
 
 class TaskPatchSchema(StrictSchema):
@@ -45,16 +133,19 @@ class TaskPatchSchema(StrictSchema):
     title = _title()
     description = _description()
     completed = StrictBoolean()
+    priority = _priority()
+    due_at = _moment("When it is due")
+    remind_at = _moment("When to remind")
+    tags = Tags()
+    completed_at = _read_only_moment()
     # Said in the OpenAPI schema too, so a generated client (and the fuzzer)
     # knows an empty object is not a valid patch.
-    json_schema_extra = {
-        "anyOf": [{"required": [name]} for name in ("title", "description", "completed")]
-    }
+    json_schema_extra = {"anyOf": [{"required": [name]} for name in _PATCHABLE]}
 
     @validates_schema
     def _at_least_one(self, data: dict[str, Any], **_: Any) -> None:
         if not data:
-            raise ValidationError("Send at least one of title, description, completed.", "_schema")
+            raise ValidationError(f"Send at least one of {', '.join(_PATCHABLE)}.", "_schema")
 
 
 class TaskCompleteSchema(StrictSchema):
@@ -221,6 +312,13 @@ class TaskSchema(Schema):
     title = fields.String(required=True)
     description = fields.String(required=True, allow_none=True)
     completed = fields.Boolean(required=True)
+    completed_at = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "null while open."}
+    )
+    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
+    due_at = fields.DateTime(required=True, allow_none=True)
+    remind_at = fields.DateTime(required=True, allow_none=True)
+    tags = fields.List(fields.String(), required=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 

@@ -8,6 +8,8 @@ import json
 import pytest
 from yarl import URL
 
+from service.auth.schemas import SignupSchema
+from service.tasks.schemas import TaskCreateSchema
 from tests.helpers import bearer, make_task, user_token
 
 CASES = [
@@ -69,10 +71,15 @@ async def test_deeply_nested_json_is_a_clean_400_or_422(client):
 
 
 @pytest.mark.parametrize(
-    ("path", "fields"),
-    [("/api/tasks", {"title": "x"}), ("/api/auth/signup", {"email": "w@example.com"})],
+    ("path", "fields", "schema"),
+    [
+        ("/api/tasks", {"title": "x"}, TaskCreateSchema),
+        ("/api/auth/signup", {"email": "w@example.com"}, SignupSchema),
+    ],
 )
-async def test_a_body_wider_than_its_schema_is_refused_before_validation(client, path, fields):
+async def test_a_body_wider_than_its_schema_is_refused_before_validation(
+    client, path, fields, schema
+):
     # The security review's body: 63 KB of 6,500 unknown keys once cost ~50 ms
     # of event-loop time and answered 170 KiB, one line per key.
     _, token = await user_token(client)
@@ -85,7 +92,9 @@ async def test_a_body_wider_than_its_schema_is_refused_before_validation(client,
     assert resp.status == 422
     problem = await resp.json()
     assert problem["errors"] == {
-        "_schema": [f"The body has {len(body)} fields; this request takes at most 7."]
+        "_schema": [
+            f"The body has {len(body)} fields; this request takes at most {len(schema().fields)}."
+        ]
     }
     assert len(await resp.read()) < 500
 

@@ -97,6 +97,12 @@ def params_for(name: str, s: dict, q: str | None = None) -> list:
             "description_sent": True,
             "description": None,
             "completed": True,
+            "priority": "high",
+            "due_at_sent": True,
+            "due_at": None,
+            "remind_at_sent": False,
+            "remind_at": None,
+            "tags": ["work"],
             "max_tasks": 10_000,
         }
     return [given[n] for n in query.names]

@@ -36,10 +36,19 @@ async def test_create_answers_201_with_location_and_etag(client, ann):
         "title",
         "description",
         "completed",
+        "completed_at",
+        "priority",
+        "due_at",
+        "remind_at",
+        "tags",
         "created_at",
         "updated_at",
     }
     assert task["user_id"] == user_id
+    # The defaults: absent values are null, tags [].
+    assert task["priority"] == "none"
+    assert task["due_at"] is task["remind_at"] is task["completed_at"] is None
+    assert task["tags"] == []
     assert task["title"] == "Buy milk"
     assert task["description"] == "2 litres"
     assert task["completed"] is False

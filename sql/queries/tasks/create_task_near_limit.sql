@@ -1,6 +1,7 @@
 -- name: create_task_near_limit :one
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
---     $4 completed boolean, $5 max_tasks integer
+--     $4 completed boolean, $5 max_tasks integer, $6 priority text,
+--     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[]
 -- create_task_any_stripe when no stripe was both free and under its share,
 -- in the transaction lock_task_counts opened (stripes are made only under
 -- that lock, so this statement sees them all). While the caller (user_id)
@@ -63,11 +64,21 @@ counted AS (
     RETURNING c.user_id
 )
 
-INSERT INTO tasks (user_id, title, description, completed)
+INSERT INTO tasks (
+    user_id, title, description, completed, completed_at, priority, due_at,
+    remind_at, tags
+)
 SELECT
     counted.user_id,
     $2::text,
     $3::text,
-    $4::boolean
+    $4::boolean,
+    CASE WHEN $4::boolean THEN now() END AS completed_at,
+    $6::text,
+    $7::timestamptz,
+    $8::timestamptz,
+    $9::text[]
 FROM counted
-RETURNING id, user_id, title, description, completed, version, created_at, updated_at;
+RETURNING
+    id, user_id, title, description, completed, completed_at, priority, due_at,
+    remind_at, tags, version, created_at, updated_at;

@@ -9,6 +9,11 @@ SELECT
     title,
     description,
     completed,
+    completed_at,
+    priority,
+    due_at,
+    remind_at,
+    tags,
     version,
     created_at,
     updated_at

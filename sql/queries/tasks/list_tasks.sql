@@ -58,6 +58,11 @@ WITH candidates AS (
         title,
         description,
         completed,
+        completed_at,
+        priority,
+        due_at,
+        remind_at,
+        tags,
         version,
         created_at,
         updated_at
@@ -83,6 +88,11 @@ SELECT
     title,
     description,
     completed,
+    completed_at,
+    priority,
+    due_at,
+    remind_at,
+    tags,
     version,
     created_at,
     updated_at

@@ -3,13 +3,22 @@
 --     $4 completed boolean
 -- PATCH .../complete: on task id of the caller (user_id), only while its
 -- version is one of if_match (If-Match; NULL = no condition), set completed,
--- or toggle it when completed is NULL. Atomic for the same reason as
+-- or toggle it when completed is NULL; completed_at is stamped when it
+-- turns true and cleared when it turns false. Atomic for the same reason as
 -- update_task.
 -- Index: tasks_pkey.
 UPDATE tasks
-SET completed = coalesce($4::boolean, NOT completed)
+SET
+    completed = coalesce($4::boolean, NOT completed),
+    completed_at = CASE
+        WHEN NOT coalesce($4::boolean, NOT completed) THEN NULL
+        WHEN completed THEN completed_at
+        ELSE now()
+    END
 WHERE
     id = $1::uuid
     AND user_id = $2::uuid
     AND ($3::integer[] IS NULL OR version = any($3::integer[]))
-RETURNING id, user_id, title, description, completed, version, created_at, updated_at;
+RETURNING
+    id, user_id, title, description, completed, completed_at, priority, due_at,
+    remind_at, tags, version, created_at, updated_at;

@@ -1,23 +1,38 @@
 -- name: update_task :one
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[], $4 title text,
 --     $5 description_sent boolean, $6 description text,
---     $7 completed boolean
+--     $7 completed boolean, $8 priority text, $9 due_at_sent boolean,
+--     $10 due_at timestamptz, $11 remind_at_sent boolean,
+--     $12 remind_at timestamptz, $13 tags text[]
 -- PUT and PATCH: change the fields that were sent on task id of the caller
 -- (user_id), only while its version is one of if_match (If-Match; NULL = no
--- condition). title and completed: NULL keeps the value. description_sent
--- says whether a description was sent, since a NULL description is a value
--- (clear it). The row lock makes the version check atomic: of two writers
--- sending the same If-Match, the second re-reads the row, sees the new
--- version, and updates nothing. tasks_stamp_update_trg bumps version and
+-- condition). title, completed, priority and tags: NULL keeps the value.
+-- description_sent, due_at_sent and remind_at_sent say whether that field
+-- was sent, since NULL is a value for them (clear it). completed_at is
+-- stamped when completed turns true and cleared when it turns false. The
+-- row lock makes the version check atomic: of two writers sending the same
+-- If-Match, the second re-reads the row, sees the new version, and updates
+-- nothing. tasks_stamp_update_trg bumps version and
 -- updated_at.
 -- Index: tasks_pkey.
 UPDATE tasks
 SET
     title = coalesce($4::text, title),
     description = CASE WHEN $5::boolean THEN $6::text ELSE description END,
-    completed = coalesce($7::boolean, completed)
+    completed = coalesce($7::boolean, completed),
+    completed_at = CASE
+        WHEN NOT coalesce($7::boolean, completed) THEN NULL
+        WHEN completed THEN completed_at
+        ELSE now()
+    END,
+    priority = coalesce($8::text, priority),
+    due_at = CASE WHEN $9::boolean THEN $10::timestamptz ELSE due_at END,
+    remind_at = CASE WHEN $11::boolean THEN $12::timestamptz ELSE remind_at END,
+    tags = coalesce($13::text[], tags)
 WHERE
     id = $1::uuid
     AND user_id = $2::uuid
     AND ($3::integer[] IS NULL OR version = any($3::integer[]))
-RETURNING id, user_id, title, description, completed, version, created_at, updated_at;
+RETURNING
+    id, user_id, title, description, completed, completed_at, priority, due_at,
+    remind_at, tags, version, created_at, updated_at;

@@ -1,0 +1,205 @@
+"""A task's details (migration 0010): priority, due and reminder times,
+tags and the completion time, through every write route, against the real
+database and its CHECKs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from marshmallow import ValidationError
+
+from service.tasks.schemas import YEAR_PATTERN, TaskCreateSchema
+from tests.helpers import TASKS, bearer, make_task, problem, user_token
+
+
+@pytest.fixture
+async def ann(client):
+    return await user_token(client)
+
+
+def utc(value: str) -> datetime:
+    assert value.endswith("Z"), value  # answered in UTC, whatever offset was sent
+    return datetime.fromisoformat(value)
+
+
+async def create(client, token: str, **fields) -> dict:
+    resp = await client.post(TASKS, json={"title": "t", **fields}, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def patch(client, token: str, task_id: str, body: dict) -> dict:
+    resp = await client.patch(f"{TASKS}/{task_id}", json=body, headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def test_create_with_every_detail(client, ann):
+    task = await create(
+        client,
+        ann.token,
+        priority="high",
+        due_at="2027-03-01T09:30:00+01:00",
+        remind_at="2027-03-01T07:00:00-05:00",
+        tags=["  Work ", "home", "WORK", "Urgent"],
+    )
+    assert task["priority"] == "high"
+    assert utc(task["due_at"]) == datetime(2027, 3, 1, 8, 30, tzinfo=UTC)
+    assert utc(task["remind_at"]) == datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
+    # Trimmed; "WORK" is "Work" again: the first spelling stays, in order.
+    assert task["tags"] == ["Work", "home", "Urgent"]
+    assert task["completed_at"] is None
+    got = await (await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))).json()
+    assert got == task
+
+
+async def test_a_task_created_completed_has_a_completion_time(client, ann):
+    task = await create(client, ann.token, completed=True)
+    assert utc(task["completed_at"]) >= utc(task["created_at"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"priority": "urgent"}, "priority"),
+        ({"priority": 3}, "priority"),
+        ({"priority": None}, "priority"),
+        ({"priority": "HIGH"}, "priority"),
+        ({"due_at": "2027-03-01T09:30:00"}, "due_at"),  # no offset
+        ({"due_at": "2027-03-01"}, "due_at"),
+        ({"due_at": "tomorrow"}, "due_at"),
+        ({"due_at": 1767225600}, "due_at"),
+        ({"remind_at": "2027-02-30T10:00:00Z"}, "remind_at"),
+        ({"due_at": "0001-01-01T00:30:00+01:00"}, "due_at"),  # year 0 in UTC
+        ({"due_at": "9999-12-31T23:00:00-05:00"}, "due_at"),  # year 10000 in UTC
+        ({"tags": ["\u00a0" + "x" * 40]}, "tags"),  # 41 as sent
+        ({"tags": "work"}, "tags"),
+        ({"tags": [1]}, "tags"),
+        ({"tags": [None]}, "tags"),
+        ({"tags": ["   "]}, "tags"),
+        ({"tags": [""]}, "tags"),
+        ({"tags": ["x" * 41]}, "tags"),
+        ({"tags": ["two\nlines"]}, "tags"),
+        ({"tags": ["\u200b"]}, "tags"),
+        ({"tags": [f"t{i}" for i in range(21)]}, "tags"),
+        ({"tags": None}, "tags"),
+    ],
+)
+async def test_a_bad_detail_is_a_422_on_its_field_and_stores_nothing(
+    client, ann, migrated_database, body, field
+):
+    resp = await client.post(TASKS, json={"title": "t", **body}, headers=bearer(ann.token))
+    errors = (await problem(resp, 422))["errors"]
+    assert list(errors) == [field]
+    with psycopg.connect(migrated_database) as conn:
+        assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+
+
+async def test_the_limits_themselves_are_accepted(client, ann):
+    tags = [f"{i:02}" + "x" * 38 for i in range(20)]
+    task = await create(client, ann.token, tags=tags)
+    assert task["tags"] == tags
+    early, late = "0002-01-01T00:00:00+14:00", "9998-12-31T23:59:59-12:00"
+    task = await create(client, ann.token, due_at=early, remind_at=late)
+    assert task["due_at"] == "0001-12-31T10:00:00Z"
+    assert task["remind_at"] == "9999-01-01T11:59:59Z"
+
+
+async def test_patch_changes_and_clears_details(client, ann):
+    task = await create(
+        client, ann.token, priority="low", due_at="2027-01-01T00:00:00Z", tags=["a", "b"]
+    )
+    changed = await patch(
+        client, ann.token, task["id"], {"priority": "medium", "tags": ["c"], "due_at": None}
+    )
+    assert changed["priority"] == "medium"
+    assert changed["tags"] == ["c"]
+    assert changed["due_at"] is None
+    # What was not sent keeps its value.
+    kept = await patch(client, ann.token, task["id"], {"remind_at": "2027-01-02T08:00:00Z"})
+    assert (kept["priority"], kept["tags"], kept["due_at"]) == ("medium", ["c"], None)
+    assert utc(kept["remind_at"]) == datetime(2027, 1, 2, 8, tzinfo=UTC)
+    assert (await patch(client, ann.token, task["id"], {"tags": []}))["tags"] == []
+
+
+async def test_put_keeps_the_details_it_was_not_sent(client, ann):
+    task = await create(client, ann.token, priority="high", tags=["x"])
+    resp = await client.put(
+        f"{TASKS}/{task['id']}", json={"title": "renamed"}, headers=bearer(ann.token)
+    )
+    replaced = await resp.json()
+    assert (replaced["title"], replaced["priority"], replaced["tags"]) == ("renamed", "high", ["x"])
+
+
+async def test_completion_time_is_set_kept_and_cleared(client, ann):
+    task, _ = await make_task(client, ann.token)
+    done = await patch(client, ann.token, task["id"], {"completed": True})
+    stamped = utc(done["completed_at"])
+    # Completing again, or changing something else, keeps the time.
+    again = await patch(client, ann.token, task["id"], {"completed": True, "priority": "low"})
+    assert utc(again["completed_at"]) == stamped
+    reopened = await patch(client, ann.token, task["id"], {"completed": False})
+    assert reopened["completed_at"] is None
+
+    toggle = f"{TASKS}/{task['id']}/complete"
+    toggled = await (await client.patch(toggle, headers=bearer(ann.token))).json()
+    assert toggled["completed"] is True
+    assert utc(toggled["completed_at"]) > stamped
+    toggled = await (await client.patch(toggle, headers=bearer(ann.token))).json()
+    assert (toggled["completed"], toggled["completed_at"]) == (False, None)
+    put = await client.put(
+        f"{TASKS}/{task['id']}", json={"title": "t", "completed": True}, headers=bearer(ann.token)
+    )
+    assert (await put.json())["completed_at"] is not None
+
+
+async def test_completed_at_is_read_only(client, ann):
+    """Sent back with the rest of a task, it is ignored, like id."""
+    task = await create(client, ann.token)
+    sent = {**task, "title": "again", "completed_at": "2020-01-01T00:00:00Z"}
+    for key in ("id", "user_id", "created_at", "updated_at"):
+        sent.pop(key)
+    resp = await client.put(f"{TASKS}/{task['id']}", json=sent, headers=bearer(ann.token))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["completed_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "constraint"),
+    [
+        ("UPDATE tasks SET priority = 'urgent'", "tasks_priority_check"),
+        ("UPDATE tasks SET tags = ARRAY['a', 'A']", "tasks_tags_check"),
+        ("UPDATE tasks SET tags = ARRAY[' a']", "tasks_tags_check"),
+        ("UPDATE tasks SET tags = ARRAY[NULL]::text[]", "tasks_tags_check"),
+        ("UPDATE tasks SET completed_at = now(), completed = false", "tasks_completed_at_check"),
+    ],
+)
+async def test_the_database_holds_the_same_rules(client, ann, migrated_database, sql, constraint):
+    await create(client, ann.token)
+    with (
+        psycopg.connect(migrated_database) as conn,
+        pytest.raises(psycopg.errors.CheckViolation) as info,
+    ):
+        conn.execute(sql)
+    assert info.value.diag.constraint_name == constraint
+
+
+@pytest.mark.parametrize(
+    "year",
+    ["0001", "0002", "0009", "0010", "0099", "0100", "0999", "1000", "2026", "8999", "9000"]
+    + ["9899", "9900", "9989", "9990", "9998", "9999"],
+)
+def test_the_documented_year_pattern_is_the_validators_rule(year):
+    """The OpenAPI `pattern` of due_at and remind_at says what the validator
+    does, so a generated client and the service agree."""
+    value = f"{year}-06-01T12:00:00Z"
+    documented = re.match(YEAR_PATTERN, value) is not None
+    try:
+        TaskCreateSchema().load({"title": "t", "due_at": value})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert documented == accepted == (year not in ("0001", "9999"))
