@@ -28,12 +28,16 @@ from service.sqlfiles import variant
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
+    SummarySchema,
+    TagSchema,
     TaskCompleteSchema,
     TaskCreateSchema,
     TaskListQuerySchema,
     TaskPatchSchema,
     TaskReplaceSchema,
     TaskSchema,
+    summary_json,
+    tag_json,
     task_json,
 )
 
@@ -127,6 +131,9 @@ _WRITE_PROBLEMS = (*JSON_BODY, 404, 412, DATABASE)
 
 def setup(app: web.Application) -> None:
     app[keys.CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
+    # Before /api/tasks/{id}, which would take "summary" for an id.
+    app.router.add_get("/api/tasks/summary", task_summary, allow_head=False)
+    app.router.add_get("/api/tags", list_tags, allow_head=False)
     for prefix in (mount.prefix for mount in MOUNTS):
         app.router.add_post(prefix, create_task)
         app.router.add_get(prefix, list_tasks, allow_head=False)
@@ -390,6 +397,34 @@ async def list_tasks(request: web.Request) -> web.Response:
         next_url = _absolute(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
     return json_response([task_json(r) for r in rows], headers=headers)
+
+
+@operation(
+    tag="tasks",
+    ok={200: Answer("The caller's tags, most used first.", {"type": "array", "items": TagSchema})},
+    problems=(DATABASE,),
+)
+async def list_tags(request: web.Request) -> web.Response:
+    """List the caller's tags with how many tasks carry each."""
+    user_id = request[keys.USER_ID]
+    rows = await request.app[keys.DB].many("list_tags", user_id=user_id)
+    if not rows:
+        await _account_exists(request, user_id)
+    return json_response([tag_json(r) for r in rows], headers=PRIVATE)
+
+
+@operation(
+    tag="tasks",
+    ok={200: Answer("The caller's task counts.", SummarySchema)},
+    problems=(DATABASE,),
+)
+async def task_summary(request: web.Request) -> web.Response:
+    """Count the caller's tasks: total, open, completed, overdue."""
+    user_id = request[keys.USER_ID]
+    row = await request.app[keys.DB].one("summarise_tasks", user_id=user_id)
+    if row["total"] == 0:
+        await _account_exists(request, user_id)
+    return json_response(summary_json(row), headers=PRIVATE)
 
 
 def _absolute(request: web.Request, rel_url: Any) -> str:

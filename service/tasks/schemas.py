@@ -324,3 +324,23 @@ class TaskSchema(Schema):
 
 
 task_json = row_serializer(TaskSchema)
+
+
+class TagSchema(Schema):
+    name = fields.String(
+        required=True, metadata={"description": "The spelling on the oldest task that has it."}
+    )
+    count = fields.Integer(required=True, metadata={"description": "Tasks carrying it."})
+
+
+class SummarySchema(Schema):
+    total = fields.Integer(required=True)
+    open = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    overdue = fields.Integer(
+        required=True, metadata={"description": "Open, with a due_at in the past."}
+    )
+
+
+tag_json = row_serializer(TagSchema)
+summary_json = row_serializer(SummarySchema)

@@ -189,8 +189,25 @@ async def test_the_database_holds_the_same_rules(client, ann, migrated_database,
 
 @pytest.mark.parametrize(
     "year",
-    ["0001", "0002", "0009", "0010", "0099", "0100", "0999", "1000", "2026", "8999", "9000"]
-    + ["9899", "9900", "9989", "9990", "9998", "9999"],
+    [
+        "0001",
+        "0002",
+        "0009",
+        "0010",
+        "0099",
+        "0100",
+        "0999",
+        "1000",
+        "2026",
+        "8999",
+        "9000",
+        "9899",
+        "9900",
+        "9989",
+        "9990",
+        "9998",
+        "9999",
+    ],
 )
 def test_the_documented_year_pattern_is_the_validators_rule(year):
     """The OpenAPI `pattern` of due_at and remind_at says what the validator
@@ -203,3 +220,58 @@ def test_the_documented_year_pattern_is_the_validators_rule(year):
     except ValidationError:
         accepted = False
     assert documented == accepted == (year not in ("0001", "9999"))
+
+
+# --- GET /api/tags and GET /api/tasks/summary ------------------------------------
+
+
+async def test_tags_are_counted_case_insensitively_most_used_first(client, ann):
+    await create(client, ann.token, tags=["Work", "home"])
+    await create(client, ann.token, tags=["work"])
+    await create(client, ann.token, tags=["WORK", "errands", "Home"])
+    await create(client, ann.token)  # no tags
+    bob = await user_token(client, email="bob@example.com")
+    await create(client, bob.token, tags=["work", "bob only"])
+
+    resp = await client.get("/api/tags", headers=bearer(ann.token))
+    assert resp.status == 200
+    # One tag per spelling-ignoring-case, named as on the oldest task.
+    assert await resp.json() == [
+        {"name": "Work", "count": 3},
+        {"name": "home", "count": 2},
+        {"name": "errands", "count": 1},
+    ]
+    bobs = await (await client.get("/api/tags", headers=bearer(bob.token))).json()
+    assert bobs == [{"name": "bob only", "count": 1}, {"name": "work", "count": 1}]
+
+
+async def test_no_tags_is_an_empty_list(client, ann):
+    resp = await client.get("/api/tags", headers=bearer(ann.token))
+    assert (resp.status, await resp.json()) == (200, [])
+
+
+async def test_the_summary_counts_the_callers_tasks(client, ann):
+    past, future = "2020-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+    await create(client, ann.token, due_at=past)  # overdue
+    await create(client, ann.token, due_at=past, completed=True)  # done: not overdue
+    await create(client, ann.token, due_at=future)
+    await create(client, ann.token)
+    await create(client, ann.token, completed=True)
+    bob = await user_token(client, email="bob@example.com")
+    await create(client, bob.token, due_at=past)
+
+    resp = await client.get("/api/tasks/summary", headers=bearer(ann.token))
+    assert resp.status == 200
+    assert await resp.json() == {"total": 5, "open": 3, "completed": 2, "overdue": 1}
+    empty = await user_token(client, email="cy@example.com")
+    resp = await client.get("/api/tasks/summary", headers=bearer(empty.token))
+    assert await resp.json() == {"total": 0, "open": 0, "completed": 0, "overdue": 0}
+
+
+@pytest.mark.parametrize("path", ["/api/tags", "/api/tasks/summary"])
+async def test_tags_and_summary_need_a_token_and_a_live_account(client, migrated_database, path):
+    await problem(await client.get(path), 401)
+    gone = await user_token(client, email="gone@example.com")
+    with psycopg.connect(migrated_database) as conn:
+        conn.execute("DELETE FROM users WHERE email = 'gone@example.com'")
+    await problem(await client.get(path, headers=bearer(gone.token)), 401)

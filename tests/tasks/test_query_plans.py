@@ -148,6 +148,14 @@ def test_there_is_data_enough(big_database):
 
 
 MODES = ["force_custom_plan", "force_generic_plan"]
+# Statements that read every row of the caller (their headers say so), and
+# the indexes that hold exactly those rows.
+READ_ALL_OF_THE_CALLERS = {"list_tags", "summarise_tasks"}
+USER_BTREES = [
+    "tasks_user_id_created_at_idx",
+    "tasks_user_id_updated_at_idx",
+    "tasks_user_id_title_idx",
+]
 SEARCHES = sorted(name for name, q in QUERIES.items() if q.search)
 PLAIN_PAGES = sorted(name for name, q in QUERIES.items() if q.sort and not q.search)
 
@@ -171,7 +179,10 @@ def test_every_task_query_uses_its_index(big_database, sample, name, mode):
         "create_task_any_stripe": [counter, counter],
         "create_task_near_limit": [counter],
     }
-    assert [n["Index Name"] for n in scans] == [named, *counted.get(name, [])], nodes
+    if name in READ_ALL_OF_THE_CALLERS:  # any btree on (user_id, ...) serves
+        assert [n["Index Name"] for n in scans] in [[i] for i in USER_BTREES], nodes
+    else:
+        assert [n["Index Name"] for n in scans] == [named, *counted.get(name, [])], nodes
     cond = scans[0].get("Index Cond", "")
     assert "user_id" in cond or "id = " in cond, cond
     if QUERIES[name].after:
