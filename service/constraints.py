@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.tasks.repeat import REPEAT_MAX
 from service.tasks.schemas import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
 
 
@@ -53,6 +54,9 @@ CONSTRAINTS: dict[str, Constraint] = {
         f"At most {TAGS_MAX} tags of 1 to {TAG_MAX} characters, not blank, "
         "none equal to another ignoring case.",
         *_WRITES_TASKS,
+    ),
+    "tasks_repeat_check": _field(
+        "repeat", f"At most {REPEAT_MAX} characters, and only with a due_at.", *_WRITES_TASKS
     ),
     "tasks_user_id_fkey": Constraint(
         401, _CREATES_TASKS, "the token's account is gone", problem="AccountGone"

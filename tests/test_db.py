@@ -231,6 +231,7 @@ def task(user_id, title: str) -> dict:
         "due_at": None,
         "remind_at": None,
         "tags": [],
+        "repeat": None,
         "max_tasks": 10_000,
     }
 

@@ -12,6 +12,7 @@ from marshmallow import ValidationError
 from service.auth.betterauth import SUBJECT_MAX
 from service.auth.schemas import EMAIL_MAX, NAME_MAX, SignupSchema
 from service.constraints import CONSTRAINTS
+from service.tasks.repeat import REPEAT_MAX
 from service.tasks.schemas import DESCRIPTION_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, TaskCreateSchema
 
 HASH = "$2b$04$" + "a" * 53
@@ -20,6 +21,14 @@ OWNER = "(SELECT id FROM users WHERE email = 'owner@example.com')"
 
 def signup(**fields: str) -> dict:
     return {"email": "a@example.com", "password": "correct horse", "name": "A", **fields}
+
+
+def monthly_rule(length: int) -> str:
+    """A valid rule exactly `length` characters long: days of the month,
+    the first written 01 when that evens the length."""
+    head = "FREQ=MONTHLY;BYMONTHDAY="
+    rest = length - len(head)
+    return head + ("01" if rest % 2 == 0 else "1") + ",1" * ((rest - 1) // 2)
 
 
 # (validator at a length, or None; an INSERT of that length as $1; the limit;
@@ -51,6 +60,15 @@ CASES = {
         "ARRAY(SELECT 't' || g FROM generate_series(1, $1::integer) AS g))",
         TAGS_MAX,
         "tasks_tags_check",
+    ),
+    "task repeat rule": (
+        lambda n: TaskCreateSchema().load(
+            {"title": "t", "due_at": "2027-01-01T09:00:00Z", "repeat": monthly_rule(n)}
+        ),
+        "INSERT INTO tasks (user_id, title, due_at, repeat) "
+        f"VALUES ({OWNER}, 't', now(), repeat('r', $1::integer))",
+        REPEAT_MAX,
+        "tasks_repeat_check",
     ),
     "user name": (
         lambda n: SignupSchema().load(signup(name="n" * n)),

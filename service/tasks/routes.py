@@ -9,13 +9,14 @@ import uuid
 from typing import Any
 
 from aiohttp import web
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 from multidict import MultiDict
 
 from service import constraints, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
 from service.errors import (
     AccountGone,
+    Conflict,
     Forbidden,
     NotFound,
     PreconditionFailed,
@@ -25,6 +26,7 @@ from service.errors import (
 from service.jsonio import has_body, json_response, read_json
 from service.middlewares import MAX_LIST_HEADER
 from service.sqlfiles import variant
+from service.tasks import repeat as rrules
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
@@ -72,6 +74,7 @@ _INDEXED_Q = re.compile(r"[^\W_]{3}")
 _NOTES = {
     404: "No such task for this user (or the id is not a UUID).",
     412: "If-Match does not match the task's current ETag.",
+    409: "Completing a repeating task met other writes to it three times running; retry.",
 }
 _USER_ID = {
     "name": "user_id",
@@ -126,21 +129,22 @@ _IF_NONE_MATCH = _list_header(
     "If-None-Match", "Answer 304 if the task's ETag is one of these (weak comparison) or `*`."
 )
 _UPDATED = {200: Answer("The updated task.", TaskSchema, headers=("ETag",))}
-_WRITE_PROBLEMS = (*JSON_BODY, 404, 412, DATABASE)
+_WRITE_PROBLEMS = (*JSON_BODY, 404, 409, 412, DATABASE)
 
 
 def setup(app: web.Application) -> None:
     app[keys.CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
-    # Before /api/tasks/{id}, which would take "summary" for an id.
     app.router.add_get("/api/tasks/summary", task_summary, allow_head=False)
     app.router.add_get("/api/tags", list_tags, allow_head=False)
+    # {id} is never "summary", so PUT /api/tasks/summary is a 405, not a 404.
+    task = "/{id:(?!summary$)[^{}/]+}"
     for prefix in (mount.prefix for mount in MOUNTS):
         app.router.add_post(prefix, create_task)
         app.router.add_get(prefix, list_tasks, allow_head=False)
-        app.router.add_get(prefix + "/{id}", get_task, allow_head=False)
-        app.router.add_put(prefix + "/{id}", replace_task)
-        app.router.add_patch(prefix + "/{id}", patch_task)
-        app.router.add_delete(prefix + "/{id}", delete_task)
+        app.router.add_get(prefix + task, get_task, allow_head=False)
+        app.router.add_put(prefix + task, replace_task)
+        app.router.add_patch(prefix + task, patch_task)
+        app.router.add_delete(prefix + task, delete_task)
         app.router.add_patch(prefix + "/{id}/complete", complete_task)
 
 
@@ -232,8 +236,12 @@ async def create_task(request: web.Request) -> web.Response:
         "due_at": data["due_at"],
         "remind_at": data["remind_at"],
         "tags": data["tags"],
+        "repeat": data["repeat"],
         "max_tasks": limit,
     }
+    if task["completed"] and task["repeat"] is not None:
+        # Created done, a repeating task is due at its next occurrence instead.
+        task.update(_completion(task) or {})
     # This connection's counter row, else any free one with room (two
     # writes), else the exact path, one create of the account at a time.
     row = await db.one("create_task", **task) or await db.one("create_task_any_stripe", **task)
@@ -294,11 +302,28 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
     data = schema.load(await read_json(request))
-    row = await request.app[keys.DB].one(
+    if_match = if_match_versions(request)
+    if "repeat" in data or "due_at" in data:
+        await _check_repeat(request, data, task_id, user_id)
+    row = await _run_update(request, data, task_id, user_id, if_match)
+    if row is None:  # no such task, If-Match failed, or it completes a repeating task
+        row = await _complete_repeating(request, data, task_id, user_id, if_match)
+    return _task_response(await _written(request, row, task_id, user_id))
+
+
+async def _run_update(
+    request: web.Request,
+    data: dict[str, Any],
+    task_id: uuid.UUID,
+    user_id: uuid.UUID,
+    if_match: list[int] | None,
+    repeat_checked: bool = False,
+) -> Any:
+    return await request.app[keys.DB].one(
         "update_task",
         id=task_id,
         user_id=user_id,
-        if_match=if_match_versions(request),
+        if_match=if_match,
         title=data.get("title"),
         description_sent="description" in data,
         description=data.get("description"),
@@ -309,8 +334,75 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
         remind_at_sent="remind_at" in data,
         remind_at=data.get("remind_at"),
         tags=data.get("tags"),
+        repeat_sent="repeat" in data,
+        repeat=data.get("repeat"),
+        repeat_checked=repeat_checked,
     )
-    return _task_response(await _written(request, row, task_id, user_id))
+
+
+async def _check_repeat(
+    request: web.Request, data: dict[str, Any], task_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    """A rule and a due_at that will be stored together must yield a date:
+    what was not sent is read from the task (only these writes pay)."""
+    if "repeat" in data and "due_at" in data:
+        effective = data
+    else:
+        row = await request.app[keys.DB].one("get_task", id=task_id, user_id=user_id)
+        if row is None:
+            return  # the update answers 404
+        effective = {"repeat": row["repeat"], "due_at": row["due_at"], **data}
+    if effective["repeat"] is not None:
+        field = "repeat" if "repeat" in data else "due_at"
+        try:
+            rrules.check_occurs(effective["repeat"], effective["due_at"])
+        except ValidationError as exc:
+            raise Unprocessable({field: exc.messages}) from None
+
+
+def _completion(task: Any) -> dict[str, Any] | None:
+    """What completing a repeating task writes: due_at at the next
+    occurrence, remind_at moved as much, the rule's COUNT one less, and
+    still open; None when no occurrence is left (it completes)."""
+    following = rrules.advance(task["repeat"], task["due_at"])
+    if following is None:
+        return None
+    due_at, rule = following
+    remind_at = task["remind_at"]
+    return {
+        "completed": False,
+        "due_at": due_at,
+        "remind_at": None if remind_at is None else remind_at + (due_at - task["due_at"]),
+        "repeat": rule,
+    }
+
+
+async def _complete_repeating(
+    request: web.Request,
+    data: dict[str, Any],
+    task_id: uuid.UUID,
+    user_id: uuid.UUID,
+    if_match: list[int] | None,
+) -> Any:
+    """The write of `data` found no row to change. When that is because it
+    completes an open repeating task, write the next occurrence instead,
+    on the version read (another writer in between: try again); else None
+    (404 or 412, as _written decides)."""
+    db = request.app[keys.DB]
+    for _ in range(3):
+        row = await db.one("get_task", id=task_id, user_id=user_id)
+        if row is None or (if_match is not None and row["version"] not in if_match):
+            return None
+        task = {**dict(row), **data}
+        if row["completed"] or not task.get("completed") or task["repeat"] is None:
+            return None
+        write = {**data, **(_completion(task) or {})}
+        updated = await _run_update(
+            request, write, task_id, user_id, [row["version"]], repeat_checked=True
+        )
+        if updated is not None:
+            return updated
+    raise Conflict("The task kept changing while it was being completed; try again.")
 
 
 @operation(
@@ -328,13 +420,16 @@ async def complete_task(request: web.Request) -> web.Response:
     completed = None  # no body: toggle
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
+    if_match = if_match_versions(request)
     row = await request.app[keys.DB].one(
         "set_task_completed",
         id=task_id,
         user_id=user_id,
-        if_match=if_match_versions(request),
+        if_match=if_match,
         completed=completed,
     )
+    if row is None:  # no such task, If-Match failed, or it completes a repeating task
+        row = await _complete_repeating(request, {"completed": True}, task_id, user_id, if_match)
     return _task_response(await _written(request, row, task_id, user_id))
 
 

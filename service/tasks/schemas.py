@@ -10,6 +10,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text, row_serializer
+from service.tasks import repeat as rrules
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
@@ -93,11 +94,41 @@ class Tags(fields.List):
         return kept
 
 
-_DETAILS = ("priority", "due_at", "remind_at", "tags")
+class RepeatRule(Text):
+    """An RRULE value of API.md's subset, stored in one spelling."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(
+            allow_none=True,
+            metadata={
+                "description": "An RFC 5545 RRULE value: FREQ=DAILY|WEEKLY|MONTHLY|YEARLY, "
+                "optionally INTERVAL, BYDAY, BYMONTHDAY, COUNT (the times it is due, this "
+                "one included) or UNTIL, e.g. FREQ=WEEKLY;BYDAY=MO,WE; null for none. Needs "
+                "a due_at. Completing the task moves due_at to the next occurrence (remind_at "
+                "with it) and keeps it open; with none left, it completes.",
+                "maxLength": rrules.REPEAT_MAX,
+            },
+            **kw,
+        )
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        return rrules.canonical(super()._deserialize(value, attr, data, **kwargs))
+
+
+_DETAILS = ("priority", "due_at", "remind_at", "tags", "repeat")
 
 
 def _read_only_moment() -> fields.DateTime:
     return fields.DateTime(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
+
+
+def _repeat_occurs(data: dict[str, Any]) -> None:
+    """With a rule and a due_at both known, the rule must yield a date."""
+    if data.get("repeat") is not None:
+        try:
+            rrules.check_occurs(data["repeat"], data.get("due_at"))
+        except ValidationError as exc:
+            raise ValidationError(exc.messages, "repeat") from None
 
 
 class TaskCreateSchema(StrictSchema):
@@ -108,7 +139,12 @@ class TaskCreateSchema(StrictSchema):
     due_at = _moment("When it is due", load_default=None)
     remind_at = _moment("When to remind", load_default=None)
     tags = Tags(load_default=list)
+    repeat = RepeatRule(load_default=None)
     completed_at = _read_only_moment()
+
+    @validates_schema
+    def _repeats(self, data: dict[str, Any], **_: Any) -> None:
+        _repeat_occurs(data)
 
 
 class TaskReplaceSchema(StrictSchema):
@@ -121,6 +157,7 @@ class TaskReplaceSchema(StrictSchema):
     due_at = _moment("When it is due")
     remind_at = _moment("When to remind")
     tags = Tags()
+    repeat = RepeatRule()
     completed_at = _read_only_moment()
 
 
@@ -137,6 +174,7 @@ class TaskPatchSchema(StrictSchema):
     due_at = _moment("When it is due")
     remind_at = _moment("When to remind")
     tags = Tags()
+    repeat = RepeatRule()
     completed_at = _read_only_moment()
     # Said in the OpenAPI schema too, so a generated client (and the fuzzer)
     # knows an empty object is not a valid patch.
@@ -319,6 +357,7 @@ class TaskSchema(Schema):
     due_at = fields.DateTime(required=True, allow_none=True)
     remind_at = fields.DateTime(required=True, allow_none=True)
     tags = fields.List(fields.String(), required=True)
+    repeat = fields.String(required=True, allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
 

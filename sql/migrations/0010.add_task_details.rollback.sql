@@ -1,4 +1,4 @@
--- Rollback of 0010: drops priority, due_at, remind_at, tags and
+-- Rollback of 0010: drops priority, due_at, remind_at, tags, repeat and
 -- completed_at from tasks (with what they held), their CHECKs and
 -- tasks_tags_valid().
 
@@ -13,6 +13,8 @@ SET LOCAL statement_timeout = '1min';
 
 -- Dropping a column drops its CHECK with it.
 ALTER TABLE tasks DROP COLUMN completed_at;
+
+ALTER TABLE tasks DROP COLUMN repeat;
 
 ALTER TABLE tasks DROP COLUMN tags;
 

@@ -1,8 +1,8 @@
--- Migration 0010: a task's priority, due and reminder times, tags and
--- completion time.
+-- Migration 0010: a task's priority, due and reminder times, tags,
+-- repeat rule and completion time.
 -- depends: 0009.unique_email_in_any_unicode_form
 --
--- What: five columns on tasks, each bounded by a named CHECK with the API
+-- What: six columns on tasks, each bounded by a named CHECK with the API
 -- validator's limits (service/tasks/schemas.py):
 --   priority      'none' (default), 'low', 'medium' or 'high'
 --                 (tasks_priority_check);
@@ -11,6 +11,9 @@
 --   tags          at most 20, each 1 to 40 characters, trimmed, not blank,
 --                 no two equal ignoring case; '{}' for none
 --                 (tasks_tags_check, through tasks_tags_valid());
+--   repeat        an RFC 5545 RRULE value (the subset API.md allows,
+--                 checked by the service), 1 to 200 characters, or NULL;
+--                 only with a due_at (tasks_repeat_check);
 --   completed_at  when it was last completed; NULL while open
 --                 (tasks_completed_at_check). Tasks completed before this
 --                 migration keep NULL: when they were completed is not
@@ -35,6 +38,8 @@ ALTER TABLE tasks ADD COLUMN due_at timestamptz;
 ALTER TABLE tasks ADD COLUMN remind_at timestamptz;
 
 ALTER TABLE tasks ADD COLUMN tags text[] NOT NULL DEFAULT '{}';
+
+ALTER TABLE tasks ADD COLUMN repeat text;
 
 ALTER TABLE tasks ADD COLUMN completed_at timestamptz;
 
@@ -62,6 +67,11 @@ ALTER TABLE tasks ADD CONSTRAINT tasks_priority_check CHECK (
 
 ALTER TABLE tasks ADD CONSTRAINT tasks_tags_check CHECK (
     tasks_tags_valid(tags)
+) NOT VALID;
+
+ALTER TABLE tasks ADD CONSTRAINT tasks_repeat_check CHECK (
+    repeat IS NULL
+    OR (char_length(repeat) BETWEEN 1 AND 200 AND due_at IS NOT NULL)
 ) NOT VALID;
 
 ALTER TABLE tasks ADD CONSTRAINT tasks_completed_at_check CHECK (

@@ -24,6 +24,13 @@ ALTER TABLE tasks ADD CONSTRAINT tasks_tags_check CHECK (
     tasks_tags_valid(tags)
 ) NOT VALID;
 
+ALTER TABLE tasks DROP CONSTRAINT tasks_repeat_check;
+
+ALTER TABLE tasks ADD CONSTRAINT tasks_repeat_check CHECK (
+    repeat IS NULL
+    OR (char_length(repeat) BETWEEN 1 AND 200 AND due_at IS NOT NULL)
+) NOT VALID;
+
 ALTER TABLE tasks DROP CONSTRAINT tasks_completed_at_check;
 
 ALTER TABLE tasks ADD CONSTRAINT tasks_completed_at_check CHECK (

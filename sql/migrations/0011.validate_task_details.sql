@@ -1,8 +1,8 @@
 -- Migration 0011: validates 0010's CHECKs on the rows that were there.
 -- depends: 0010.add_task_details
 --
--- 0010 added tasks_priority_check, tasks_tags_check and
--- tasks_completed_at_check NOT VALID, so that adding them scanned nothing
+-- 0010 added tasks_priority_check, tasks_tags_check, tasks_repeat_check
+-- and tasks_completed_at_check NOT VALID, so that adding them scanned nothing
 -- under its ACCESS EXCLUSIVE lock. Every row written since is checked;
 -- this reads the older ones once, under a SHARE UPDATE EXCLUSIVE lock,
 -- which blocks no read and no write of tasks (only other schema changes).
@@ -19,5 +19,7 @@ SET LOCAL statement_timeout = '5min';
 ALTER TABLE tasks VALIDATE CONSTRAINT tasks_priority_check;
 
 ALTER TABLE tasks VALIDATE CONSTRAINT tasks_tags_check;
+
+ALTER TABLE tasks VALIDATE CONSTRAINT tasks_repeat_check;
 
 ALTER TABLE tasks VALIDATE CONSTRAINT tasks_completed_at_check;

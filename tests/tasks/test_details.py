@@ -275,3 +275,10 @@ async def test_tags_and_summary_need_a_token_and_a_live_account(client, migrated
     with psycopg.connect(migrated_database) as conn:
         conn.execute("DELETE FROM users WHERE email = 'gone@example.com'")
     await problem(await client.get(path, headers=bearer(gone.token)), 401)
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "POST"])
+async def test_summary_is_not_a_task_id(client, ann, method):
+    resp = await client.request(method, "/api/tasks/summary", headers=bearer(ann.token))
+    await problem(resp, 405)
+    assert set(resp.headers["Allow"].split(",")) == {"GET", "OPTIONS"}

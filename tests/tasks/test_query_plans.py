@@ -103,6 +103,9 @@ def params_for(name: str, s: dict, q: str | None = None) -> list:
             "remind_at_sent": False,
             "remind_at": None,
             "tags": ["work"],
+            "repeat_sent": False,
+            "repeat": None,
+            "repeat_checked": False,
             "max_tasks": 10_000,
         }
     return [given[n] for n in query.names]

@@ -41,6 +41,7 @@ async def test_create_answers_201_with_location_and_etag(client, ann):
         "due_at",
         "remind_at",
         "tags",
+        "repeat",
         "created_at",
         "updated_at",
     }
@@ -49,6 +50,7 @@ async def test_create_answers_201_with_location_and_etag(client, ann):
     assert task["priority"] == "none"
     assert task["due_at"] is task["remind_at"] is task["completed_at"] is None
     assert task["tags"] == []
+    assert task["repeat"] is None
     assert task["title"] == "Buy milk"
     assert task["description"] == "2 litres"
     assert task["completed"] is False

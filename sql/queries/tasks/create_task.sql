@@ -1,10 +1,12 @@
 -- name: create_task :one
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
---     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[]
+--     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
+--     $10 repeat text
 -- Create a task for the caller (user_id): title, description (NULL for
 -- none), completed (completed_at now if so), priority, due_at and
--- remind_at (NULL for none), tags ('{}' for none), counted in the
+-- remind_at (NULL for none), tags ('{}' for none), repeat (NULL for
+-- none), counted in the
 -- account's task_counts row ("stripe") that belongs to this server
 -- connection, pg_backend_pid() % 64, while it is under its share of max_tasks (MAX_TASKS_PER_USER),
 -- (max_tasks - stripe + 63) / 64. Concurrent creates of one account run on
@@ -32,7 +34,7 @@ WITH counted AS (
 
 INSERT INTO tasks (
     user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags
+    remind_at, tags, repeat
 )
 SELECT
     counted.user_id,
@@ -43,8 +45,9 @@ SELECT
     $6::text,
     $7::timestamptz,
     $8::timestamptz,
-    $9::text[]
+    $9::text[],
+    $10::text
 FROM counted
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, version, created_at, updated_at;
+    remind_at, tags, repeat, version, created_at, updated_at;

@@ -1,7 +1,8 @@
 -- name: create_task_any_stripe :one
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
---     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[]
+--     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
+--     $10 repeat text
 -- create_task when its connection's own stripe (pg_backend_pid() % 64) is
 -- full: the task is counted in the first of the caller's (user_id)
 -- task_counts rows that no other create holds (SKIP LOCKED: one account's
@@ -45,7 +46,7 @@ counted AS (
 
 INSERT INTO tasks (
     user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags
+    remind_at, tags, repeat
 )
 SELECT
     counted.user_id,
@@ -56,8 +57,9 @@ SELECT
     $6::text,
     $7::timestamptz,
     $8::timestamptz,
-    $9::text[]
+    $9::text[],
+    $10::text
 FROM counted
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, version, created_at, updated_at;
+    remind_at, tags, repeat, version, created_at, updated_at;

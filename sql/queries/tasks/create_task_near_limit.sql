@@ -1,7 +1,8 @@
 -- name: create_task_near_limit :one
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
---     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[]
+--     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
+--     $10 repeat text
 -- create_task_any_stripe when no stripe was both free and under its share,
 -- in the transaction lock_task_counts opened (stripes are made only under
 -- that lock, so this statement sees them all). While the caller (user_id)
@@ -66,7 +67,7 @@ counted AS (
 
 INSERT INTO tasks (
     user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags
+    remind_at, tags, repeat
 )
 SELECT
     counted.user_id,
@@ -77,8 +78,9 @@ SELECT
     $6::text,
     $7::timestamptz,
     $8::timestamptz,
-    $9::text[]
+    $9::text[],
+    $10::text
 FROM counted
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, version, created_at, updated_at;
+    remind_at, tags, repeat, version, created_at, updated_at;

@@ -14,6 +14,7 @@ SELECT
     due_at,
     remind_at,
     tags,
+    repeat,
     version,
     created_at,
     updated_at

@@ -63,6 +63,7 @@ WITH candidates AS (
         due_at,
         remind_at,
         tags,
+        repeat,
         version,
         created_at,
         updated_at
@@ -93,6 +94,7 @@ SELECT
     due_at,
     remind_at,
     tags,
+    repeat,
     version,
     created_at,
     updated_at

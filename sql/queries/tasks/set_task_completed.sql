@@ -4,7 +4,9 @@
 -- PATCH .../complete: on task id of the caller (user_id), only while its
 -- version is one of if_match (If-Match; NULL = no condition), set completed,
 -- or toggle it when completed is NULL; completed_at is stamped when it
--- turns true and cleared when it turns false. Atomic for the same reason as
+-- turns true and cleared when it turns false. Completing a repeating task
+-- (repeat not NULL) changes nothing and returns no row: the service then
+-- works out its next occurrence and writes it with update_task. Atomic for the same reason as
 -- update_task.
 -- Index: tasks_pkey.
 UPDATE tasks
@@ -19,6 +21,7 @@ WHERE
     id = $1::uuid
     AND user_id = $2::uuid
     AND ($3::integer[] IS NULL OR version = any($3::integer[]))
+    AND (completed OR NOT coalesce($4::boolean, TRUE) OR repeat IS NULL)
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, version, created_at, updated_at;
+    remind_at, tags, repeat, version, created_at, updated_at;

@@ -3,13 +3,19 @@
 --     $5 description_sent boolean, $6 description text,
 --     $7 completed boolean, $8 priority text, $9 due_at_sent boolean,
 --     $10 due_at timestamptz, $11 remind_at_sent boolean,
---     $12 remind_at timestamptz, $13 tags text[]
+--     $12 remind_at timestamptz, $13 tags text[], $14 repeat_sent boolean,
+--     $15 repeat text, $16 repeat_checked boolean
 -- PUT and PATCH: change the fields that were sent on task id of the caller
 -- (user_id), only while its version is one of if_match (If-Match; NULL = no
 -- condition). title, completed, priority and tags: NULL keeps the value.
 -- description_sent, due_at_sent and remind_at_sent say whether that field
 -- was sent, since NULL is a value for them (clear it). completed_at is
--- stamped when completed turns true and cleared when it turns false. The
+-- stamped when completed turns true and cleared when it turns false. A
+-- write that would complete a repeating task (repeat, as sent or as
+-- stored, not NULL) changes nothing and returns no row unless
+-- repeat_checked: the service then reads the task, works out its next
+-- occurrence (service/tasks/repeat.py) and writes that, with
+-- repeat_checked and the version it read as if_match. The
 -- row lock makes the version check atomic: of two writers sending the same
 -- If-Match, the second re-reads the row, sees the new version, and updates
 -- nothing. tasks_stamp_update_trg bumps version and
@@ -28,11 +34,18 @@ SET
     priority = coalesce($8::text, priority),
     due_at = CASE WHEN $9::boolean THEN $10::timestamptz ELSE due_at END,
     remind_at = CASE WHEN $11::boolean THEN $12::timestamptz ELSE remind_at END,
-    tags = coalesce($13::text[], tags)
+    tags = coalesce($13::text[], tags),
+    repeat = CASE WHEN $14::boolean THEN $15::text ELSE repeat END
 WHERE
     id = $1::uuid
     AND user_id = $2::uuid
     AND ($3::integer[] IS NULL OR version = any($3::integer[]))
+    AND (
+        $16::boolean
+        OR completed
+        OR NOT coalesce($7::boolean, FALSE)
+        OR CASE WHEN $14::boolean THEN $15::text ELSE repeat END IS NULL
+    )
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, version, created_at, updated_at;
+    remind_at, tags, repeat, version, created_at, updated_at;
