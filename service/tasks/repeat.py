@@ -8,9 +8,15 @@ COUNT=1 (or past UNTIL) there is no next one, so the task completes."""
 
 from __future__ import annotations
 
+import datetime as calendar
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
+import dateutil.rrule
+from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrule, rrulestr
 from marshmallow import ValidationError
 
@@ -22,6 +28,14 @@ COUNT_MAX = 1000
 _WEEKDAY = re.compile(r"([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
 _MONTHDAY = re.compile(r"[+-]?\d{1,2}")
 _UNTIL = re.compile(r"(\d{8})(?:T(\d{6})Z)?")
+# How far ahead an occurrence is looked for: HORIZON_PERIODS periods of
+# the rule (days, weeks, months or years, times INTERVAL), and at least
+# HORIZON_YEARS years, in which every weekday falls on every date. A rule
+# with no date in that span (every 7th day from a Wednesday, on Mondays; the
+# 31st that is a month's first Monday) counts as never occurring.
+HORIZON_PERIODS = 100
+HORIZON_YEARS = 28
+_PERIOD = {"DAILY": "days", "WEEKLY": "weeks", "MONTHLY": "months", "YEARLY": "years"}
 # How far an ordinal BYDAY may reach: the 5th weekday of a month, the 53rd
 # of a year.
 _ORDINAL_MAX = {"MONTHLY": 5, "YEARLY": 53}
@@ -86,10 +100,42 @@ def _until(value: str) -> str:
 
 
 def _rule(value: str, due_at: datetime) -> rrule:
-    # COUNT is ours (occurrences left, this one included); dateutil's would
-    # count from DTSTART, which moves with every completion.
+    """The rule from due_at on. COUNT is ours (occurrences left, this one
+    included); dateutil's would count from DTSTART, which moves with every
+    completion."""
     parts = [p for p in value.split(";") if not p.startswith("COUNT=")]
     return rrulestr(";".join(parts), dtstart=due_at.astimezone(UTC))
+
+
+def _last_year(value: str, due_at: datetime) -> int:
+    parts = dict(p.split("=", 1) for p in value.split(";"))
+    steps = HORIZON_PERIODS * int(parts.get("INTERVAL", "1"))
+    try:
+        year = (due_at + relativedelta(**{_PERIOD[parts["FREQ"]]: steps})).year
+    except (OverflowError, ValueError):  # past year 9999
+        return calendar.MAXYEAR
+    return min(max(year, due_at.year + HORIZON_YEARS), calendar.MAXYEAR)
+
+
+@contextmanager
+def _searching_until(year: int) -> Iterator[None]:
+    """dateutil looks for a rule's next date period by period until it finds
+    one, up to datetime.MAXYEAR: for a rule that never occurs, most of a
+    second of CPU. It reads that bound from its `datetime` module global, so
+    for the length of one search that global is a copy with a nearer bound.
+    Safe here: the search runs to its end on the event loop's thread, with
+    no await in between."""
+    real = dateutil.rrule.datetime
+    dateutil.rrule.datetime = SimpleNamespace(**{**vars(real), "MAXYEAR": year})
+    try:
+        yield
+    finally:
+        dateutil.rrule.datetime = real
+
+
+def _after(value: str, due_at: datetime, inc: bool) -> datetime | None:
+    with _searching_until(_last_year(value, due_at)):
+        return _rule(value, due_at).after(due_at, inc=inc)
 
 
 def check_occurs(value: str, due_at: datetime | None) -> None:
@@ -98,8 +144,11 @@ def check_occurs(value: str, due_at: datetime | None) -> None:
     repeats nothing)."""
     if due_at is None:
         raise ValidationError("A repeating task needs a due_at.")
-    if _rule(value, due_at).after(due_at, inc=True) is None:
-        raise ValidationError("This rule yields no date on or after the task's due_at.")
+    if _after(value, due_at, inc=True) is None:
+        raise ValidationError(
+            f"This rule yields no date in the {HORIZON_PERIODS} periods (and at least "
+            f"{HORIZON_YEARS} years) from the task's due_at."
+        )
 
 
 def advance(value: str, due_at: datetime) -> tuple[datetime, str] | None:
@@ -109,7 +158,7 @@ def advance(value: str, due_at: datetime) -> tuple[datetime, str] | None:
     count = int(parts.get("COUNT", "0"))
     if count == 1:
         return None
-    following = _rule(value, due_at).after(due_at)
+    following = _after(value, due_at, inc=False)
     if following is None:
         return None
     if count:

@@ -369,12 +369,11 @@ def _completion(task: Any) -> dict[str, Any] | None:
         return None
     due_at, rule = following
     remind_at = task["remind_at"]
-    return {
-        "completed": False,
-        "due_at": due_at,
-        "remind_at": None if remind_at is None else remind_at + (due_at - task["due_at"]),
-        "repeat": rule,
-    }
+    try:
+        remind_at = None if remind_at is None else remind_at + (due_at - task["due_at"])
+    except OverflowError:  # moved past year 9999: no occurrence it can keep
+        return None
+    return {"completed": False, "due_at": due_at, "remind_at": remind_at, "repeat": rule}
 
 
 async def _complete_repeating(

@@ -4,8 +4,14 @@ database."""
 
 from __future__ import annotations
 
-import pytest
+import datetime as calendar
+from datetime import UTC, datetime
 
+import dateutil.rrule
+import pytest
+from marshmallow import ValidationError
+
+from service.tasks import repeat
 from tests.helpers import TASKS, bearer, problem, user_token
 
 MONDAY = "2027-03-01T09:00:00Z"
@@ -133,6 +139,11 @@ async def test_created_completed_a_repeating_task_is_due_next_time(client, ann):
         "FREQ=DAILY;UNTIL=yesterday",
         "FREQ=DAILY;UNTIL=20200101",  # before the due_at: never occurs
         "FREQ=YEARLY;BYMONTHDAY=31;UNTIL=20270310T000000Z",  # no 31st before it
+        # Rules with no date at all: dateutil alone would search until year
+        # 9999 (most of a second each); repeat.py stops at its horizon.
+        "FREQ=DAILY;INTERVAL=7;BYDAY=SU",  # every 7th day from a Monday
+        "FREQ=MONTHLY;BYMONTHDAY=31;BYDAY=1MO",
+        "FREQ=YEARLY;BYDAY=2TH;BYMONTHDAY=15",
         "FREQ=DAILY;",
         "",
         "FREQ=DAILY;" + "INTERVAL=1;" * 20,
@@ -199,3 +210,11 @@ async def test_another_users_repeating_task_is_a_404(client, ann):
         await problem(resp, 404)
     mine = await (await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))).json()
     assert mine["due_at"] == MONDAY
+
+
+def test_a_search_leaves_dateutil_as_it_found_it():
+    """The horizon is set on dateutil's module for one search only."""
+    with pytest.raises(ValidationError):
+        repeat.check_occurs("FREQ=DAILY;INTERVAL=7;BYDAY=SU", datetime(2027, 3, 1, tzinfo=UTC))
+    assert dateutil.rrule.datetime is calendar
+    assert dateutil.rrule.datetime.MAXYEAR == 9999
