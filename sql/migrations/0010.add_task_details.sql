@@ -44,7 +44,9 @@ ALTER TABLE tasks ADD COLUMN repeat text;
 ALTER TABLE tasks ADD COLUMN completed_at timestamptz;
 
 -- The tags rule, in one place for tasks_tags_check. IMMUTABLE: it reads
--- only its argument.
+-- only its argument. The CHECK skips it for a task without tags: it runs on
+-- every insert and update of the row, and measured 40-50% more PostgreSQL
+-- CPU a create or patch when called for every task (bench/ab.py).
 CREATE FUNCTION tasks_tags_valid(tags text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN
@@ -66,7 +68,7 @@ ALTER TABLE tasks ADD CONSTRAINT tasks_priority_check CHECK (
 ) NOT VALID;
 
 ALTER TABLE tasks ADD CONSTRAINT tasks_tags_check CHECK (
-    tasks_tags_valid(tags)
+    tags = '{}' OR tasks_tags_valid(tags)
 ) NOT VALID;
 
 ALTER TABLE tasks ADD CONSTRAINT tasks_repeat_check CHECK (

@@ -21,7 +21,7 @@ ALTER TABLE tasks ADD CONSTRAINT tasks_priority_check CHECK (
 ALTER TABLE tasks DROP CONSTRAINT tasks_tags_check;
 
 ALTER TABLE tasks ADD CONSTRAINT tasks_tags_check CHECK (
-    tasks_tags_valid(tags)
+    tags = '{}' OR tasks_tags_valid(tags)
 ) NOT VALID;
 
 ALTER TABLE tasks DROP CONSTRAINT tasks_repeat_check;
