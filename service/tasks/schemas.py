@@ -147,25 +147,8 @@ class TaskCreateSchema(StrictSchema):
         _repeat_occurs(data)
 
 
-class TaskReplaceSchema(StrictSchema):
-    """PUT: title required; a field left out keeps its value."""
-
-    title = _title(required=True)
-    description = _description()
-    completed = StrictBoolean()
-    priority = _priority()
-    due_at = _moment("When it is due")
-    remind_at = _moment("When to remind")
-    tags = Tags()
-    repeat = RepeatRule()
-    completed_at = _read_only_moment()
-
-
-_PATCHABLE = ("title", "description", "completed", *_DETAILS)
-
-
-class TaskPatchSchema(StrictSchema):
-    """PATCH: any of the fields, at least one."""
+class _TaskFields(StrictSchema):
+    """The fields PUT and PATCH take, none required, none defaulted."""
 
     title = _title()
     description = _description()
@@ -176,6 +159,20 @@ class TaskPatchSchema(StrictSchema):
     tags = Tags()
     repeat = RepeatRule()
     completed_at = _read_only_moment()
+
+
+class TaskReplaceSchema(_TaskFields):
+    """PUT: title required; a field left out keeps its value."""
+
+    title = _title(required=True)
+
+
+_PATCHABLE = ("title", "description", "completed", *_DETAILS)
+
+
+class TaskPatchSchema(_TaskFields):
+    """PATCH: any of the fields, at least one."""
+
     # Said in the OpenAPI schema too, so a generated client (and the fuzzer)
     # knows an empty object is not a valid patch.
     json_schema_extra = {"anyOf": [{"required": [name]} for name in _PATCHABLE]}
