@@ -214,7 +214,13 @@ def test_a_search_reads_the_trigram_index_for_the_caller_only(
     assert QUERIES[name].index_name == TRIGRAM_INDEX
     for scan in scans:
         assert "(ARRAY[user_id] @> " in scan["Index Cond"], scan  # the caller's
-        assert " ~~ " in scan["Index Cond"], scan  # LIKE, q's trigrams
+        if users is None:
+            # With the true statistics, q's trigrams are in the index
+            # condition too. With 2 tasks a user claimed, leaving out the
+            # trigrams of a common q ("task 5": a tenth of all titles) is the
+            # planner's right call, and the caller's entries are still all
+            # it reads (in one CI run out of many, it made that call).
+            assert " ~~ " in scan["Index Cond"], scan  # LIKE, q's trigrams
 
 
 @pytest.mark.parametrize("mode", MODES)
