@@ -120,11 +120,8 @@ async def signin(request: web.Request) -> web.Response:
     await limits.count_signin(data["email"], client)  # a locked account stops here
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # Unknown email and wrong password: same work, same status, same body.
-    ok = await passwords.check(data["password"], user["password_hash"] if user else None)
-    if not ok:
-        limits.signin_failed(data["email"], client)
+    if not await _password_matches(request, data, user["password_hash"] if user else None):
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
-    await limits.signed_in(data["email"])
     session_id = await request.app[keys.DB].val(
         "create_session", user_id=user["id"], ttl_seconds=request.app[keys.TOKENS].ttl
     )
@@ -201,6 +198,18 @@ async def signout(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def _password_matches(request: web.Request, sent: Any, hashed: str | None) -> bool:
+    """Check sent["password"] against the hash of the account with
+    sent["email"] (already counted by count_signin): a failure is logged
+    and stays counted, towards that account's lock; a match clears them."""
+    limits = request.app[keys.RATE_LIMITS]
+    if not await request.app[keys.PASSWORDS].check(sent["password"], hashed):
+        limits.signin_failed(sent["email"], request[keys.CLIENT])
+        return False
+    await limits.signed_in(sent["email"])
+    return True
+
+
 async def _check_password(request: web.Request, account: Any, password: str) -> None:
     """WrongPassword unless `password` is the account's: counted like a
     sign-in (per client address, and per account, whose failures lock it)."""
@@ -209,10 +218,9 @@ async def _check_password(request: web.Request, account: Any, password: str) -> 
     await limits.count_auth_attempt(client)
     request.app[keys.PASSWORDS].refuse_when_full("check")
     await limits.count_signin(account["email"], client)
-    if not await request.app[keys.PASSWORDS].check(password, account["password_hash"]):
-        limits.signin_failed(account["email"], client)
+    sent = {"email": account["email"], "password": password}
+    if not await _password_matches(request, sent, account["password_hash"]):
         raise WrongPassword()
-    await limits.signed_in(account["email"])
 
 
 async def _credentials(request: web.Request) -> Any:

@@ -115,9 +115,6 @@ class RepeatRule(Text):
         return rrules.canonical(super()._deserialize(value, attr, data, **kwargs))
 
 
-_DETAILS = ("priority", "due_at", "remind_at", "tags", "repeat")
-
-
 def _read_only_moment() -> fields.DateTime:
     return fields.DateTime(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
 
@@ -167,7 +164,16 @@ class TaskReplaceSchema(_TaskFields):
     title = _title(required=True)
 
 
-_PATCHABLE = ("title", "description", "completed", *_DETAILS)
+_PATCHABLE = (
+    "title",
+    "description",
+    "completed",
+    "priority",
+    "due_at",
+    "remind_at",
+    "tags",
+    "repeat",
+)
 
 
 class TaskPatchSchema(_TaskFields):
