@@ -19,30 +19,32 @@ A listing file has, instead of one Index line, one `-- Sort` entry a sort:
     --     ORDER BY created_at DESC, id DESC
     --     AND (created_at, id) < ($5::timestamptz, $6::uuid)
 
-and its statement marks two lines, `-- per sort: ORDER BY` and `-- per sort:
+(a line indented deeper than the one above goes on with it), and its
+statement marks two lines, `-- per sort: ORDER BY` and `-- per sort:
 after the cursor`, written as one sort's entry says. The loader makes two
 statements of it per sort, `list_tasks[-created_at]` (the first page: the
 cursor line dropped) and `list_tasks[-created_at,after]`, each with the
 sort's two lines in place: fixed text, never built from a request.
 
-A listing may also have, before its Sort entries, a `-- Search` entry: a
+A listing may also have, before its Sort entries, `-- Search` entries: a
 parameter that another index serves better than the sort's.
 
     -- Search q: tasks_user_id_text_trgm_idx (pg_trgm GIN), q of 3
     --     characters or more
 
-Its statement lines are marked `-- with q`: the file as written is the
-statement with them, and the statements without them leave them out. The
-loader then makes both kinds per sort and page, `list_tasks[title]` without
-and `list_tasks[title,q]` (and `list_tasks[title,q,after]`) with; the
-handler chooses. At most one Search entry for now: a second would multiply
-the statements, and needs a decision on which index serves both.
+Its statement lines are marked `-- with q` (`-- with q or tag`: kept for
+either): the file as written is the statement with every Search, and each
+other statement leaves out the lines of the Searches it is not made for.
+The loader makes one statement per sort, page and set of Searches:
+`list_tasks[title]` with none, `list_tasks[title,q]`, `list_tasks[title,tag]`,
+`list_tasks[title,q,tag]` (and each `,after`); the handler chooses.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from itertools import combinations
 from pathlib import Path
 
 SHAPES = (":one", ":many", ":val", ":exec")
@@ -57,10 +59,11 @@ _PARAM = re.compile(r"^\$(?P<number>\d+) (?P<name>[a-z][a-z0-9_]*)(?: (?P<type>\
 _INDEX = re.compile(r"^-- Index: (?P<name>\w+)(?P<rest>.*)$")
 _SORT = re.compile(r"^-- Sort (?P<key>-?[a-z_]+): (?P<index>\w+)(?P<rest>.*)$")
 _SEARCH = re.compile(r"^-- Search (?P<param>[a-z][a-z0-9_]*): (?P<index>\w+)(?P<rest>.*)$")
-_WITH = re.compile(r"-- with (?P<param>[a-z][a-z0-9_]*)$")
+_WITH = re.compile(r"-- with (?P<params>[a-z][a-z0-9_]*(?: or [a-z][a-z0-9_]*)*)$")
 # A placeholder and its cast, in statement text without comments or strings.
 _PLACEHOLDER = re.compile(r"\$(?P<number>\d+)(?:::(?P<type>\w+(?:\[\])?))?")
 _NOT_CODE = re.compile(r"'(?:[^']|'')*'|--[^\n]*")
+_CODE_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\$(?P<number>\d+)")
 
 
 class QueryFileError(Exception):
@@ -104,17 +107,18 @@ class Query:
     sort: Sort | None = None  # this statement's sort
     after: bool = False  # the page after a cursor
     searches: tuple[Search, ...] = ()  # the listing's Search entries
-    search: Search | None = None  # the one this statement is made for
+    search: tuple[Search, ...] = ()  # the ones this statement is made for
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
 
 
-def variant(name: str, sort: str, after: bool, search: str | None = None) -> str:
+def variant(name: str, sort: str, after: bool, searches: tuple[str, ...] = ()) -> str:
     """The name a listing's statement is run by: `list_tasks[title,after]`,
-    `list_tasks[title,q,after]` for the one made for the Search entry q."""
-    parts = [sort, search, "after" if after else None]
+    `list_tasks[title,q,after]` for the one made for the Search entry q,
+    `list_tasks[title,q,tag]` for q and tag (in the file's order)."""
+    parts = [sort, *searches, "after" if after else None]
     return f"{name}[{','.join(p for p in parts if p)}]"
 
 
@@ -144,9 +148,15 @@ def placeholders(sql: str) -> dict[int, set[str | None]]:
 
 def _continued(lines: list[str], start: int) -> tuple[list[str], int]:
     """The indented lines that continue lines[start - 1]."""
-    out = []
+    out: list[str] = []
+    first_indent = None
     while start < len(lines) and (match := _CONTINUED.match(lines[start])):
-        out.append(match["text"])
+        indent = match.start("text")
+        if first_indent is not None and indent > first_indent:
+            out[-1] += " " + match["text"]  # indented deeper: the line above goes on
+        else:
+            out.append(match["text"])
+            first_indent = first_indent or indent
         start += 1
     return out, start
 
@@ -222,8 +232,6 @@ def read(path: Path, root: Path) -> list[Query]:
         if match["param"] not in {p.name for p in params}:
             raise QueryFileError(f"{path}: Search {match['param']} names no parameter")
         searches.append(Search(match["param"], match["index"], note))
-    if len(searches) > 1:
-        raise QueryFileError(f"{path}: one Search entry at most")
     sorts = []
     while at < len(header) and (match := _SORT.match(header[at])):
         lines, at = _continued(header, at + 1)
@@ -247,21 +255,21 @@ def _indent(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
 
-def _with(line: str) -> str | None:
-    """The Search parameter a line is marked for, or None."""
+def _with(line: str) -> frozenset[str]:
+    """The Search parameters a line is marked for (empty: every statement's)."""
     match = _WITH.search(line.rstrip())
-    return match["param"] if match else None
+    return frozenset(match["params"].split(" or ")) if match else frozenset()
 
 
-def _without(body: list[str], search: Search | None) -> list[str]:
-    """The statement's lines for one Search entry (None: for none)."""
-    keep = search.param if search else None
-    return [line for line in body if _with(line) in (None, keep)]
+def _without(body: list[str], searches: tuple[Search, ...]) -> list[str]:
+    """The statement's lines for a set of Search entries."""
+    keep = {s.param for s in searches}
+    return [line for line in body if not _with(line) or _with(line) & keep]
 
 
 def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
     path = listing.path
-    marked = {_with(line) for line in body_text.splitlines()} - {None}
+    marked = set().union(*map(_with, body_text.splitlines()))
     declared = {s.param for s in listing.searches}
     if marked != declared:
         raise QueryFileError(
@@ -269,13 +277,15 @@ def _expand(listing: Query, root: Path, body_text: str) -> list[Query]:
             f"the Search entries are {sorted(declared)}"
         )
     out = []
-    for search in (None, *listing.searches):
-        out += _expand_sorts(listing, root, _without(body_text.splitlines(), search), search)
+    for n in range(len(listing.searches) + 1):
+        for searches in combinations(listing.searches, n):
+            body = _without(body_text.splitlines(), searches)
+            out += _expand_sorts(listing, root, body, searches)
     return out
 
 
 def _expand_sorts(
-    listing: Query, root: Path, body: list[str], search: Search | None
+    listing: Query, root: Path, body: list[str], searches: tuple[Search, ...]
 ) -> list[Query]:
     path = listing.path
     order_at, after_at = _marked(body, ORDER_MARK, path), _marked(body, AFTER_MARK, path)
@@ -286,7 +296,7 @@ def _expand_sorts(
     if written not in [(s.order_by, s.after) for s in listing.sorts]:
         raise QueryFileError(f"{path}: the marked lines must be one Sort entry's, as written")
     name, shape, file = listing.name, listing.shape, path.relative_to(root).as_posix()
-    param = search.param if search else None
+    params = tuple(s.param for s in searches)
     out = []
     for sort in listing.sorts:
         for after in (False, True):
@@ -295,14 +305,17 @@ def _expand_sorts(
             lines[after_at] = _indent(lines[after_at]) + sort.after
             if not after:
                 del lines[after_at]
-            served_by = search or sort  # the index it is meant to read
-            statement = variant(name, sort.key, after, param)
+            # The index it is meant to read: the first Search's (the
+            # planner may add the others'), else the sort's.
+            served_by = searches[0] if searches else sort
+            statement = variant(name, sort.key, after, params)
             page = "the page after the cursor" if after else "the first page"
-            if search:
+            for search in searches:
                 page += f", {search.param} through {search.index}"
             sql = f"-- name: {name} {shape}\n-- {statement}: {page}, from {file}.\n"
             sql += "\n".join(lines) + "\n"
             used = tuple(p for p in listing.params if p.number in placeholders(sql))
+            sql, used = _renumbered(sql, used)
             check_placeholders(sql, used, f"{path} ({statement})")
             out.append(
                 replace(
@@ -314,10 +327,25 @@ def _expand_sorts(
                     index_name=served_by.index,
                     sort=sort,
                     after=after,
-                    search=search,
+                    search=searches,
                 )
             )
     return out
+
+
+def _renumbered(sql: str, used: tuple[Param, ...]) -> tuple[str, tuple[Param, ...]]:
+    """The statement with its parameters numbered $1..$n in the header's
+    order: PostgreSQL needs a type for every number up to the highest, and
+    a statement without some lines (the cursor's, a Search's) skips some."""
+    new = {p.number: i for i, p in enumerate(used, 1)}
+
+    def number(match: re.Match[str]) -> str:
+        if match["number"] is None:  # a comment or a string, as it is
+            return match[0]
+        return f"${new[int(match['number'])]}"
+
+    sql = _CODE_PLACEHOLDER.sub(number, sql)
+    return sql, tuple(replace(p, number=new[p.number]) for p in used)
 
 
 def load(root: Path) -> dict[str, Query]:

@@ -39,14 +39,14 @@ def test_every_header_names_the_placeholders_its_statement_uses(name):
 def test_a_listing_has_both_pages_of_every_sort_the_api_resolves():
     from service.tasks.routes import _SORT_QUERIES
 
-    for (sort, search), (first, after, _) in _SORT_QUERIES.items():
+    for (sort, searches), (first, after, _) in _SORT_QUERIES.items():
         assert QUERIES[first].sort == QUERIES[after].sort
         assert QUERIES[first].sort.key == sort
         assert (QUERIES[first].after, QUERIES[after].after) == (False, True)
         for name in (first, after):
-            assert (QUERIES[name].search.param if QUERIES[name].search else None) == search
+            assert tuple(s.param for s in QUERIES[name].search) == searches
     listed = {
-        (q.sort.key, q.search.param if q.search else None)
+        (q.sort.key, tuple(s.param for s in q.search))
         for q in QUERIES.values()
         if q.path.stem == "list_tasks"
     }
@@ -211,11 +211,19 @@ async def test_a_transaction_commits_together_or_not_at_all(settings):
     async with db.transaction() as conn:
         await db.one(CREATE, conn=conn, **task(user_id, "kept"))
         await db.one(CREATE, conn=conn, **task(user_id, "kept too"))
-    rows = await db.many("list_tasks[title]", user_id=user_id, completed=None, q=None, limit=10)
+    rows = await db.many("list_tasks[title]", user_id=user_id, **NO_FILTERS, limit=10)
     assert [r["title"] for r in rows] == ["kept", "kept too"]
     await db.close()
 
 
+NO_FILTERS = {
+    "completed": None,
+    "q": None,
+    "priorities": None,
+    "due_after": None,
+    "due_before": None,
+    "overdue": None,
+}
 # The create that makes its account's first task counter (create_task
 # itself finds none for a new account and creates nothing).
 CREATE = "create_task_near_limit"
@@ -262,7 +270,7 @@ async def test_a_search_finds_what_the_filter_finds(settings):
     queries += ["strasse", "STRAßE", "ǆemal", "dže", "file", "ﬁle", "ärger", "e: s", "none"]
     found = 0
     for q in queries:
-        page = {"user_id": user_id, "completed": None, "q": q, "limit": 50}
+        page = {"user_id": user_id, **NO_FILTERS, "q": q, "limit": 50}
         indexed = await db.many("list_tasks[title,q]", **page)
         filtered = await db.many("list_tasks[title]", **page)
         assert [r["id"] for r in indexed] == [r["id"] for r in filtered], q

@@ -47,7 +47,8 @@ class CursorCodec:
         self, cursor: str, context: tuple[Any, ...], *, timestamp: bool
     ) -> tuple[Any, uuid.UUID]:
         """(sort value, id) from a cursor this service made for this very
-        query; ValidationError on the `cursor` field otherwise."""
+        query; ValidationError on the `cursor` field otherwise. A timestamp
+        sort's value may be null (a task without a due_at)."""
         try:
             payload_text, mac_text = cursor.split(".")
             payload, mac = _unb64(payload_text), _unb64(mac_text)
@@ -56,7 +57,7 @@ class CursorCodec:
         if not hmac.compare_digest(mac, self._mac(payload, context)):
             raise _invalid()
         value, row_id = orjson.loads(payload)
-        if timestamp:
+        if timestamp and value is not None:
             value = _EPOCH + value * _MICROSECOND
         return value, uuid.UUID(row_id)
 

@@ -52,19 +52,22 @@ LIST_QUERY = TaskListQuerySchema()
 # Task data is private and changes: caches must revalidate, per user.
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 
-# (canonical sort, "q" or None) -> (first page, page after a cursor, the
+# (canonical sort, searches) -> (first page, page after a cursor, the
 # column the cursor carries): the statements sql/queries/tasks/list_tasks.sql
-# makes per sort, without and with q found through its trigram index.
+# makes per sort, without and with q through its trigram index and tags
+# through theirs.
+SEARCHES = ((), ("q",), ("tags",), ("q", "tags"))
 _SORT_QUERIES = {
-    (sort, search): (
-        variant("list_tasks", sort, False, search),
-        variant("list_tasks", sort, True, search),
+    (sort, searches): (
+        variant("list_tasks", sort, False, searches),
+        variant("list_tasks", sort, True, searches),
         column,
     )
-    for column in ("created_at", "updated_at", "title")
+    for column in ("created_at", "updated_at", "title", "due_at", "priority")
     for sort in (column, "-" + column)
-    for search in (None, "q")
+    for searches in SEARCHES
 }
+_TIMESTAMPS = frozenset({"created_at", "updated_at", "due_at"})
 # Three letters or digits in a row always make a trigram; a q without any
 # may have none, and a GIN search for no trigram reads the whole column.
 _INDEXED_Q = re.compile(r"[^\W_]{3}")
@@ -451,11 +454,15 @@ async def delete_task(request: web.Request) -> web.Response:
 
 @operation(
     description=(
-        "The canonical parameters are `completed`, `q`, `sort`, `limit` and "
-        '`cursor`. The Hackathon "Evolution of Todo" names `status`, `search`, '
-        "`sort=created|updated|title`, `sort_by`, `order` and `sort_order` are "
-        "exact aliases; a parameter and its alias with different meanings is a "
-        "422 naming the alias."
+        "The canonical parameters are `completed`, `q`, `priority`, `tag`, "
+        "`due_after`, `due_before`, `overdue`, `sort`, `limit` and `cursor`; the "
+        "filters combine (every one must hold). Every sort reads an index of the "
+        "caller's tasks in its order, from the cursor on, so a deep page costs what "
+        "the first does; `q` (3 letters or digits in a row) and `tag` find their "
+        'matches through their own indexes first. The Hackathon "Evolution of Todo" '
+        "names `status`, `search`, `sort=created|updated|title|due_date`, `sort_by`, "
+        "`order` and `sort_order` are exact aliases; a parameter and its alias with "
+        "different meanings is a 422 naming the alias."
     ),
     mounts=MOUNTS,
     query=TaskListQuerySchema,
@@ -466,17 +473,29 @@ async def list_tasks(request: web.Request) -> web.Response:
     """List the caller's tasks, one keyset page at a time."""
     user_id = _caller(request)
     params = LIST_QUERY.load(_single_values(request.query))
-    sort = params["sort"]
-    completed = params.get("completed")
+    sort, limit = params["sort"], params["limit"]
     q = params.get("q") or None
-    limit = params["limit"]
-    search = "q" if q and _INDEXED_Q.search(q) else None
-    first, after, column = _SORT_QUERIES[sort, search]
-    context = (user_id, sort, completed, q)
+    tags = params.get("tag")
+    searches = ("q",) if q and _INDEXED_Q.search(q) else ()
+    searches += ("tags",) if tags else ()
+    first, after, column = _SORT_QUERIES[sort, searches]
+    completed = params.get("completed")
+    more = {
+        "priorities": params.get("priority"),
+        "tags": tags,
+        "due_after": params.get("due_after"),
+        "due_before": params.get("due_before"),
+        "overdue": params.get("overdue"),
+    }
+    page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **more}
+    if not tags:
+        del page["tags"]  # only the tags statements take them
+    # The cursor holds for this caller, sort and filters only (the newer
+    # filters only when given, so that cursors made before them still hold).
+    context = (user_id, sort, completed, q, *((k, v) for k, v in more.items() if v is not None))
     codec = request.app[keys.CURSORS]
-    page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1}
     if "cursor" in params:
-        value, after_id = codec.decode(params["cursor"], context, timestamp=column != "title")
+        value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
         rows = await request.app[keys.DB].many(after, **page, after_value=value, after_id=after_id)
     else:
         rows = await request.app[keys.DB].many(first, **page)

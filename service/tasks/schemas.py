@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -88,10 +89,37 @@ class Tags(fields.List):
         kept = []
         for tag in super()._deserialize(value, attr, data, **kwargs):
             tag = tag.strip()
-            if tag.casefold() not in seen:
-                seen.add(tag.casefold())
+            if tag.lower() not in seen:  # lower(), as PostgreSQL compares tags
+                seen.add(tag.lower())
                 kept.append(tag)
         return kept
+
+
+class CommaList(fields.String):
+    """A query parameter's comma-separated items, each loaded by `item`;
+    an empty item is a 422 (a stray comma is a mistake, not "any")."""
+
+    def __init__(self, item: fields.Field, max_items: int, **kw: Any) -> None:
+        super().__init__(validate=validate.Length(min=1, max=2048), **kw)
+        self.item, self.max_items = item, max_items
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
+        items = super()._deserialize(value, attr, data, **kwargs).split(",")
+        if len(items) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} items, separated by commas.")
+        return [self.item.deserialize(item.strip()) for item in items]
+
+
+class QueryMoment(fields.AwareDateTime):
+    """An RFC 3339 date-time in a query string, where an unencoded `+` of
+    the offset arrives as a space: read back as the `+` it was."""
+
+    _PLUS = re.compile(r" (?=\d\d:?\d\d$)")
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str):
+            value = self._PLUS.sub("+", value)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class RepeatRule(Text):
@@ -205,7 +233,6 @@ class QueryBoolean(fields.Boolean):
 
 # Listing: the canonical parameters plus the Hackathon "Evolution of Todo"
 # aliases (shared/API.md, "Listing"), all resolved to the canonical form.
-# The later due-dates and priority issue adds due_at/due_date and priority.
 
 # Every `sort` value -> (field, direction); None lets order/sort_order decide.
 _SORT_VALUES: dict[str, tuple[str, str | None]] = {
@@ -215,8 +242,13 @@ _SORT_VALUES: dict[str, tuple[str, str | None]] = {
     "updated_at": ("updated_at", "asc"),
     "-title": ("title", "desc"),
     "title": ("title", None),
+    "due_at": ("due_at", "asc"),
+    "-due_at": ("due_at", "desc"),
+    "priority": ("priority", "asc"),
+    "-priority": ("priority", "desc"),
     "created": ("created_at", None),  # alias
     "updated": ("updated_at", None),  # alias
+    "due_date": ("due_at", None),  # alias
 }
 SORTS = tuple(_SORT_VALUES)  # every value `sort` accepts, canonical ones first
 # `sort_by` names a field only; the direction comes from order/sort_order.
@@ -226,9 +258,19 @@ _SORT_BY = {
     "updated_at": "updated_at",
     "updated": "updated_at",
     "title": "title",
+    "due_date": "due_at",
+    "due_at": "due_at",
+    "priority": "priority",
 }
-# Without a direction: newest first for the dates, A to Z for title.
-_DEFAULT_DIRECTION = {"created_at": "desc", "updated_at": "desc", "title": "asc"}
+# Without a direction: newest first for created and updated, A to Z for
+# title, soonest due first, highest priority first.
+_DEFAULT_DIRECTION = {
+    "created_at": "desc",
+    "updated_at": "desc",
+    "title": "asc",
+    "due_at": "asc",
+    "priority": "desc",
+}
 # status -> completed; "all" is no filter.
 _STATUS: dict[str, bool | None] = {
     "all": None,
@@ -263,12 +305,58 @@ class TaskListQuerySchema(QuerySchema):
         "follows the matches, not the number of tasks; any other q filters the "
         "caller's tasks as they are read in the requested order."
     )
+    priority = CommaList(
+        fields.String(validate=validate.OneOf(PRIORITIES)),
+        len(PRIORITIES),
+        metadata={
+            "description": "Only tasks of these priorities, comma-separated: "
+            "`high` or `high,medium`.",
+            "example": "high,medium",
+        },
+    )
+    tag = CommaList(
+        Text(line=True, validate=validate.Length(min=1, max=TAG_MAX)),
+        TAGS_MAX,
+        metadata={
+            "description": "Only tasks carrying every one of these tags, comma-separated, "
+            "compared ignoring case and surrounding spaces: `work` or `work,home`. "
+            "Served by an index of each person's tags, so a tag nobody has costs "
+            "one probe. A tag with a comma in it cannot be named here.",
+            "example": "work,home",
+        },
+    )
+    due_after = QueryMoment(
+        validate=_in_years,
+        metadata={
+            "description": "Only tasks due at or after this moment (RFC 3339 with an "
+            "offset; `+` may arrive unencoded). Tasks without a due_at never match.",
+            "pattern": YEAR_PATTERN,
+        },
+    )
+    due_before = QueryMoment(
+        validate=_in_years,
+        metadata={
+            "description": "Only tasks due before this moment (exclusive, so "
+            "`due_after=<Monday>&due_before=<next Monday>` is one week). Tasks "
+            "without a due_at never match.",
+            "pattern": YEAR_PATTERN,
+        },
+    )
+    overdue = QueryBoolean(
+        metadata={
+            "description": "true: only overdue tasks (open, due before now, as "
+            "`/api/tasks/summary` counts them); false: only the others."
+        }
+    )
     sort = _one_of(
         SORTS,
-        "Order; ties broken by id. `created`, `updated` (newest first) and `title` "
-        "(A to Z) take their direction from `order`/`sort_order`; the other values "
-        "carry their own, and an `order`/`sort_order` contradicting it is a 422. "
-        "`created` and `updated` are aliases of `-created_at` and `-updated_at`.",
+        "Order; ties broken by id. Tasks without a due_at come last in both due_at "
+        "orders; `priority` runs none, low, medium, high and `-priority` high first. "
+        "`created`, `updated` (newest first), `title` (A to Z) and `due_date` "
+        "(soonest first) take their direction from `order`/`sort_order`; the other "
+        "values carry their own, and an `order`/`sort_order` contradicting it is a "
+        "422. `created`, `updated` and `due_date` are aliases of `-created_at`, "
+        "`-updated_at` and `due_at`.",
         default="-created_at",
     )
     limit = fields.Integer(
@@ -291,12 +379,13 @@ class TaskListQuerySchema(QuerySchema):
     sort_by = _one_of(
         _SORT_BY,
         "Alias of `sort` that names the field only: the direction is `order` or "
-        "`sort_order`, else newest first for the dates and A to Z for title. "
-        "With a `sort` naming another field, a 422.",
+        "`sort_order`, else newest first for created and updated, A to Z for "
+        "title, soonest first for due_date (and due_at), highest first for "
+        "priority. With a `sort` naming another field, a 422.",
     )
     order = _one_of(
         _DIRECTIONS,
-        "Direction for `sort_by` or for `sort=created|updated|title`; alone, for the "
+        "Direction for `sort_by` or for `sort=created|updated|title|due_date`; alone, for the "
         "default field (created_at). Contradicting the direction of a `sort` such as "
         "`-title` or `created_at` is a 422.",
     )
@@ -307,12 +396,22 @@ class TaskListQuerySchema(QuerySchema):
         return resolve_listing(data)
 
 
+_CANONICAL = ("completed", "q", "limit", "cursor", "due_after", "due_before", "overdue")
+
+
 def resolve_listing(data: dict[str, Any]) -> dict[str, Any]:
     """The loaded parameters, aliases included, as the canonical
-    {completed, q, sort, limit, cursor} (only those given, plus sort and
-    limit); a parameter contradicting its alias is a 422 on the alias."""
+    {completed, q, sort, limit, cursor, priority, tag, due_after,
+    due_before, overdue} (only those given, plus sort and limit); a
+    parameter contradicting its alias is a 422 on the alias. Lists come in
+    one order and spelling, as the cursor's MAC needs."""
     errors: dict[str, list[str]] = {}
-    out = {k: data[k] for k in ("completed", "q", "limit", "cursor") if k in data}
+    out = {k: data[k] for k in _CANONICAL if k in data}
+    if "priority" in data:
+        out["priority"] = sorted(set(data["priority"]), key=PRIORITIES.index)
+    if "tag" in data:
+        # PostgreSQL lowers them itself (tasks_tag_keys); here only one order.
+        out["tag"] = sorted({tag.lower(): tag for tag in data["tag"]}.values(), key=str.lower)
 
     if "status" in data:
         meant = _STATUS[data["status"]]

@@ -133,7 +133,7 @@ async def test_limit_defaults_to_50(client, ann):
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("sort=priority", "sort"),
+        ("sort=priorities", "sort"),
         ("sort=", "sort"),
         ("sort=id", "sort"),
         ("limit=0", "limit"),

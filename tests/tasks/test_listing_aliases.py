@@ -1,5 +1,5 @@
 """GET /api/tasks accepts the Hackathon "Evolution of Todo" names (status,
-search, sort=created|updated|title, sort_by, order, sort_order) as exact
+search, sort=created|updated|title|due_date, sort_by, order, sort_order) as exact
 aliases of the canonical parameters (shared/API.md, "Listing")."""
 
 from __future__ import annotations
@@ -10,9 +10,14 @@ import pytest
 
 from tests.helpers import TASKS, bearer, make_task, next_link, problem, user_token, walk
 
-# Created in this order; title, created and updated orders all differ.
-# title -> done?
-CREATED = [("c", False), ("a", True), ("d", False), ("b", True)]
+# Created in this order; title, created, updated, due and priority orders
+# all differ. (title, done?, due_at, priority)
+CREATED = [
+    ("c", False, "2027-03-01T00:00:00Z", "high"),
+    ("a", True, None, "low"),
+    ("d", False, "2027-01-01T00:00:00Z", "medium"),
+    ("b", True, "2027-02-01T00:00:00Z", "none"),
+]
 TOUCHED = ["a", "c"]  # patched in this order after all are created
 CANONICAL = {
     "created_at": ["c", "a", "d", "b"],
@@ -21,6 +26,10 @@ CANONICAL = {
     "-updated_at": ["c", "a", "b", "d"],
     "title": ["a", "b", "c", "d"],
     "-title": ["d", "c", "b", "a"],
+    "due_at": ["d", "b", "c", "a"],  # a has no due_at: last both ways
+    "-due_at": ["c", "b", "d", "a"],
+    "priority": ["b", "a", "d", "c"],
+    "-priority": ["c", "d", "a", "b"],
 }
 SORT_BY = {
     "created_at": "created_at",
@@ -28,8 +37,17 @@ SORT_BY = {
     "updated_at": "updated_at",
     "updated": "updated_at",
     "title": "title",
+    "due_date": "due_at",
+    "due_at": "due_at",
+    "priority": "priority",
 }
-DEFAULT_DESC = {"created_at": True, "updated_at": True, "title": False}
+DEFAULT_DESC = {
+    "created_at": True,
+    "updated_at": True,
+    "title": False,
+    "due_at": False,
+    "priority": True,
+}
 
 
 @pytest.fixture
@@ -37,8 +55,11 @@ async def ann(client):
     """Ann's token, with the four CREATED tasks."""
     _, token = await user_token(client)
     ids = {}
-    for title, done in CREATED:
-        ids[title] = (await make_task(client, token, title=title, completed=done)).task["id"]
+    for title, done, due_at, priority in CREATED:
+        made = await make_task(
+            client, token, title=title, completed=done, due_at=due_at, priority=priority
+        )
+        ids[title] = made.task["id"]
     for title in TOUCHED:
         resp = await client.patch(
             f"{TASKS}/{ids[title]}", json={"description": "touched"}, headers=bearer(token)
@@ -74,6 +95,7 @@ async def test_the_canonical_orders_and_filters_all_differ(client, ann):
     # The alias tests compare against these; they prove nothing if two agree.
     for sort, expected in CANONICAL.items():
         assert await titles(client, ann, f"sort={sort}") == expected, sort
+    assert len({tuple(order) for order in CANONICAL.values()}) == len(CANONICAL)
     assert await titles(client, ann, "completed=true&sort=title") == ["a", "b"]
     assert await titles(client, ann, "completed=false&sort=title") == ["c", "d"]
 
@@ -91,6 +113,9 @@ async def test_the_canonical_orders_and_filters_all_differ(client, ann):
         ("sort=title&order=desc", "-title"),
         ("sort=title&sort_order=desc", "-title"),
         ("sort=title&order=asc", "title"),
+        ("sort=due_date", "due_at"),
+        ("sort=due_date&order=asc", "due_at"),
+        ("sort=due_date&sort_order=desc", "-due_at"),
         ("order=asc", "created_at"),
         ("sort_order=asc", "created_at"),
         ("order=desc", "-created_at"),
@@ -140,6 +165,8 @@ async def test_the_hackathon_dashboard_query_answers_200(client, ann):
         ("sort=-updated_at&sort_by=updated", "sort=-updated_at"),
         ("sort=created_at&sort_by=created", "sort=created_at"),
         ("sort=created&sort_by=created_at&order=asc", "sort=created_at"),
+        ("sort=due_date&sort_by=due_date&order=desc", "sort=-due_at"),
+        ("sort=-priority&sort_by=priority&order=desc", "sort=-priority"),
         ("order=asc&sort_order=asc", "sort=created_at"),
         ("sort_by=title&order=desc&sort_order=desc", "sort=-title"),
     ],
@@ -171,6 +198,9 @@ async def test_a_parameter_and_its_alias_with_the_same_meaning_are_fine(
         ("sort=updated_at&sort_order=desc", {"sort_order"}),
         ("order=asc&sort_order=desc", {"sort_order"}),
         ("sort_by=title&order=desc&sort_order=asc", {"sort_order"}),
+        ("sort=-priority&order=asc", {"order"}),
+        ("sort=due_at&sort_order=desc", {"sort_order"}),
+        ("sort=due_date&sort_by=priority", {"sort_by"}),
         ("completed=true&status=pending&q=a&search=b", {"status", "search"}),
     ],
 )
@@ -188,10 +218,10 @@ async def test_a_parameter_and_its_alias_that_contradict_are_422(client, ann, qu
         ("status=", "status"),
         ("sort=created_on", "sort"),
         ("sort=-created", "sort"),
-        # The later due-dates and priority issue adds these.
-        ("sort=due_date", "sort"),
-        ("sort_by=due_date", "sort_by"),
-        ("sort_by=priority", "sort_by"),
+        ("sort=-due_date", "sort"),
+        ("sort=due", "sort"),
+        ("sort_by=-priority", "sort_by"),
+        ("sort_by=importance", "sort_by"),
         ("sort_by=-title", "sort_by"),
         ("order=up", "order"),
         ("sort_order=ascending", "sort_order"),
@@ -251,7 +281,7 @@ async def test_a_cursor_means_the_canonical_listing(client, ann):
 
 async def test_the_user_id_route_accepts_the_aliases(client):
     user_id, token = await user_token(client)
-    for title, done in CREATED:
+    for title, done, _, _ in CREATED:
         await make_task(client, token, title=title, completed=done)
     path = f"/api/{user_id}/tasks"
     query = "status=pending&sort_by=title&sort_order=desc"
@@ -278,8 +308,7 @@ async def test_the_document_describes_every_alias(client):
         assert params["status"]["schema"]["enum"] == ["all", "pending", "active", "completed"]
         assert params["sort_by"]["schema"]["enum"] == list(SORT_BY)
         assert {"created", "updated", "title"} <= set(params["sort"]["schema"]["enum"])
-        for later in ("due_date", "due_at", "priority"):
-            assert later not in params["sort"]["schema"]["enum"]
-            assert later not in params["sort_by"]["schema"]["enum"]
+        sorts = {"due_date", "due_at", "-due_at", "priority", "-priority"}
+        assert sorts <= set(params["sort"]["schema"]["enum"])
         assert params["order"]["schema"]["enum"] == ["asc", "desc"]
         assert params["sort_order"]["schema"]["enum"] == ["asc", "desc"]

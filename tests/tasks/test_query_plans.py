@@ -2,15 +2,17 @@
 query reads the caller's rows through an index (the one its header names),
 never a sequential scan, in both the custom and the generic plan PostgreSQL
 may choose for a prepared statement; a keyset page starts at the cursor
-inside the index, so a deep page costs what the first one does; and a search
-reads the trigram index, so one that matches nothing costs about what a
-plain page does, however many tasks the caller has."""
+inside the index, so a deep page costs what the first one does, with or
+without the other filters; and a search (q, tag) reads its GIN index, so one
+that matches nothing costs about what a plain page does, however many tasks
+the caller has."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -26,6 +28,7 @@ USERS = 1000
 TASKS_PER_USER = 100
 BIG_USER_TASKS = 25_000  # a quarter of the others' rows, all one user's
 TRIGRAM_INDEX = "tasks_user_id_text_trgm_idx"
+TAGS_INDEX = "tasks_tag_keys_idx"
 QUERIES = {
     name: q
     for name, q in load_queries(DEFAULT_SQL_DIR / "queries").items()
@@ -50,10 +53,19 @@ def big_database() -> Iterator[str]:
         )
         # Written in the order people would write them, everyone's new tasks
         # side by side, so a page of one user's tasks spans many table pages.
+        # Two thirds have a due_at, some in the past; every priority; a
+        # fifth are tagged "work", a fifth "home" and one of 50 errands.
         conn.execute(
-            "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at) "
+            "INSERT INTO tasks (user_id, title, description, completed, created_at, updated_at, "
+            "                   due_at, priority, tags) "
             "SELECT u.id, 'task ' || g, CASE WHEN g %% 2 = 0 THEN 'details ' || g END, "
-            "       g %% 3 = 0, now() - g * interval '1 minute', now() - g * interval '30 seconds' "
+            "       g %% 3 = 0, now() - g * interval '1 minute', "
+            "       now() - g * interval '30 seconds', "
+            "       CASE WHEN g %% 3 <> 1 THEN now() + (g - 20) * interval '1 hour' END, "
+            "       (ARRAY['none', 'low', 'medium', 'high'])[g %% 4 + 1], "
+            "       CASE g %% 5 WHEN 0 THEN ARRAY['work'] "
+            "                   WHEN 1 THEN ARRAY['home', 'Errand ' || g %% 50] "
+            "                   ELSE '{}' END "
             "FROM users AS u CROSS JOIN generate_series(1, %s) AS g "
             "WHERE g <= %s OR u.email = 'big@example.com' "
             "ORDER BY g DESC, u.id",
@@ -69,10 +81,10 @@ def big_database() -> Iterator[str]:
 def sample(big_database) -> dict:
     with psycopg.connect(big_database) as conn:
         row = conn.execute(
-            "SELECT id, user_id, title, created_at, updated_at, version FROM tasks "
-            "ORDER BY created_at OFFSET 54321 LIMIT 1"
+            "SELECT id, user_id, title, created_at, updated_at, version, due_at, priority "
+            "FROM tasks WHERE due_at IS NOT NULL ORDER BY created_at OFFSET 54321 LIMIT 1"
         ).fetchone()
-    keys = ("id", "user_id", "title", "created_at", "updated_at", "version")
+    keys = ("id", "user_id", "title", "created_at", "updated_at", "version", "due_at", "priority")
     return dict(zip(keys, row, strict=True))
 
 
@@ -82,12 +94,30 @@ def big_user(big_database) -> str:
         return conn.execute("SELECT id FROM users WHERE email = 'big@example.com'").fetchone()[0]
 
 
-def params_for(name: str, s: dict, q: str | None = None) -> list:
+NO_FILTERS = {
+    "completed": None,
+    "q": None,
+    "priorities": None,
+    "tags": None,
+    "due_after": None,
+    "due_before": None,
+    "overdue": None,
+}
+EVERY_FILTER = {
+    "completed": False,
+    "priorities": ["high", "medium"],
+    "due_after": datetime(2000, 1, 1, tzinfo=UTC),
+    "due_before": datetime(2100, 1, 1, tzinfo=UTC),
+    "overdue": True,
+}
+
+
+def params_for(name: str, s: dict, **filters) -> list:
     """The statement's arguments in $n order, from its header's names."""
     query = QUERIES[name]
     if query.sort is not None:
         cursor = {"after_value": s[query.sort.key.lstrip("-")], "after_id": s["id"]}
-        given = {"user_id": s["user_id"], "completed": None, "q": q, "limit": 51, **cursor}
+        given = {"user_id": s["user_id"], **NO_FILTERS, **filters, "limit": 51, **cursor}
     else:
         given = {
             "id": s["id"],
@@ -137,11 +167,11 @@ def explain(
     return list(plan_nodes(doc[0]["Plan"]))
 
 
-def test_every_sort_is_checked_on_both_pages_with_and_without_q():
+def test_every_sort_is_checked_on_both_pages_with_and_without_searches():
     listing = [q for q in QUERIES.values() if q.sort is not None]
-    made = {(q.sort.key, q.search.param if q.search else None, q.after) for q in listing}
+    made = {(q.sort.key, tuple(s.param for s in q.search), q.after) for q in listing}
     assert made == {(*key, after) for key in _SORT_QUERIES for after in (False, True)}
-    assert {key[1] for key in _SORT_QUERIES} == {None, "q"}
+    assert {key[1] for key in _SORT_QUERIES} == {(), ("q",), ("tags",), ("q", "tags")}
 
 
 def test_there_is_data_enough(big_database):
@@ -158,9 +188,21 @@ USER_BTREES = [
     "tasks_user_id_created_at_idx",
     "tasks_user_id_updated_at_idx",
     "tasks_user_id_title_idx",
+    "tasks_user_id_due_at_idx",
+    "tasks_user_id_due_at_desc_idx",
+    "tasks_user_id_priority_idx",
 ]
+
+
+def _searching(*params: str) -> list[str]:
+    return sorted(
+        n for n, q in QUERIES.items() if q.sort and tuple(s.param for s in q.search) == params
+    )
+
+
 SEARCHES = sorted(name for name, q in QUERIES.items() if q.search)
-PLAIN_PAGES = sorted(name for name, q in QUERIES.items() if q.sort and not q.search)
+Q_SEARCHES = _searching("q")
+PLAIN_PAGES = _searching()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -194,7 +236,31 @@ def test_every_task_query_uses_its_index(big_database, sample, name, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("name", SEARCHES)
+@pytest.mark.parametrize("name", PLAIN_PAGES)
+def test_the_other_filters_keep_the_sorts_index_and_cursor(big_database, sample, name, mode):
+    # Priority, due range, overdue and completed are checked on the caller's
+    # rows as an index of them yields them. The generic plan, which a
+    # prepared statement keeps, reads the sort's own index from the cursor
+    # on. A custom plan knows the values: when it expects few matches (here
+    # open, overdue, high or medium, in a range) it may read the caller's
+    # rows off another of their indexes and sort the matches, which costs
+    # at most the caller's rows too.
+    nodes = explain(big_database, name, params_for(name, sample, **EVERY_FILTER), mode)
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
+    scans = [n for n in nodes if "Index Name" in n]
+    assert len(scans) == 1, nodes
+    assert "user_id = " in scans[0]["Index Cond"]
+    if mode == "force_custom_plan":
+        assert scans[0]["Index Name"] in USER_BTREES, nodes
+        return
+    assert scans[0]["Index Name"] == QUERIES[name].index_name, nodes
+    assert not [n for n in nodes if n["Node Type"] == "Sort"], nodes
+    if QUERIES[name].after:
+        assert re.search(r"ROW\(|\) [<>] \(", scans[0]["Index Cond"]), scans[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", Q_SEARCHES)
 @pytest.mark.parametrize("users", [None, 50_000])
 def test_a_search_reads_the_trigram_index_for_the_caller_only(
     big_database, sample, name, mode, users
@@ -230,7 +296,7 @@ def test_a_q_without_a_trigram_is_a_filter_on_the_callers_rows(big_database, sam
     # What the handler runs for such a q: never a GIN scan, which would read
     # every entry of the column when q has no trigram; one of the caller's
     # btree indexes, bounded by the caller's tasks.
-    assert _SORT_QUERIES[QUERIES[name].sort.key, None][QUERIES[name].after] == name
+    assert _SORT_QUERIES[QUERIES[name].sort.key, ()][QUERIES[name].after] == name
     nodes = explain(big_database, name, params_for(name, sample, q=q), mode)
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
@@ -250,12 +316,59 @@ def buffers(url: str, name: str, given: dict, mode: str) -> tuple[int, int]:
 def test_a_search_that_matches_nothing_costs_about_what_a_plain_page_costs(
     big_database, big_user, mode, q
 ):
-    page = {"user_id": big_user, "completed": None, "limit": 51}
-    plain, rows = buffers(big_database, "list_tasks[-created_at]", {**page, "q": None}, mode)
+    page = {"user_id": big_user, **NO_FILTERS, "limit": 51}
+    plain, rows = buffers(big_database, "list_tasks[-created_at]", page, mode)
     assert rows == 51
-    name = _SORT_QUERIES["-created_at", "q"][0]
+    name = _SORT_QUERIES["-created_at", ("q",)][0]
     search, rows = buffers(big_database, name, {**page, "q": q}, mode)
     assert rows == 0
     # Before the trigram index this read all 25,000 of the user's rows:
     # hundreds of times a page.
     assert search <= 2 * plain, (search, plain)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", _searching("tags"))
+@pytest.mark.parametrize("users", [None, 50_000])
+def test_a_tag_filter_reads_the_tags_index_for_the_caller_only(
+    big_database, sample, name, mode, users
+):
+    # The keys name the caller and the tag together: no btree on user_id
+    # can answer them, whatever the statistics say of tasks per user.
+    setup = ()
+    if users:
+        setup = (f"ALTER TABLE tasks ALTER user_id SET (n_distinct = {users})", "ANALYZE tasks")
+    params = params_for(name, sample, tags=["Home", "errand 7"])
+    nodes = explain(big_database, name, params, mode, setup=setup)
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
+    scans = [n for n in nodes if "Index Name" in n]
+    assert [n["Index Name"] for n in scans] == [TAGS_INDEX], nodes
+    assert QUERIES[name].index_name == TAGS_INDEX
+    assert "tasks_tag_keys(" in scans[0]["Index Cond"], scans[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", _searching("q", "tags"))
+def test_q_with_a_tag_reads_only_the_search_indexes(big_database, sample, name, mode):
+    params = params_for(name, sample, q="task 5", tags=["work"], **EVERY_FILTER)
+    nodes = explain(big_database, name, params, mode)
+    assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
+    scans = {n["Index Name"] for n in nodes if "Index Name" in n}
+    assert scans, nodes
+    assert scans <= {TRIGRAM_INDEX, TAGS_INDEX}, nodes
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("tags", [["nobody has this"], ["work", "home"], ["errand 3", "work"]])
+@pytest.mark.parametrize("sort", ["-created_at", "due_at", "-priority"])
+def test_a_tag_filter_that_matches_nothing_costs_about_what_a_plain_page_costs(
+    big_database, big_user, mode, tags, sort
+):
+    # The big user has 5,000 tasks tagged "work" and 5,000 "home", none both.
+    page = {"user_id": big_user, **NO_FILTERS, "limit": 51}
+    plain, rows = buffers(big_database, _SORT_QUERIES[sort, ()][0], page, mode)
+    assert rows == 51
+    name = _SORT_QUERIES[sort, ("tags",)][0]
+    tagged, rows = buffers(big_database, name, {**page, "tags": tags}, mode)
+    assert rows == 0
+    assert tagged <= 2 * plain, (tagged, plain)

@@ -1,56 +1,83 @@
 -- name: list_tasks :many
 -- Params: $1 user_id uuid, $2 completed boolean, $3 q text, $4 limit integer,
---     $5 after_value, $6 after_id uuid
+--     $5 priorities text[], $6 tags text[], $7 due_after timestamptz,
+--     $8 due_before timestamptz, $9 overdue boolean, $10 after_value,
+--     $11 after_id uuid
 -- A page of the caller's (user_id) tasks in one of the sorts below, ties by
--- id, optionally only done or open (completed) and containing q in title or
--- description, case-insensitively (lower() of both sides, a plain
--- substring: % _ and \ are just characters). At most limit rows; the
--- handler asks for one more than the page to know whether a next page
--- exists. A page after a cursor starts after its row (after_value, the sort
--- column's value, and after_id). The service runs this file as four
--- statements a sort: list_tasks[<sort>] for the first page (the line marked
--- "after the cursor" left out) and list_tasks[<sort>,after], with the two
--- marked lines as the sort's entry below says and the lines marked "with q"
--- left out; and list_tasks[<sort>,q] and list_tasks[<sort>,q,after], the
--- same with those lines in. Without them the CTE is inlined and the page is
--- read off the sort's index within the caller's rows, from the start or
--- from the cursor: the row comparison is where the index scan starts, in
--- custom and generic plans alike, so a deep page costs what the first does
--- (a "$5 IS NULL OR" in one statement would make it a filter in the generic
--- plan). That also serves a q without 3 letters or digits in a row (such as
--- 1 or 2 characters), which may have no trigram, and a GIN search for no
--- trigram reads every entry of the column: here it is a filter on the sort
--- index's read, which stops at the page's end and is bounded by the
--- caller's tasks (MAX_TASKS_PER_USER). Any other q runs the ",q"
--- statements: the CTE's OFFSET 0 is a fence the planner cannot pull the
--- page through, and the CTE names the caller as ARRAY[user_id] @>
--- ARRAY[$1], which only the Search index below answers (no btree on
--- user_id can), so it finds the caller's matches first, through that index
--- (q as a LIKE pattern, its \ % and _ escaped), in custom and generic
--- plans alike, then sorts them and takes the page (the outer user_id and
--- strpos filters then only confirm). A search that matches nothing reads
--- almost nothing; its cost grows with the matches (at most the caller's
--- tasks), not with the caller's other tasks, nor with anyone else's.
+-- id. Each filter is optional (NULL: not given) and they combine: only done
+-- or open tasks (completed); containing q in title or description,
+-- case-insensitively (lower() of both sides, a plain substring: % _ and \
+-- are just characters); with one of the priorities; carrying every one of
+-- the tags, case-insensitively (tasks_tag_keys(), 0012); due_after <=
+-- due_at < due_before; overdue (open and due before now()) or, false, not
+-- overdue. At most limit rows; the handler asks for one more than the page
+-- to know whether a next page exists. A page after a cursor starts after
+-- its row (after_value, the row's value of the sort's column, and
+-- after_id). The service runs this file as statements per sort: for the
+-- first page (the line marked "after the cursor" left out) and the page
+-- after a cursor, each with the sort's two lines as its entry below says,
+-- and each without the lines marked "with q" or "with tags", with those of
+-- q, with those of tags, and with both: list_tasks[<sort>],
+-- list_tasks[<sort>,after], list_tasks[<sort>,q], list_tasks[<sort>,tags,
+-- after] and so on. Without them the CTE is inlined and the page is read
+-- off the sort's index within the caller's rows, from the start or from
+-- the cursor: the row comparison is where the index scan starts, in custom
+-- and generic plans alike, so a deep page costs what the first does (a "$10
+-- IS NULL OR" in one statement would make it a filter in the generic plan).
+-- The other filters are checked on the rows as they are read, in order,
+-- until the page is full: bounded by the caller's tasks
+-- (MAX_TASKS_PER_USER). That also serves a q without 3 letters or digits in
+-- a row (such as 1 or 2 characters), which may have no trigram, and a GIN
+-- search for no trigram reads every entry of the column. Any other q, and
+-- any tag, runs the statements with their lines: the CTE's OFFSET 0 is a
+-- fence the planner cannot pull the page through, and the CTE names the
+-- caller only in forms that their GIN indexes answer (no btree on user_id
+-- can): ARRAY[user_id] @> ARRAY[$1] with q as a LIKE pattern (its \ % and
+-- _ escaped), and the keys of the caller's wanted tags. It finds the
+-- caller's matches first, through one index or both, in custom and generic
+-- plans alike, then sorts them and takes the page (the outer user_id, q
+-- and tag conditions then only confirm). A search that matches nothing
+-- reads almost nothing; its cost grows with the matches (at most the
+-- caller's tasks), not with the caller's other tasks, nor with anyone
+-- else's. Tasks without a due_at come last in both due_at orders (their
+-- indexes hold NULL as 'infinity' and '-infinity'); priority runs none,
+-- low, medium, high (tasks_priority_rank(), 0012).
 -- Search q: tasks_user_id_text_trgm_idx (GIN: owner, trigrams), q with 3
 --     letters or digits in a row
+-- Search tags: tasks_tag_keys_idx (GIN: owner and tag, tasks with tags),
+--     any tag
 -- Sort created_at: tasks_user_id_created_at_idx, forward
 --     ORDER BY created_at ASC, id ASC
---     AND (created_at, id) > ($5::timestamptz, $6::uuid)
+--     AND (created_at, id) > ($10::timestamptz, $11::uuid)
 -- Sort -created_at: tasks_user_id_created_at_idx, backward
 --     ORDER BY created_at DESC, id DESC
---     AND (created_at, id) < ($5::timestamptz, $6::uuid)
+--     AND (created_at, id) < ($10::timestamptz, $11::uuid)
 -- Sort updated_at: tasks_user_id_updated_at_idx, forward
 --     ORDER BY updated_at ASC, id ASC
---     AND (updated_at, id) > ($5::timestamptz, $6::uuid)
+--     AND (updated_at, id) > ($10::timestamptz, $11::uuid)
 -- Sort -updated_at: tasks_user_id_updated_at_idx, backward
 --     ORDER BY updated_at DESC, id DESC
---     AND (updated_at, id) < ($5::timestamptz, $6::uuid)
+--     AND (updated_at, id) < ($10::timestamptz, $11::uuid)
 -- Sort title: tasks_user_id_title_idx (ICU root collation), forward
 --     ORDER BY title COLLATE "und-x-icu" ASC, id ASC
---     AND (title COLLATE "und-x-icu", id) > ($5::text COLLATE "und-x-icu", $6::uuid)
+--     AND (title COLLATE "und-x-icu", id) > ($10::text COLLATE "und-x-icu", $11::uuid)
 -- Sort -title: tasks_user_id_title_idx (ICU root collation), backward
 --     ORDER BY title COLLATE "und-x-icu" DESC, id DESC
---     AND (title COLLATE "und-x-icu", id) < ($5::text COLLATE "und-x-icu", $6::uuid)
+--     AND (title COLLATE "und-x-icu", id) < ($10::text COLLATE "und-x-icu", $11::uuid)
+-- Sort due_at: tasks_user_id_due_at_idx, forward
+--     ORDER BY coalesce(due_at, 'infinity') ASC, id ASC
+--     AND (coalesce(due_at, 'infinity'), id)
+--         > (coalesce($10::timestamptz, 'infinity'), $11::uuid)
+-- Sort -due_at: tasks_user_id_due_at_desc_idx, backward
+--     ORDER BY coalesce(due_at, '-infinity') DESC, id DESC
+--     AND (coalesce(due_at, '-infinity'), id)
+--         < (coalesce($10::timestamptz, '-infinity'), $11::uuid)
+-- Sort priority: tasks_user_id_priority_idx, forward
+--     ORDER BY tasks_priority_rank(priority) ASC, id ASC
+--     AND (tasks_priority_rank(priority), id) > (tasks_priority_rank($10::text), $11::uuid)
+-- Sort -priority: tasks_user_id_priority_idx, backward
+--     ORDER BY tasks_priority_rank(priority) DESC, id DESC
+--     AND (tasks_priority_rank(priority), id) < (tasks_priority_rank($10::text), $11::uuid)
 WITH candidates AS (
     SELECT
         id,
@@ -68,8 +95,9 @@ WITH candidates AS (
         created_at,
         updated_at
     FROM tasks
-    WHERE -- with q
-        ARRAY[user_id] @> ARRAY[$1::uuid] -- with q
+    WHERE -- with q or tags
+        TRUE -- with q or tags
+        AND ARRAY[user_id] @> ARRAY[$1::uuid] -- with q
         AND ( -- with q
             lower(title) LIKE '%' || replace( -- with q
                 replace(replace(lower($3::text), '\', '\\'), '%', '\%'), '_', '\_' -- with q
@@ -78,8 +106,10 @@ WITH candidates AS (
                 replace(replace(lower($3::text), '\', '\\'), '%', '\%'), '_', '\_' -- with q
             ) || '%' -- with q
         ) -- with q
+        AND tasks_tag_keys(user_id, tags) @> tasks_tag_keys($1::uuid, $6::text[]) -- with tags
+        AND tags <> '{}' -- with tags
     -- noqa: disable=AM09
-    OFFSET 0 -- with q
+    OFFSET 0 -- with q or tags
     -- noqa: enable=AM09
 )
 
@@ -107,6 +137,23 @@ WHERE
         OR strpos(lower(title), lower($3::text)) > 0
         OR strpos(lower(description), lower($3::text)) > 0
     )
-    AND (created_at, id) < ($5::timestamptz, $6::uuid) -- per sort: after the cursor
+    AND priority = any(coalesce($5::text[], '{none,low,medium,high}'))
+    AND tasks_tag_keys(user_id, tags) @> tasks_tag_keys($1::uuid, $6::text[]) -- with tags
+    -- The due filters, one CASE: the planner estimates it as one condition.
+    -- As three "$n IS NULL OR" conditions their estimates multiply, and a
+    -- generic plan that expects almost no rows may read all the caller's
+    -- rows off another index and sort them, instead of the page off this
+    -- sort's index.
+    AND CASE
+        WHEN
+            $9::boolean IS NOT NULL
+            AND coalesce(NOT completed AND due_at < now(), FALSE) <> $9::boolean
+            THEN FALSE
+        WHEN $7::timestamptz IS NULL AND $8::timestamptz IS NULL THEN TRUE
+        ELSE
+            due_at >= coalesce($7::timestamptz, '-infinity')
+            AND due_at < coalesce($8::timestamptz, 'infinity')
+    END
+    AND (created_at, id) < ($10::timestamptz, $11::uuid) -- per sort: after the cursor
 ORDER BY created_at DESC, id DESC -- per sort: ORDER BY
 LIMIT $4::integer;
