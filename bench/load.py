@@ -7,11 +7,12 @@ ceiling of the same get-one SQL at the same concurrency.
     .venv/bin/python bench/load.py --pooler        # then again through PgBouncer
 
 Scenarios (32 connections, 2 wrk threads, 10 s each by default): get one
-task, list 20, create, patch, and a mix (70% get, 15% list, 10% patch, 5%
-create), all with the service's own token; then get one again with a Better
-Auth token (EdDSA, its key served by a local key server, as the frontend's
-Better Auth publishes it). Prints a table and writes it to
-bench/results/load.md.
+task, list 20, create, patch, a mix (70% get, 15% list, 10% patch, 5%
+create), and list 20 by due date with a tag filter (over 300 older tasks
+with due dates, a third tagged "work"), all with the service's own token;
+then get one again with a Better Auth token (EdDSA, its key served by a
+local key server, as the frontend's Better Auth publishes it). Prints a
+table and writes it to bench/results/load.md.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ local function pick()
 end
 local function get_one() return wrk.format("GET", "/api/tasks/" .. pick()) end
 local function list20() return wrk.format("GET", "/api/tasks?limit=20") end
+local function list20_due_tagged()
+  return wrk.format("GET", "/api/tasks?limit=20&sort=due_at&tag=work")
+end
 local function create()
   local body = '{{"title": "bench task", "description": "made by wrk"}}'
   return wrk.format("POST", "/api/tasks", nil, body)
@@ -85,6 +89,7 @@ request = function()
   else counter = counter + 1; return create() end
 end
 """,
+    "list 20 by due date with a tag filter": "request = list20_due_tagged",
 }
 
 # The same routes on FastAPI + SQLModel, as the issue records them (req/s).
@@ -107,7 +112,24 @@ def seed(url: str) -> tuple[str, str, list[str]]:
         url + "/api/auth/signup", {"email": email, "password": "bench-password", "name": "Bench"}
     )
     token, user_id = session["access_token"], session["user"]["id"]
+    seed_organised(url, token)  # first: older than the others, so "list 20" shows none
     return token, user_id, seed_tasks(url, token)
+
+
+ORGANISED_TASKS = 300
+
+
+def seed_organised(url: str, token: str) -> None:
+    """Tasks with due dates, priorities and tags, for the tag scenario only:
+    the other scenarios' ids and pages are the plain seed tasks, as before."""
+    for i in range(ORGANISED_TASKS):
+        task = {
+            "title": f"organised {i}",
+            "due_at": f"2027-{i % 12 + 1:02d}-{i % 28 + 1:02d}T09:00:00Z",
+            "priority": ("none", "low", "medium", "high")[i % 4],
+            "tags": ["work" if i % 3 == 0 else "home", f"project {i % 10}"],
+        }
+        http(url + "/api/tasks", task, token)
 
 
 def seed_tasks(url: str, token: str) -> list[str]:
