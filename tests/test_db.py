@@ -138,6 +138,47 @@ def test_a_listing_refuses_what_it_cannot_expand(tmp_path, old, new, message):
         load_queries(tmp_path)
 
 
+SEARCHING = """-- name: l :many
+-- Params: $1 a text, $2 b text, $3 limit integer, $4 after_id uuid
+-- Why.
+-- Search a: index_a
+-- Search b: index_b
+-- Sort id: tasks_pkey
+--     ORDER BY id ASC
+--     AND id
+--         > $4::uuid
+SELECT id FROM tasks
+WHERE -- with a or b
+    TRUE -- with a or b
+    AND title = $1::text -- with a
+    AND description = $2::text -- with b
+    AND id > $4::uuid -- per sort: after the cursor
+ORDER BY id ASC -- per sort: ORDER BY
+LIMIT $3::integer;
+"""
+
+
+def test_each_set_of_searches_is_its_own_statement_numbered_from_1(tmp_path):
+    (tmp_path / "l.sql").write_text(SEARCHING)
+    queries = load_queries(tmp_path)
+    assert sorted(queries) == sorted(
+        f"l[id{s}{a}]" for s in ("", ",a", ",b", ",a,b") for a in ("", ",after")
+    )
+    plain, b_after = queries["l[id]"], queries["l[id,b,after]"]
+    assert plain.names == ("limit",)
+    assert "WHERE" not in plain.sql
+    assert "LIMIT $1::integer" in plain.sql
+    # $2 and $4 of the file, as $1 and $3 here: PostgreSQL needs every number.
+    assert b_after.names == ("b", "limit", "after_id")
+    assert "description = $1::text" in b_after.sql
+    assert "AND id > $3::uuid" in b_after.sql  # the Sort entry's two lines, as one
+    assert "title" not in b_after.sql
+    both = queries["l[id,a,b]"]
+    assert ("title = $1::text" in both.sql, "description = $2::text" in both.sql) == (True, True)
+    assert [s.param for s in both.search] == ["a", "b"]
+    assert both.index_name == "index_a"
+
+
 def test_a_query_name_may_not_repeat(tmp_path):
     for folder in ("x", "y"):
         (tmp_path / folder).mkdir()
@@ -277,3 +318,39 @@ async def test_a_search_finds_what_the_filter_finds(settings):
         found += len(indexed)
     assert found >= len(queries) - 1  # all but "none" find something
     await db.close()
+
+
+async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
+    # list_tasks[title,tags] (tasks_tag_keys_idx) must find exactly the
+    # tasks where every wanted tag equals one of the task's under
+    # PostgreSQL's lower(), which tasks_tags_check and GET /api/tags use too.
+    db = Database(settings, QUERIES)
+    user_id = await asyncpg_user(settings.database_url)
+    tagsets = [["İstanbul"], ["STRASSE"], ["straße"], ["Ǆemal", "ﬁle"], ["Work"], ["work", "x"]]
+    tagsets += [["ΣΟΦΊΑΣ"], ["100%"], ["a_b"], []]
+    for i, tags in enumerate(tagsets):
+        await db.one(CREATE, **{**task(user_id, f"t{i}"), "tags": tags})
+    wanted = [["istanbul"], ["i̇stanbul"], ["strasse"], ["STRAßE"], ["ǆemal"], ["ǅemal", "FILE"]]
+    wanted += [["ﬁle"], ["WORK"], ["work", "X"], ["σοφίας"], ["σοφίασ"], ["100%"], ["a%b"]]
+    conn = await asyncpg.connect(settings.database_url)
+
+    async def lower(tags: list[str]) -> set[str]:
+        return set(
+            await conn.fetchval("SELECT array_agg(lower(t)) FROM unnest($1::text[]) t", tags)
+        )
+
+    try:
+        found = 0
+        for tags in wanted:
+            want = await lower(tags)
+            expected = {
+                f"t{i}" for i, have in enumerate(tagsets) if have and want <= await lower(have)
+            }
+            page = {"user_id": user_id, **NO_FILTERS, "tags": tags, "limit": 50}
+            rows = await db.many("list_tasks[title,tags]", **page)
+            assert {r["title"] for r in rows} == expected, tags
+            found += len(rows)
+    finally:
+        await conn.close()
+        await db.close()
+    assert found >= 5  # most of them find something

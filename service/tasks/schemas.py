@@ -312,6 +312,7 @@ class TaskListQuerySchema(QuerySchema):
             "description": "Only tasks of these priorities, comma-separated: "
             "`high` or `high,medium`.",
             "example": "high,medium",
+            "pattern": "^(?:none|low|medium|high)(?:,(?:none|low|medium|high)){0,3}$",
         },
     )
     tag = CommaList(

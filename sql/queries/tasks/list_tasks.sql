@@ -137,14 +137,22 @@ WHERE
         OR strpos(lower(title), lower($3::text)) > 0
         OR strpos(lower(description), lower($3::text)) > 0
     )
-    AND priority = any(coalesce($5::text[], '{none,low,medium,high}'))
     AND tasks_tag_keys(user_id, tags) @> tasks_tag_keys($1::uuid, $6::text[]) -- with tags
-    -- The due filters, one CASE: the planner estimates it as one condition.
-    -- As three "$n IS NULL OR" conditions their estimates multiply, and a
-    -- generic plan that expects almost no rows may read all the caller's
-    -- rows off another index and sort them, instead of the page off this
-    -- sort's index.
+    -- The other filters, one CASE: with none given (the usual listing) it
+    -- folds to TRUE in a custom plan, leaving the statement as it was
+    -- before them, and in a generic plan the planner estimates it as one
+    -- condition. As separate "$n IS NULL OR" conditions their estimates
+    -- multiply (and a column without statistics yet, as in a new database,
+    -- makes them tiny), and a plan that expects almost no rows may read all
+    -- the caller's rows off another index and sort them.
     AND CASE
+        WHEN
+            $5::text[] IS NULL
+            AND $7::timestamptz IS NULL
+            AND $8::timestamptz IS NULL
+            AND $9::boolean IS NULL
+            THEN TRUE
+        WHEN NOT priority = any(coalesce($5::text[], '{none,low,medium,high}')) THEN FALSE
         WHEN
             $9::boolean IS NOT NULL
             AND coalesce(NOT completed AND due_at < now(), FALSE) <> $9::boolean
