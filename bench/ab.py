@@ -30,7 +30,7 @@ from pathlib import Path
 import load
 import psycopg
 from psycopg import sql
-from service_runner import BENCH_DATABASE_URL, BENCH_LIMITS, free_port, wait_until
+from service_runner import BENCH_DATABASE_URL, BENCH_LIMITS, analyze, free_port, wait_until
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -123,6 +123,7 @@ def orientation(trees: dict[str, str], args: argparse.Namespace) -> dict:
             pid, url = stack.enter_context(serving(tree, database_url, keys_url))
             services[label] = (pid, url)
             scripts[label] = load.scripts(url, ba_token())
+            analyze(database_url)
             results[label] = {s: {"rps": [], "cpu_us": [], "pg_us": []} for s in scripts[label]}
         scenarios = [s for s in scripts[label] if not args.only or s in args.only]
         for turn in range(args.rounds):

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from service_runner import (
     BENCH_DATABASE_URL,
     REPO,
+    analyze,
     arguments,
     running_pgbouncer,
     running_service,
@@ -121,7 +123,9 @@ ORGANISED_TASKS = 300
 
 def seed_organised(url: str, token: str) -> None:
     """Tasks with due dates, priorities and tags, for the tag scenario only:
-    the other scenarios' ids and pages are the plain seed tasks, as before."""
+    the other scenarios' ids and pages are the plain seed tasks, as before.
+    A service from before these fields (bench/ab.py's "before") refuses
+    them with a 422: it gets none, and that scenario means nothing there."""
     for i in range(ORGANISED_TASKS):
         task = {
             "title": f"organised {i}",
@@ -129,7 +133,12 @@ def seed_organised(url: str, token: str) -> None:
             "priority": ("none", "low", "medium", "high")[i % 4],
             "tags": ["work" if i % 3 == 0 else "home", f"project {i % 10}"],
         }
-        http(url + "/api/tasks", task, token)
+        try:
+            http(url + "/api/tasks", task, token)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 422 and i == 0:
+                return
+            raise
 
 
 def seed_tasks(url: str, token: str) -> list[str]:
@@ -259,6 +268,7 @@ def measure(
     url: str, seconds: int, connections: int, better_auth_token: str | None = None
 ) -> tuple[dict, dict]:
     token, user_id, ids = seed(url)
+    analyze(BENCH_DATABASE_URL)
     common = lua_common(token, ids)
     results = {}
     for name, body in SCENARIOS.items():
