@@ -56,7 +56,6 @@ def arguments(description: str | None, seconds: type = int) -> argparse.Argument
     return parser
 
 
-@contextmanager
 def analyze(database_url: str = BENCH_DATABASE_URL) -> None:
     """ANALYZE the seeded database, as autovacuum would soon after in any
     deployment: this machine's PostgreSQL runs with autovacuum off, and
@@ -66,6 +65,7 @@ def analyze(database_url: str = BENCH_DATABASE_URL) -> None:
         conn.execute("ANALYZE")
 
 
+@contextmanager
 def running_service(
     extra_env: dict[str, str] | None = None, workers: int = 1, log_path: str | None = None
 ) -> Iterator[str]:

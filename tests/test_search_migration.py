@@ -76,7 +76,10 @@ def search(url: str, q: str) -> tuple[list, int]:
     with psycopg.connect(url) as conn:
         conn.execute(sql.SQL("PREPARE page AS {}").format(sql.SQL(statement.sql)))
         (user_id,) = conn.execute("SELECT id FROM users").fetchone()
-        execute = sql.SQL("EXECUTE page({}, NULL, {}, 1000)").format(user_id, q)
+        # The other filters (priorities, due_after, due_before, overdue) not given.
+        execute = sql.SQL("EXECUTE page({}, NULL, {}, 1000, NULL, NULL, NULL, NULL)").format(
+            user_id, q
+        )
         plan = conn.execute(sql.SQL("EXPLAIN ") + execute).fetchall()
         return plan, len(conn.execute(execute).fetchall())
 

@@ -492,13 +492,21 @@ async def list_tasks(request: web.Request) -> web.Response:
         del page["tags"]  # only the tags statements take them
     # The cursor holds for this caller, sort and filters only (the newer
     # filters only when given, so that cursors made before them still hold).
-    context = (user_id, sort, completed, q, *((k, v) for k, v in more.items() if v is not None))
+    given = {**more, "tags": [t.lower() for t in tags] if tags else None}  # as compared
+    context = (user_id, sort, completed, q, *((k, v) for k, v in given.items() if v is not None))
     codec = request.app[keys.CURSORS]
+    db = request.app[keys.DB]
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
-        rows = await request.app[keys.DB].many(after, **page, after_value=value, after_id=after_id)
+        rows = []
     else:
-        rows = await request.app[keys.DB].many(first, **page)
+        value, after_id, rows = None, None, None
+    if sort == "-due_at":
+        rows = await _latest_due_first(db, searches, page, value, after_id)
+    elif rows is None:
+        rows = await db.many(first, **page)
+    else:
+        rows = await db.many(after, **page, after_value=value, after_id=after_id)
     if not rows:
         await _account_exists(request, user_id)
 
@@ -510,6 +518,30 @@ async def list_tasks(request: web.Request) -> web.Response:
         next_url = _absolute(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
     return json_response([task_json(r) for r in rows], headers=headers)
+
+
+# Below every id: "after" ('infinity', NIL) starts a due_at read at the
+# edge of the tasks without a due_at (list_tasks.sql, Sort -due_at).
+_NIL = uuid.UUID(int=0)
+
+
+async def _latest_due_first(
+    db: Any, searches: tuple[str, ...], page: dict[str, Any], value: Any, after_id: Any
+) -> list[Any]:
+    """A -due_at page off the one due_at index: the tasks with a due_at,
+    read backward from just below those without; then, while the page has
+    room, the tasks without one, forward. A cursor without a value (a task
+    without a due_at) is already in the second part."""
+    rows: list[Any] = []
+    if after_id is None or value is not None:
+        _, dated, _ = _SORT_QUERIES["-due_at", searches]
+        rows = await db.many(dated, **page, after_value=value, after_id=after_id or _NIL)
+    if len(rows) < page["limit"]:
+        _, undated, _ = _SORT_QUERIES["due_at", searches]
+        start = after_id if after_id is not None and value is None else _NIL
+        rest = {**page, "limit": page["limit"] - len(rows)}
+        rows += await db.many(undated, **rest, after_value=None, after_id=start)
+    return rows
 
 
 @operation(

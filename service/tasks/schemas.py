@@ -352,7 +352,8 @@ class TaskListQuerySchema(QuerySchema):
     sort = _one_of(
         SORTS,
         "Order; ties broken by id. Tasks without a due_at come last in both due_at "
-        "orders; `priority` runs none, low, medium, high and `-priority` high first. "
+        "orders (among themselves by id, ascending both ways); `priority` runs none, "
+        "low, medium, high and `-priority` high first. "
         "`created`, `updated` (newest first), `title` (A to Z) and `due_date` "
         "(soonest first) take their direction from `order`/`sort_order`; the other "
         "values carry their own, and an `order`/`sort_order` contradicting it is a "

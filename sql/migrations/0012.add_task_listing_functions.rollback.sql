@@ -1,5 +1,5 @@
 -- Rollback of 0012: drops tasks_priority_rank() and tasks_tag_keys(). The
--- indexes on them (0015, 0016) are rolled back first.
+-- indexes on them (0014, 0015) are rolled back first.
 
 -- A rollback removes exactly what its migration created.
 -- squawk-ignore-file ban-drop-function

@@ -6,11 +6,11 @@
 --   'high'; GET /api/tasks?sort=priority reads tasks in this order (none
 --   first), and sort=-priority backward (high first). A plain SQL
 --   expression, so the planner inlines it in queries and in the index
---   definition alike (0015).
+--   definition alike (0014).
 -- tasks_tag_keys(user_id, tags): one text key per tag, the owner's id, a
 --   space and the tag in lower case (lower(), as tasks_tags_check compares
 --   tags). GET /api/tasks?tag= asks for the keys of the caller and the
---   wanted tags: each key's GIN entry (0016) lists exactly that person's
+--   wanted tags: each key's GIN entry (0015) lists exactly that person's
 --   tasks carrying that tag, so a tag nobody has costs one index probe.
 --   The owner's id has a fixed length (36), so no tag can make one key
 --   look like another.

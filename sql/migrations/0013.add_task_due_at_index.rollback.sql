@@ -1,6 +1,6 @@
 -- Rollback of 0013: drops tasks_user_id_due_at_idx,
--- concurrently (reads and writes go on). Sorting by due_at
--- then reads every task of the caller and sorts them.
+-- concurrently (reads and writes go on). Sorting by due_at or
+-- -due_at then reads every task of the caller and sorts them.
 
 -- A rollback removes exactly what its migration created; yoyo runs it
 -- outside a transaction, like its migration, so CONCURRENTLY works here

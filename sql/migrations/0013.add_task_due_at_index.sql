@@ -1,4 +1,4 @@
--- Migration 0013: tasks_user_id_due_at_idx, for sort=due_at (soonest first).
+-- Migration 0013: tasks_user_id_due_at_idx, for sort=due_at and -due_at.
 -- depends: 0012.add_task_listing_functions
 -- transactional: false
 --
@@ -7,9 +7,10 @@
 -- 'infinity' (the API accepts no year past 9998, so no real due_at is
 -- 'infinity'), which puts those tasks last, in id order; the page is read
 -- forward off this index within the caller's rows, from the keyset cursor
--- on, so a deep page costs what the first does. sort=-due_at needs the
--- tasks without a due_at last too, which reading this index backward would
--- not give: 0014 has its own.
+-- on, so a deep page costs what the first does. sort=-due_at (latest due
+-- first, tasks without a due_at last too) reads it backward from just
+-- below the 'infinity' entries, then those entries forward: one index
+-- for both orders, so a write pays for one (sql/README.md, list_tasks).
 --
 -- On a populated table: built CONCURRENTLY, outside a transaction, so reads
 -- and writes of tasks go on while it builds (0007's header has the

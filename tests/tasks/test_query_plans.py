@@ -189,7 +189,6 @@ USER_BTREES = [
     "tasks_user_id_updated_at_idx",
     "tasks_user_id_title_idx",
     "tasks_user_id_due_at_idx",
-    "tasks_user_id_due_at_desc_idx",
     "tasks_user_id_priority_idx",
 ]
 

@@ -39,9 +39,15 @@
 -- and tag conditions then only confirm). A search that matches nothing
 -- reads almost nothing; its cost grows with the matches (at most the
 -- caller's tasks), not with the caller's other tasks, nor with anyone
--- else's. Tasks without a due_at come last in both due_at orders (their
--- indexes hold NULL as 'infinity' and '-infinity'); priority runs none,
--- low, medium, high (tasks_priority_rank(), 0012).
+-- else's. Tasks without a due_at come last in both due_at orders: their
+-- index holds NULL as 'infinity'. For -due_at the service starts the first
+-- page "after" ('infinity', the nil uuid), so the backward read begins just
+-- below them and yields the tasks with a due_at, latest first; when those
+-- run out within a page, it goes on with the due_at statements after
+-- ('infinity', nil), which yield the tasks without one (by id, ascending),
+-- and a cursor with no value continues there. One index serves both
+-- orders, so a write pays for one. priority runs none, low, medium, high
+-- (tasks_priority_rank(), 0012).
 -- Search q: tasks_user_id_text_trgm_idx (GIN: owner, trigrams), q with 3
 --     letters or digits in a row
 -- Search tags: tasks_tag_keys_idx (GIN: owner and tag, tasks with tags),
@@ -68,10 +74,10 @@
 --     ORDER BY coalesce(due_at, 'infinity') ASC, id ASC
 --     AND (coalesce(due_at, 'infinity'), id)
 --         > (coalesce($10::timestamptz, 'infinity'), $11::uuid)
--- Sort -due_at: tasks_user_id_due_at_desc_idx, backward
---     ORDER BY coalesce(due_at, '-infinity') DESC, id DESC
---     AND (coalesce(due_at, '-infinity'), id)
---         < (coalesce($10::timestamptz, '-infinity'), $11::uuid)
+-- Sort -due_at: tasks_user_id_due_at_idx, backward, the tasks with a due_at
+--     ORDER BY coalesce(due_at, 'infinity') DESC, id DESC
+--     AND (coalesce(due_at, 'infinity'), id)
+--         < (coalesce($10::timestamptz, 'infinity'), $11::uuid)
 -- Sort priority: tasks_user_id_priority_idx, forward
 --     ORDER BY tasks_priority_rank(priority) ASC, id ASC
 --     AND (tasks_priority_rank(priority), id) > (tasks_priority_rank($10::text), $11::uuid)

@@ -1,6 +1,6 @@
--- Migration 0015: tasks_user_id_priority_idx, for sort=priority and
+-- Migration 0014: tasks_user_id_priority_idx, for sort=priority and
 -- sort=-priority.
--- depends: 0014.add_task_due_at_desc_index
+-- depends: 0013.add_task_due_at_index
 -- transactional: false
 --
 -- GET /api/tasks?sort=priority lists the caller's tasks none, low, medium,

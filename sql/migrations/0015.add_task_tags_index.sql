@@ -1,13 +1,20 @@
--- Migration 0014: tasks_user_id_due_at_desc_idx, for sort=-due_at (latest
--- due first).
--- depends: 0013.add_task_due_at_index
+-- Migration 0015: tasks_tag_keys_idx, the index that serves tag=.
+-- depends: 0014.add_task_priority_index
 -- transactional: false
 --
--- GET /api/tasks?sort=-due_at lists the caller's tasks latest due first,
--- tasks without a due_at last, ties by id (descending). A NULL due_at is
--- indexed as '-infinity', and the page is read backward off this index
--- within the caller's rows, from the keyset cursor on, so those tasks come
--- last and a deep page costs what the first does.
+-- GET /api/tasks?tag=work,home lists the caller's tasks that carry every
+-- one of the tags, case-insensitively. This GIN index holds, for each task
+-- with tags, its tasks_tag_keys(user_id, tags) (0012): one key per tag,
+-- owner and tag together. The tag statements ask for the caller's keys of
+-- the wanted tags (`@>`): the index intersects the entries of those keys
+-- only, each listing that person's tasks with that tag, so the cost follows
+-- the tasks that carry the tags, not the caller's other tasks nor anyone
+-- else's; a tag that matches nothing costs one probe.
+--
+-- Partial (WHERE tags <> '{}'): a task without tags can never match a tag
+-- filter, and writing one touches nothing here. fastupdate off: a write
+-- with tags inserts its few keys (at most 20) straight into the entry tree,
+-- and a search never reads a pending list.
 --
 -- On a populated table: built CONCURRENTLY, outside a transaction, so reads
 -- and writes of tasks go on while it builds (0007's header has the
@@ -24,12 +31,11 @@
 -- exactly what this drops (a valid one exists only if this migration is
 -- not recorded as applied, and is then rebuilt).
 -- squawk-ignore ban-concurrent-index-creation-in-transaction, ban-drop-index
-DROP INDEX CONCURRENTLY IF EXISTS tasks_user_id_due_at_desc_idx;
+DROP INDEX CONCURRENTLY IF EXISTS tasks_tag_keys_idx;
 
 -- Outside a transaction, as above. No IF NOT EXISTS: it would accept an
 -- INVALID index left behind and record the migration as applied; the
 -- statement above made the name free.
 -- squawk-ignore ban-concurrent-index-creation-in-transaction, prefer-robust-stmts
-CREATE INDEX CONCURRENTLY tasks_user_id_due_at_desc_idx ON tasks (
-    user_id, (coalesce(due_at, '-infinity')), id
-);
+CREATE INDEX CONCURRENTLY tasks_tag_keys_idx ON tasks USING gin (tasks_tag_keys(user_id, tags))
+WITH (fastupdate = off) WHERE tags <> '{}';

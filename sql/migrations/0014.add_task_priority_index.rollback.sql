@@ -1,4 +1,4 @@
--- Rollback of 0015: drops tasks_user_id_priority_idx,
+-- Rollback of 0014: drops tasks_user_id_priority_idx,
 -- concurrently (reads and writes go on). Sorting by priority
 -- then reads every task of the caller and sorts them.
 

@@ -1,6 +1,6 @@
--- Rollback of 0014: drops tasks_user_id_due_at_desc_idx,
--- concurrently (reads and writes go on). Sorting by -due_at
--- then reads every task of the caller and sorts them.
+-- Rollback of 0015: drops tasks_tag_keys_idx,
+-- concurrently (reads and writes go on). tag= then filters
+-- the caller's tasks as they are read in the requested order.
 
 -- A rollback removes exactly what its migration created; yoyo runs it
 -- outside a transaction, like its migration, so CONCURRENTLY works here
@@ -9,4 +9,4 @@
 -- index may not exist.
 -- squawk-ignore-file ban-drop-index, ban-concurrent-index-creation-in-transaction
 -- squawk-ignore-file require-lock-timeout, require-statement-timeout
-DROP INDEX CONCURRENTLY IF EXISTS tasks_user_id_due_at_desc_idx;
+DROP INDEX CONCURRENTLY IF EXISTS tasks_tag_keys_idx;
