@@ -83,8 +83,11 @@ class Tags(fields.List):
         )
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
-        # Checked as sent (the OpenAPI maxLength holds), then trimmed: what
+        # Counted and checked as sent (the OpenAPI maxItems and maxLength
+        # hold: 21 tags that dedupe to 20 are still 21), then trimmed: what
         # shows is left, so a trimmed tag is never empty.
+        if isinstance(value, list) and len(value) > TAGS_MAX:
+            raise ValidationError(f"At most {TAGS_MAX} tags.")
         seen: set[str] = set()
         kept = []
         for tag in super()._deserialize(value, attr, data, **kwargs):

@@ -85,6 +85,7 @@ async def test_a_task_created_completed_has_a_completion_time(client, ann):
         ({"tags": ["two\nlines"]}, "tags"),
         ({"tags": ["\u200b"]}, "tags"),
         ({"tags": [f"t{i}" for i in range(21)]}, "tags"),
+        ({"tags": ["a", "A", " a", *(f"t{i}" for i in range(18))]}, "tags"),  # 21 as sent
         ({"tags": None}, "tags"),
     ],
 )
