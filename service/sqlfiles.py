@@ -32,12 +32,12 @@ parameter that another index serves better than the sort's.
     -- Search q: tasks_user_id_text_trgm_idx (pg_trgm GIN), q of 3
     --     characters or more
 
-Its statement lines are marked `-- with q` (`-- with q or tag`: kept for
+Its statement lines are marked `-- with q` (`-- with q or tags`: kept for
 either): the file as written is the statement with every Search, and each
 other statement leaves out the lines of the Searches it is not made for.
 The loader makes one statement per sort, page and set of Searches:
-`list_tasks[title]` with none, `list_tasks[title,q]`, `list_tasks[title,tag]`,
-`list_tasks[title,q,tag]` (and each `,after`); the handler chooses.
+`list_tasks[title]` with none, `list_tasks[title,q]`, `list_tasks[title,tags]`,
+`list_tasks[title,q,tags]` (and each `,after`); the handler chooses.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class Query:
 def variant(name: str, sort: str, after: bool, searches: tuple[str, ...] = ()) -> str:
     """The name a listing's statement is run by: `list_tasks[title,after]`,
     `list_tasks[title,q,after]` for the one made for the Search entry q,
-    `list_tasks[title,q,tag]` for q and tag (in the file's order)."""
+    `list_tasks[title,q,tags]` for q and tags (in the file's order)."""
     parts = [sort, *searches, "after" if after else None]
     return f"{name}[{','.join(p for p in parts if p)}]"
 

@@ -258,6 +258,13 @@ def test_the_other_filters_keep_the_sorts_index_and_cursor(big_database, sample,
         assert re.search(r"ROW\(|\) [<>] \(", scans[0]["Index Cond"]), scans[0]
 
 
+def claiming(users: int | None) -> tuple[str, ...]:
+    """Setup that makes the statistics claim `users` users (None: the true ones)."""
+    if users is None:
+        return ()
+    return (f"ALTER TABLE tasks ALTER user_id SET (n_distinct = {users})", "ANALYZE tasks")
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", Q_SEARCHES)
 @pytest.mark.parametrize("users", [None, 50_000])
@@ -267,10 +274,8 @@ def test_a_search_reads_the_trigram_index_for_the_caller_only(
     # Also when the statistics say the average user has 2 or 3 tasks: a
     # generic plan would then read the caller's rows off a btree and filter
     # them by q, were the caller not named in a form only this index answers.
-    setup = ()
-    if users:
-        setup = (f"ALTER TABLE tasks ALTER user_id SET (n_distinct = {users})", "ANALYZE tasks")
-    nodes = explain(big_database, name, params_for(name, sample, q="task 5"), mode, setup=setup)
+    params = params_for(name, sample, q="task 5")
+    nodes = explain(big_database, name, params, mode, setup=claiming(users))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     # Not the sort's index with q as a filter: the matches, then the page.
@@ -334,11 +339,8 @@ def test_a_tag_filter_reads_the_tags_index_for_the_caller_only(
 ):
     # The keys name the caller and the tag together: no btree on user_id
     # can answer them, whatever the statistics say of tasks per user.
-    setup = ()
-    if users:
-        setup = (f"ALTER TABLE tasks ALTER user_id SET (n_distinct = {users})", "ANALYZE tasks")
     params = params_for(name, sample, tags=["Home", "errand 7"])
-    nodes = explain(big_database, name, params, mode, setup=setup)
+    nodes = explain(big_database, name, params, mode, setup=claiming(users))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     assert [n["Index Name"] for n in scans] == [TAGS_INDEX], nodes

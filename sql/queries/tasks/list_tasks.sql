@@ -19,7 +19,8 @@
 -- and each without the lines marked "with q" or "with tags", with those of
 -- q, with those of tags, and with both: list_tasks[<sort>],
 -- list_tasks[<sort>,after], list_tasks[<sort>,q], list_tasks[<sort>,tags,
--- after] and so on. Without them the CTE is inlined and the page is read
+-- after] and so on, each numbering the parameters it keeps $1, $2, ... in
+-- this order. Without them the CTE is inlined and the page is read
 -- off the sort's index within the caller's rows, from the start or from
 -- the cursor: the row comparison is where the index scan starts, in custom
 -- and generic plans alike, so a deep page costs what the first does (a "$10
