@@ -480,30 +480,28 @@ async def list_tasks(request: web.Request) -> web.Response:
     searches += ("tags",) if tags else ()
     first, after, column = _SORT_QUERIES[sort, searches]
     completed = params.get("completed")
-    more = {
+    filters = {
         "priorities": params.get("priority"),
-        "tags": tags,
         "due_after": params.get("due_after"),
         "due_before": params.get("due_before"),
         "overdue": params.get("overdue"),
     }
-    page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **more}
-    if not tags:
-        del page["tags"]  # only the tags statements take them
-    # The cursor holds for this caller, sort and filters only (the newer
-    # filters only when given, so that cursors made before them still hold).
-    given = {**more, "tags": [t.lower() for t in tags] if tags else None}  # as compared
-    context = (user_id, sort, completed, q, *((k, v) for k, v in given.items() if v is not None))
+    page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **filters}
+    if tags:
+        page["tags"] = tags  # only the tags statements take them
+    # The cursor holds for this caller, sort and filters only: the newer
+    # filters only when given (cursors made before them still hold), the
+    # tags as they are compared.
+    named = {**filters, "tags": [t.lower() for t in tags] if tags else None}
+    context = (user_id, sort, completed, q, *((k, v) for k, v in named.items() if v is not None))
     codec = request.app[keys.CURSORS]
     db = request.app[keys.DB]
+    value = after_id = None
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
-        rows = []
-    else:
-        value, after_id, rows = None, None, None
     if sort == "-due_at":
         rows = await _latest_due_first(db, searches, page, value, after_id)
-    elif rows is None:
+    elif after_id is None:
         rows = await db.many(first, **page)
     else:
         rows = await db.many(after, **page, after_value=value, after_id=after_id)
