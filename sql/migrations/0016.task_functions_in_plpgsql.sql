@@ -7,7 +7,7 @@
 -- planner then reads tasks_tags_valid()'s whole SQL body (tasks_tags_check,
 -- 0010) only to find it cannot inline it: ~110 us of PostgreSQL CPU on
 -- every create and patch, with tags or without (pgbench, one prepared
--- INSERT a transaction: 422 us; 313 us in PL/pgSQL; 238 us before 0010).
+-- INSERT a transaction: 421 us; 312 us in PL/pgSQL; 236 us before 0010).
 -- tasks_tag_keys() (tasks_tag_keys_idx, 0015, and the tag= listings) is
 -- parsed and planned again in every statement that calls it; PL/pgSQL keeps
 -- its plan for the session.
