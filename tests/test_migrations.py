@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -181,6 +182,58 @@ async def test_the_database_accepts_the_limits(conn):
         stored = await conn.fetchrow(query, user_id, title, description)
         assert (stored["title"], stored["description"]) == (title, description)
     assert await conn.fetchval("SELECT count(*) FROM tasks WHERE user_id = $1", user_id) == 2
+
+
+# The CHECKs 0017 rewrote into forms PostgreSQL prepares faster, each with
+# the form it replaced (0002's, 0010's) and the values that sit at its
+# edges: lengths 0, 1, 200 and 201 in letters of one to four bytes, line
+# breaks, blank text, case. The live constraint must pass and fail exactly
+# what the old form did.
+_LONG = [c * n for c in ("x", "é", "🙂") for n in (1, 199, 200, 201)]
+_REWRITTEN_CHECKS = {
+    "tasks_title_check": (
+        "char_length(title) BETWEEN 1 AND 200 AND title ~ '[^[:space:]]'",
+        "title text",
+        [(v,) for v in ["", " ", "\t\n", "a\nb", "x" * 199 + "\n", *_LONG]],
+    ),
+    "tasks_priority_check": (
+        "priority IN ('none', 'low', 'medium', 'high')",
+        "priority text",
+        [(v,) for v in ["none", "low", "medium", "high", "High", " none", "", "urgent", None]],
+    ),
+    "tasks_repeat_check": (
+        "repeat IS NULL OR (char_length(repeat) BETWEEN 1 AND 200 AND due_at IS NOT NULL)",
+        "repeat text, due_at timestamptz",
+        [
+            (repeat, due_at)
+            for repeat in [None, "", "\n", "a\nb", "r" * 199 + "\n", "r" * 200 + "\n", *_LONG]
+            for due_at in [None, datetime(2027, 1, 1, 9, tzinfo=UTC)]
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", _REWRITTEN_CHECKS)
+async def test_a_rewritten_check_passes_and_fails_what_its_old_form_did(conn, name):
+    old, columns, rows = _REWRITTEN_CHECKS[name]
+    new = await conn.fetchval(
+        "SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint "
+        "WHERE conrelid = 'tasks'::regclass AND conname = $1",
+        name,
+    )
+    assert new != old  # the rewrite is what is tested
+    names = [column.split()[0] for column in columns.split(", ")]
+    await conn.execute(f"CREATE TEMP TABLE edge ({columns})")
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    await conn.executemany(f"INSERT INTO edge VALUES ({placeholders})", rows)
+    # A CHECK passes unless its expression is false; NULL passes.
+    verdicts = await conn.fetch(
+        f"SELECT {', '.join(names)}, ({old}) IS NOT FALSE AS old, ({new}) IS NOT FALSE AS new "
+        "FROM edge"
+    )
+    assert len(verdicts) == len(rows)
+    assert [dict(r) for r in verdicts if r["old"] != r["new"]] == []
+    assert {r["old"] for r in verdicts} == {True, False}  # the values reach both sides
 
 
 async def test_the_database_rejects_a_duplicate_email_in_other_case(conn):

@@ -1,5 +1,5 @@
 """Task inputs and outputs. Limits equal the tasks CHECK constraints
-(sql/migrations/0002.create_tasks.sql)."""
+(their definitions, migration by migration, are in sql/README.md)."""
 
 from __future__ import annotations
 
