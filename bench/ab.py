@@ -28,9 +28,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import load
-import psycopg
-from psycopg import sql
-from service_runner import BENCH_DATABASE_URL, BENCH_LIMITS, analyze, free_port, wait_until
+from service_runner import (
+    BENCH_DATABASE_URL,
+    BENCH_LIMITS,
+    analyze,
+    drop_database,
+    free_port,
+    wait_until,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -65,13 +70,6 @@ def answers(url: str) -> bool:
             return True
     except OSError:
         return False
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        conn.execute(drop.format(sql.Identifier(name)))
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
 
 REPO = Path(__file__).resolve().parent.parent
 # Run as `python bench/<script>.py`: only bench/ is on the path, not the repo.
@@ -63,6 +64,14 @@ def analyze(database_url: str = BENCH_DATABASE_URL) -> None:
     handful and may read them all and sort, instead of one page in order."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ANALYZE")
+
+
+def drop_database(url: str) -> None:
+    """Drop the database the URL names, connections and all (a bench's own)."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(drop.format(sql.Identifier(name)))
 
 
 @contextmanager

@@ -26,12 +26,11 @@ import asyncio
 import os
 import statistics
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import asyncpg
-from service_runner import BENCH_DATABASE_URL, REPO
+from service_runner import BENCH_DATABASE_URL, REPO, drop_database, todo_api
 
 from service import sqlfiles
 
@@ -57,36 +56,22 @@ def backend_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
-def migrate(tree: Path, database_url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "development"}
-    done = subprocess.run(
-        [sys.executable, "-m", "service", "migrate"],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrate in {tree} failed:\n{done.stderr}")
-
-
 class Tree:
-    """One checkout: its database, connection, and statement."""
+    """One checkout: a fresh database its own `todo-api migrate` made, a
+    connection, and its create_task statement."""
 
     def __init__(self, label: str, path: Path, database_url: str) -> None:
         self.label, self.path, self.database_url = label, path, database_url
         self.query = sqlfiles.load(path / "sql" / "queries")["create_task"]
         self.args = [VALUES[p.name] for p in self.query.params]
         self.samples: list[float] = []
+        drop_database(database_url)
+        env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "development"}
+        done = todo_api("migrate", env=env, cwd=path)  # creates the database, in development
+        if done.returncode != 0:
+            raise RuntimeError(f"migrate in {path} failed:\n{done.stderr}")
 
     async def open(self) -> None:
-        admin = await asyncpg.connect(self.database_url.rsplit("/", 1)[0] + "/postgres")
-        name = self.database_url.rsplit("/", 1)[1]
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        migrate(self.path, self.database_url)
         # The commit's WAL flush is the disk's time, the same for any
         # statement, and what varies most here: left to the WAL writer.
         self.conn = await asyncpg.connect(
@@ -122,12 +107,6 @@ class Tree:
         if await self.statement.fetchrow(*self.args) is None:
             raise RuntimeError(f"{self.label}: {self.query.name} returned no row")
 
-    async def close(self) -> None:
-        await self.conn.close()
-        admin = await asyncpg.connect(self.database_url.rsplit("/", 1)[0] + "/postgres")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{self.database_url.rsplit("/", 1)[1]}"')
-        await admin.close()
-
 
 async def measure(trees: list[Tree], args: argparse.Namespace) -> None:
     try:
@@ -139,7 +118,7 @@ async def measure(trees: list[Tree], args: argparse.Namespace) -> None:
     finally:
         for tree in trees:
             if hasattr(tree, "conn"):
-                await tree.close()
+                await tree.conn.close()
 
 
 def report(trees: list[Tree], args: argparse.Namespace) -> str:
@@ -183,7 +162,11 @@ def main() -> None:
         Tree(label, Path(path).resolve(), f"{base}/todo_stmt_{os.getpid()}_{i}")
         for i, (label, path) in enumerate(paths.items())
     ]
-    asyncio.run(measure(trees, args))
+    try:
+        asyncio.run(measure(trees, args))
+    finally:
+        for tree in trees:
+            drop_database(tree.database_url)
     text = report(trees, args)
     print(text)
     RESULTS.write_text(text)
