@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web, web_protocol, web_response, web_server
 
+from service.clients import client_address
 from service.errors import Problem, problem_response
 
 log = logging.getLogger("service.errors")
@@ -56,7 +57,8 @@ def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
         response = problem_response(Problem(detail, status=status), request.path)
         response.force_close()
         # The TCP peer: the headers of a request this malformed are not trusted.
-        access_line(request.method, request.path, None, status, None, None, request.remote or "-")
+        client = client_address(request.remote, None, ())
+        access_line(request.method, request.path, None, status, None, None, client)
         return response
 
     handle_error._problem = True  # type: ignore[attr-defined]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import logging
 import math
 import time
@@ -35,6 +34,7 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from service.clients import address_key
 from service.errors import ServiceBusy, TooManyRequests
 from service.logs import first_line
 from service.settings import Settings
@@ -52,8 +52,6 @@ STORAGE_DOWN_SECONDS = 5.0
 # A Redis that does not answer within this is treated as down.
 REDIS_TIMEOUT_SECONDS = 0.5
 _STORAGE_ERRORS = (StorageError, OSError, asyncio.TimeoutError)
-# An IPv6 client is keyed by its /64: one host commonly holds the whole /64.
-IPV6_PREFIX = 64
 # Characters of an account's hash in a log line: enough to follow one account.
 LOG_HASH_CHARS = 12
 
@@ -192,7 +190,7 @@ class RateLimits:
     async def count_auth_attempt(self, client: str) -> None:
         """One sign-up or sign-in attempt from `client`, before any other work."""
         if self.auth_per_address is not None:
-            key = _address_key(client)
+            key = address_key(client)
             await self._hit(self.auth_per_address, AUTH_PER_ADDRESS, key, "", client)
 
     async def count_signin(self, email: str, client: str) -> None:
@@ -285,13 +283,3 @@ _DETAILS = {
 def _period(item: RateLimitItem) -> str:
     unit = item.GRANULARITY.name
     return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
-
-
-def _address_key(client: str) -> str:
-    """The per-address key: the address, an IPv6 one cut to its /64."""
-    if ":" not in client:
-        return client
-    try:
-        return str(ipaddress.ip_network(f"{client}/{IPV6_PREFIX}", strict=False))
-    except ValueError:  # not an address (a unix socket's peer): as it is
-        return client

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from service.clients import MAX_HOPS, client_address
+from service.clients import MAX_HOPS, address_key, client_address, site_key
 
 TRUSTED = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
 
@@ -64,3 +64,28 @@ def test_no_peer_is_unknown():
 def test_a_long_chain_of_trusted_hops_is_walked_only_so_far():
     chain = ", ".join(["198.51.100.1"] + [f"10.0.0.{i}" for i in range(1, 200)])
     assert client_address("10.0.0.2", chain, TRUSTED) == f"10.0.0.{200 - MAX_HOPS}"
+
+
+@pytest.mark.parametrize("trusted", [(), TRUSTED])
+def test_an_ipv4_client_on_a_dual_stack_socket_is_its_ipv4_address(trusted):
+    assert client_address("::ffff:203.0.113.9", None, trusted) == "203.0.113.9"
+    assert client_address("::FFFF:203.0.113.9", None, trusted) == "203.0.113.9"
+    # Other IPv6 peers are left exactly as the socket wrote them.
+    assert client_address("2001:db8::7", None, trusted) == "2001:db8::7"
+    assert client_address("::1", None, trusted) == "::1"
+
+
+@pytest.mark.parametrize(
+    ("client", "key", "site"),
+    [
+        ("203.0.113.9", "203.0.113.9", None),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64", "2001:db8:1::/48"),
+        ("2001:db8:1:ffff::1", "2001:db8:1:ffff::/64", "2001:db8:1::/48"),
+        ("::1", "::/64", "::/48"),
+        ("-", "-", None),
+        ("/run/todo.sock", "/run/todo.sock", None),
+    ],
+)
+def test_the_keys_a_client_is_counted_under(client, key, site):
+    assert address_key(client) == key
+    assert site_key(client) == site
