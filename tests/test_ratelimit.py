@@ -6,6 +6,7 @@ different loopback addresses (127.0.0.2, 127.0.0.3 ... are all this machine)."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import re
@@ -185,6 +186,37 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
     assert clients[3:7] == ["203.0.113.7"] * 4
     assert clients[7] == "203.0.113.8"
     assert set(clients[8:]) == {"127.0.0.2"}  # junk: the last hop we trust
+
+
+def post_from(service, source: str, path: str, body: dict, host: str = "127.0.0.1") -> int:
+    """POST to a running service from the local address `source` (to `host`,
+    which on a dual-stack listener may be IPv4 or IPv6); its status."""
+    conn = http.client.HTTPConnection(host, service.port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, orjson.dumps(body), {"Content-Type": "application/json"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def access_lines(service, path: str) -> list[dict]:
+    lines = (json.loads(line) for line in service.output().splitlines() if line.startswith("{"))
+    return [line for line in lines if line["logger"] == "service.access" and line["path"] == path]
+
+
+def test_ipv4_clients_of_a_dual_stack_listener_are_each_their_own_address(migrated_database):
+    # `serve --host ::` takes IPv4 connections too, their peers written
+    # ::ffff:a.b.c.d: each is still its own IPv4 address, not one IPv6 /64.
+    env = {**base_env(migrated_database), "RATE_LIMIT_AUTH_PER_IP": "2/minute"}
+    guess = {"email": "ann@example.com", "password": WRONG}
+    path = "/api/auth/signin"
+    with launched(env, "--host", "::") as service:
+        assert [post_from(service, "127.0.0.2", path, guess) for _ in range(3)] == [401, 401, 429]
+        assert post_from(service, "127.0.0.3", path, guess) == 401
+        assert post_from(service, "::1", path, guess, host="::1") == 401
+        service.stop()
+        clients = [line["client"] for line in access_lines(service, path)]
+    assert clients == ["127.0.0.2"] * 3 + ["127.0.0.3", "::1"]
 
 
 # --- requests per user ----------------------------------------------------------
