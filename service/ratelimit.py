@@ -1,6 +1,6 @@
 """The rate limits of API.md "Limits": sign-in failures per account,
-sign-up and sign-in attempts per client address, authenticated requests per
-user. Counted by the `limits` library in this process (memory://) or in
+sign-up and sign-in attempts per client address (and per IPv6 /48),
+authenticated requests per user. Counted by the `limits` library in this process (memory://) or in
 Redis (redis://, shared by every worker and replica).
 
 Every limit is a fixed window (limits' FixedWindowRateLimiter): one counter
@@ -34,7 +34,7 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service.clients import address_key
+from service.clients import address_key, site_key
 from service.errors import ServiceBusy, TooManyRequests
 from service.logs import first_line
 from service.settings import Settings
@@ -44,6 +44,7 @@ log = logging.getLogger("service.ratelimit")
 # Policy names, as the RateLimit-Policy / RateLimit headers and the logs say them.
 SIGNIN_FAILURES = "signin-failures"
 AUTH_PER_ADDRESS = "auth-per-address"
+AUTH_PER_IPV6_48 = "auth-per-ipv6-48"
 PER_USER = "per-user"
 
 # After a storage error the per-user limit is skipped this long, so a Redis
@@ -118,11 +119,12 @@ class LocalCounters(Storage):
 
 
 class RateLimits:
-    """The three limits, over one storage. `close()` at shutdown."""
+    """The four limits, over one storage. `close()` at shutdown."""
 
     def __init__(self, settings: Settings) -> None:
         self.signin_failures = settings.rate_limit_signin_failures
         self.auth_per_address = settings.rate_limit_auth_per_ip
+        self.auth_per_site = settings.rate_limit_auth_per_ipv6_48
         self.per_user = settings.rate_limit_per_user
         # Accounts are keyed by an HMAC of the email: neither Redis nor a log
         # holds an address, and without the secret a hash cannot be guessed back.
@@ -188,10 +190,15 @@ class RateLimits:
             self._storage_down(exc, "the per-user limit is skipped")
 
     async def count_auth_attempt(self, client: str) -> None:
-        """One sign-up or sign-in attempt from `client`, before any other work."""
+        """One sign-up or sign-in attempt from `client`, before any other work.
+        An IPv6 client counts towards its /48 too, once its own /64 let it
+        through: one busy /64 alone never fills its /48."""
         if self.auth_per_address is not None:
             key = address_key(client)
             await self._hit(self.auth_per_address, AUTH_PER_ADDRESS, key, "", client)
+        site = site_key(client) if self.auth_per_site is not None else None
+        if site is not None:
+            await self._hit(self.auth_per_site, AUTH_PER_IPV6_48, site, "", client)
 
     async def count_signin(self, email: str, client: str) -> None:
         """A sign-in for `email` is counted as a failure before its password is
@@ -276,6 +283,7 @@ class RateLimits:
 _DETAILS = {
     SIGNIN_FAILURES: "Too many failed sign-ins for this account",
     AUTH_PER_ADDRESS: "Too many sign-up and sign-in attempts from this address",
+    AUTH_PER_IPV6_48: "Too many sign-up and sign-in attempts from this network (IPv6 /48)",
     PER_USER: "Too many requests for this account",
 }
 

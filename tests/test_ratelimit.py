@@ -188,6 +188,42 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
     assert set(clients[8:]) == {"127.0.0.2"}  # junk: the last hop we trust
 
 
+async def test_an_ipv6_48_has_its_own_limit_above_its_64s(
+    aiohttp_client, migrated_database, caplog
+):
+    caplog.set_level(logging.WARNING, "service.ratelimit")
+    client = await aiohttp_client(
+        app_with(
+            migrated_database,
+            RATE_LIMIT_AUTH_PER_IP="2/minute",
+            RATE_LIMIT_AUTH_PER_IPV6_48="3/minute",
+            TRUSTED_PROXIES="127.0.0.1/32",
+        )
+    )
+
+    async def attempt(forwarded: str):
+        headers = {"X-Forwarded-For": forwarded}
+        return await signin(client, "ann@example.com", WRONG, headers=headers)
+
+    # One /64 is refused at its own limit; what it was refused does not fill its /48.
+    statuses = [(await attempt("2001:db8:1:1::5")).status for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert (await attempt("2001:db8:1:2::5")).status == 401
+    # A fourth attempt from the /48, from a /64 of its own: the /48's limit.
+    resp = await attempt("2001:db8:1:3::5")
+    body = await problem(resp, 429)
+    assert_rate_limited(resp, "auth-per-ipv6-48", 3, 60)
+    assert "this network (IPv6 /48)" in body["detail"]
+    assert (await attempt("2001:db8:1:ffff::1")).status == 429
+    # Another /48, and IPv4 clients, are served.
+    assert (await attempt("2001:db8:2::5")).status == 401
+    assert (await attempt("2001:db8:2:1::5")).status == 401
+    assert (await attempt("198.51.100.7")).status == 401
+    limited = [r.getMessage() for r in caplog.records if "rate limit" in r.getMessage()]
+    assert [m.split()[2] for m in limited] == ["auth-per-address"] + ["auth-per-ipv6-48"] * 2
+    assert "from 2001:db8:1:3::5" in limited[1]
+
+
 def post_from(service, source: str, path: str, body: dict, host: str = "127.0.0.1") -> int:
     """POST to a running service from the local address `source` (to `host`,
     which on a dual-stack listener may be IPv4 or IPv6); its status."""

@@ -67,7 +67,9 @@ def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]
     problems=(*JSON_BODY, *constraints.statuses("create_user"), 429, DATABASE),
     notes={
         409: "The email is already registered (any letter case).",
-        429: "Too many sign-up and sign-in attempts from this client address.",
+        429: "Too many sign-up and sign-in attempts from this client address "
+        "(`RATE_LIMIT_AUTH_PER_IP`; an IPv6 client by its /64), or from its IPv6 /48 "
+        "(`RATE_LIMIT_AUTH_PER_IPV6_48`).",
         503: HASHING_503,
     },
 )
@@ -102,9 +104,10 @@ async def signup(request: web.Request) -> web.Response:
     notes={
         401: "The email or password is incorrect.",
         429: (
-            "Too many sign-in attempts from this client address, or too many failed "
-            "sign-ins for this account: until the window passes, even the right password "
-            "is refused."
+            "Too many sign-in attempts from this client address (`RATE_LIMIT_AUTH_PER_IP`; "
+            "an IPv6 client by its /64) or from its IPv6 /48 (`RATE_LIMIT_AUTH_PER_IPV6_48`), "
+            "or too many failed sign-ins for this account (`RATE_LIMIT_SIGNIN_FAILURES`): "
+            "until the window passes, even the right password is refused."
         ),
         503: HASHING_503,
     },
