@@ -21,7 +21,6 @@ import hmac
 import logging
 import math
 import time
-import unicodedata
 import uuid
 from collections.abc import Hashable
 from typing import NoReturn
@@ -126,10 +125,10 @@ class RateLimits:
         self.auth_per_address = settings.rate_limit_auth_per_ip
         self.auth_per_site = settings.rate_limit_auth_per_ipv6_48
         self.per_user = settings.rate_limit_per_user
-        # Accounts are keyed by an HMAC of the email: neither Redis nor a log
-        # holds an address, and without the secret a hash cannot be guessed back.
+        # Accounts are keyed by an HMAC: neither Redis nor a log holds an
+        # address, and without the secret a hash cannot be guessed back.
         self._account_key = hashlib.sha256(
-            b"todo-api/ratelimit/account/v1" + settings.auth_secret.encode()
+            b"todo-api/ratelimit/account/v2" + settings.auth_secret.encode()
         ).digest()
         self._pool: ConnectionPool | None = None
         storage: Storage
@@ -160,11 +159,13 @@ class RateLimits:
         if self._pool is not None:
             await self._pool.aclose()
 
-    def account(self, email: str) -> str:
-        """An account's key: an HMAC of the email in the form every spelling of
-        it shares (case, composed or decomposed, fullwidth)."""
-        folded = unicodedata.normalize("NFKC", email.strip()).casefold()
-        return hmac.new(self._account_key, folded.encode(), hashlib.sha256).hexdigest()[:32]
+    def account(self, user_id: uuid.UUID | None, email_key: str | None = None) -> str:
+        """An account's key: an HMAC of the account's id or, for an address
+        with no password account, of the database's own normalised form of it
+        (get_user_for_signin's email_key). Both are what the database finds
+        the account by, so no spelling of an address has a counter of its own."""
+        subject = f"user {user_id}" if user_id is not None else f"email {email_key}"
+        return hmac.new(self._account_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def count_request(self, user_id: uuid.UUID, client: str) -> None:
         """One authenticated request of `user_id` (the hot path). Fails open."""
@@ -200,31 +201,30 @@ class RateLimits:
         if site is not None:
             await self._hit(self.auth_per_site, AUTH_PER_IPV6_48, site, "", client)
 
-    async def count_signin(self, email: str, client: str) -> None:
-        """A sign-in for `email` is counted as a failure before its password is
-        checked, so a locked account costs no bcrypt work and concurrent
-        guesses cannot overshoot the limit; signed_in() takes it back."""
+    async def count_signin(self, account: str, client: str) -> None:
+        """A password check for `account` (a key from account()) is counted
+        as a failure before the password is checked, so a locked account
+        costs no bcrypt work and concurrent guesses cannot overshoot the
+        limit; signed_in() takes it back."""
         if self.signin_failures is not None:
-            account = self.account(email)
             who = f"account {account[:LOG_HASH_CHARS]}"
             await self._hit(self.signin_failures, SIGNIN_FAILURES, account, who, client)
 
-    async def signed_in(self, email: str) -> None:
+    async def signed_in(self, account: str) -> None:
         """The right password: the account's failures start over."""
         if self.signin_failures is not None:
-            account = self.account(email)
             try:
                 await self._limiter.clear(self.signin_failures, SIGNIN_FAILURES, account)
             except _STORAGE_ERRORS as exc:  # the sign-in itself succeeded
                 self._storage_down(exc, "a sign-in's failures were not cleared")
 
-    def signin_failed(self, email: str, client: str) -> None:
-        account = self.account(email)[:LOG_HASH_CHARS]
+    def signin_failed(self, account: str, client: str) -> None:
+        short = account[:LOG_HASH_CHARS]
         log.warning(
             "sign-in failed: account %s from %s",
-            account,
+            short,
             client,
-            extra={"account": account, "client": client},
+            extra={"account": short, "client": client},
         )
 
     async def _hit(self, item: RateLimitItem, name: str, key: str, who: str, client: str) -> None:

@@ -5,24 +5,27 @@ different loopback addresses (127.0.0.2, 127.0.0.3 ... are all this machine)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
 import logging
 import re
+import unicodedata
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 import redis
 
 from service import keys
 from service.app import create_app
-from tests.conftest import base_env, make_settings
+from tests.conftest import REPO_ROOT, base_env, make_settings
 from tests.helpers import bearer, problem, signup
 from tests.launcher import free_port, launched, wait_until_async
 
@@ -112,6 +115,80 @@ async def test_the_failures_of_an_unknown_email_are_counted_alike(
     for _ in range(3):
         assert (await signin(client, "nobody@example.com", WRONG)).status == 401
     await problem(await signin(client, "nobody@example.com", WRONG), 429)
+
+
+# An address the database takes for "xyz.i@example.com": lower() makes U+0130
+# a plain "i", while Python's casefold() makes it "i" and a combining dot.
+PLAIN = "xyz.i@example.com"
+DOTTED = "XYZ.\u0130@example.com"
+ME = "/api/auth/me"
+
+
+async def dotted_reaches_plain(database_url: str) -> None:
+    """The precondition, asked of the database itself: its sign-in statement
+    finds the account signed up as PLAIN under DOTTED too."""
+    statement = (REPO_ROOT / "sql" / "queries" / "auth" / "get_user_for_signin.sql").read_text()
+    conn = await asyncpg.connect(database_url)
+    try:
+        ids = [(await conn.fetchrow(statement, email))["id"] for email in (PLAIN, DOTTED)]
+    finally:
+        await conn.close()
+    assert ids[0] is not None
+    assert ids[1] == ids[0], "this database's lower() does not take U+0130 to i (its LC_CTYPE)"
+    assert unicodedata.normalize("NFKC", DOTTED).casefold() != PLAIN
+
+
+async def test_every_spelling_the_database_takes_shares_the_accounts_lockout(
+    aiohttp_client, migrated_database
+):
+    client = await aiohttp_client(
+        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="4/minute")
+    )
+    await signup(client, PLAIN, PASSWORD)
+    await dotted_reaches_plain(migrated_database)
+    assert (await signin(client, DOTTED, PASSWORD)).status == 200
+
+    # Concurrent wrong guesses, alternating spellings: the limit, not one per spelling.
+    guesses = [signin(client, (PLAIN, DOTTED)[n % 2], WRONG) for n in range(8)]
+    statuses = sorted(resp.status for resp in await asyncio.gather(*guesses))
+    assert statuses == [401] * 4 + [429] * 4
+    for spelling in (DOTTED, PLAIN):
+        resp = await signin(client, spelling, PASSWORD)
+        await problem(resp, 429)
+        assert_rate_limited(resp, "signin-failures", 4, 60)
+
+
+async def test_password_checks_count_on_the_sign_in_lockout_of_their_account(
+    aiohttp_client, migrated_database
+):
+    client = await aiohttp_client(
+        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="3/minute")
+    )
+    token = (await signup(client, PLAIN, PASSWORD))["access_token"]
+    await dotted_reaches_plain(migrated_database)
+    change = {"current_password": WRONG, "new_password": "another horse battery"}
+    await problem(await client.put("/api/auth/password", json=change, headers=bearer(token)), 403)
+    wrong = {"password": WRONG}
+    await problem(await client.request("DELETE", ME, json=wrong, headers=bearer(token)), 403)
+    assert (await signin(client, DOTTED, WRONG)).status == 401
+    # Locked for every way of presenting the password.
+    await problem(await signin(client, DOTTED, PASSWORD), 429)
+    right = {"password": PASSWORD}
+    await problem(await client.request("DELETE", ME, json=right, headers=bearer(token)), 429)
+
+
+async def test_the_sign_in_lookup_answers_the_databases_form_from_its_index(migrated_database):
+    statement = (REPO_ROOT / "sql" / "queries" / "auth" / "get_user_for_signin.sql").read_text()
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        # An address with no account still has a row: the form the lockout keys on.
+        row = await conn.fetchrow(statement, "Nobody.\u0130@\uff25xample.com")
+        assert (row["id"], row["email_key"]) == (None, "nobody.i@example.com")
+        await conn.execute("SET enable_seqscan = off")  # an empty table would be read whole
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {statement}", DOTTED)
+    finally:
+        await conn.close()
+    assert '"Index Name": "users_password_email_key"' in plan
 
 
 # --- attempts per client address ----------------------------------------------
