@@ -22,12 +22,14 @@ import asyncpg
 import orjson
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from service import keys
 from service.app import create_app
 from tests.conftest import REPO_ROOT, base_env, make_settings
-from tests.helpers import bearer, problem, signup
+from tests.helpers import TASKS, bearer, problem, signup
 from tests.launcher import free_port, launched, wait_until_async
+from tests.proxy import TcpProxy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "correct horse"
@@ -481,7 +483,7 @@ def test_the_workers_of_one_service_share_the_counts_through_redis(migrated_data
     assert statuses.count(429) == 20
 
 
-async def test_an_unreachable_redis_fails_auth_closed_and_per_user_open(
+async def test_an_unreachable_redis_fails_auth_closed_and_serves_users(
     aiohttp_client, migrated_database, caplog
 ):
     caplog.set_level(logging.INFO, "service.ratelimit")
@@ -500,6 +502,70 @@ async def test_an_unreachable_redis_fails_auth_closed_and_per_user_open(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1  # at most one a few seconds, not one a request
     assert "rate-limit storage unreachable" in errors[0].getMessage()
+
+
+FALLBACK = "todo_rate_limit_storage_fallback"
+FALLBACKS = "todo_rate_limit_storage_fallbacks_total"
+
+
+def sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_while_redis_is_unreachable_the_per_user_limit_counts_in_memory(
+    aiohttp_client, migrated_database, redis_prefix, caplog
+):
+    caplog.set_level(logging.INFO, "service.ratelimit")
+    link = TcpProxy("127.0.0.1", 6379)  # the real Redis, through a link the test cuts
+    await link.start()
+    try:
+        client = await aiohttp_client(
+            app_with(
+                migrated_database,
+                RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{link.port}/0",
+                RATE_LIMIT_KEY_PREFIX=redis_prefix,
+                RATE_LIMIT_PER_USER="3/minute",
+            )
+        )
+        session = await signup(client, "ann@example.com", PASSWORD)
+        ann, ann_id = session["access_token"], session["user"]["id"]
+        bob = (await signup(client, "bob@example.com", PASSWORD))["access_token"]
+        began, falling_back = sample(FALLBACKS), sample(FALLBACK)
+
+        link.set_mode("refuse")
+        statuses = [(await client.get(TASKS, headers=bearer(ann))).status for _ in range(3)]
+        assert statuses == [200] * 3
+        resp = await client.get(TASKS, headers=bearer(ann))
+        await problem(resp, 429)
+        assert_rate_limited(resp, "per-user", 3, 60)
+        assert (await client.get(TASKS, headers=bearer(bob))).status == 200
+        # Sign-in still fails closed, without waiting on Redis.
+        resp = await signin(client, "ann@example.com", PASSWORD)
+        await problem(resp, 503)
+        assert 1 <= int(resp.headers["Retry-After"]) <= 5
+        assert (sample(FALLBACKS), sample(FALLBACK)) == (began + 1, falling_back + 1)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1  # one line an outage, not one a request
+        assert "counts in this process" in errors[0].getMessage()
+
+        link.set_mode("pass")
+
+        async def back() -> bool:
+            await client.get(TASKS, headers=bearer(bob))  # Redis is tried on a request
+            return sample(FALLBACK) == falling_back
+
+        await wait_until_async(back, "the limits did not go back to Redis")
+        assert sample(FALLBACKS) == began + 1
+        assert any("reachable again" in r.getMessage() for r in caplog.records)
+        # Counted in Redis again: ann's count there starts afresh and is stored.
+        statuses = [(await client.get(TASKS, headers=bearer(ann))).status for _ in range(4)]
+        assert statuses == [200] * 3 + [429]
+        with redis.Redis.from_url(REDIS_URL) as r:
+            keys = list(r.scan_iter(match=f"{redis_prefix}:*/per-user/{ann_id}/*"))
+            assert [int(r.get(key)) for key in keys] == [4]
+        assert (await signin(client, "ann@example.com", PASSWORD)).status == 200
+    finally:
+        await link.stop()
 
 
 # --- documentation -------------------------------------------------------------
