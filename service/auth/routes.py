@@ -257,8 +257,8 @@ async def _credentials(request: web.Request) -> Any:
     notes={
         403: "current_password is wrong, or the account signs in with Better Auth "
         "(its password lives there).",
-        429: "Too many password checks from this client address, or too many wrong "
-        "passwords for this account.",
+        429: "Too many password checks from this client address (or its IPv6 /48), or "
+        "too many wrong passwords for this account.",
         503: HASHING_503,
     },
 )
@@ -305,8 +305,8 @@ async def change_password(request: web.Request) -> web.Response:
     notes={
         400: "A password account sent no body: its password is required.",
         403: "The password is wrong.",
-        429: "Too many password checks from this client address, or too many wrong "
-        "passwords for this account.",
+        429: "Too many password checks from this client address (or its IPv6 /48), or "
+        "too many wrong passwords for this account.",
         503: HASHING_503,
     },
 )
