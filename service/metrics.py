@@ -85,6 +85,17 @@ PASSWORD_HASH_REJECTED = Counter(
     "Sign-ups (hash) and sign-ins (check) answered 503 because the bcrypt queue was full.",
     ["kind"],
 )
+# The rate-limit storage (Redis) unreachable: service/ratelimit.py.
+RATE_LIMIT_FALLBACK = Gauge(
+    "todo_rate_limit_storage_fallback",
+    "Processes counting the per-user limit in their own memory because the "
+    "rate-limit storage (Redis) is unreachable (sign-up and sign-in answer 503 meanwhile).",
+    multiprocess_mode="livesum",
+)
+RATE_LIMIT_FALLBACKS = Counter(
+    "todo_rate_limit_storage_fallbacks_total",
+    "Times a process found the rate-limit storage unreachable and began counting in memory.",
+)
 
 UNMATCHED = "unmatched"  # 404s and friends: no route template, no cardinality blow-up
 

@@ -1,17 +1,21 @@
 """The rate limits of API.md "Limits": sign-in failures per account,
-sign-up and sign-in attempts per client address, authenticated requests per
-user. Counted by the `limits` library in this process (memory://) or in
-Redis (redis://, shared by every worker and replica).
+sign-up and sign-in attempts per client address (and per IPv6 /48),
+authenticated requests per user. Counted by the `limits` library in this
+process (memory://) or in Redis (redis://, shared by every worker and
+replica).
 
 Every limit is a fixed window (limits' FixedWindowRateLimiter): one counter
 per key, one increment per request (one INCR script in Redis), and the
 window that began with the first hit is exactly what a 429 waits out.
 
-When the storage cannot be reached, the auth limits fail closed (503 with
-Retry-After: a lockout that silently turns off is a hole) and the per-user
-limit fails open for a few seconds (an ERROR line, at most one per
-STORAGE_DOWN_SECONDS): it protects capacity, and refusing every request
-while Redis is down would be the outage it is there to prevent."""
+While Redis cannot be reached (one ERROR line and a gauge per outage),
+Redis is tried again at most once every STORAGE_DOWN_SECONDS, so a Redis
+that hangs costs one timeout per few seconds, not one per request. Meanwhile
+the per-user limit counts in this process's memory: it protects capacity,
+and neither refusing every request nor skipping the limit would. The auth
+limits fail closed (503 with Retry-After, before any other work): a lockout
+counted per process would let a guesser multiply it by the processes, and
+as every such request is refused anyway, they count nothing meanwhile."""
 
 from __future__ import annotations
 
@@ -21,7 +25,6 @@ import hmac
 import logging
 import math
 import time
-import unicodedata
 import uuid
 from collections.abc import Hashable
 from typing import NoReturn
@@ -34,7 +37,8 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from service.clients import address_key
+from service import metrics
+from service.clients import address_key, site_key
 from service.errors import ServiceBusy, TooManyRequests
 from service.logs import first_line
 from service.settings import Settings
@@ -44,10 +48,10 @@ log = logging.getLogger("service.ratelimit")
 # Policy names, as the RateLimit-Policy / RateLimit headers and the logs say them.
 SIGNIN_FAILURES = "signin-failures"
 AUTH_PER_ADDRESS = "auth-per-address"
+AUTH_PER_IPV6_48 = "auth-per-ipv6-48"
 PER_USER = "per-user"
 
-# After a storage error the per-user limit is skipped this long, so a Redis
-# that hangs costs one timeout per few seconds, not one per request.
+# After a storage error Redis is not tried again for this long.
 STORAGE_DOWN_SECONDS = 5.0
 # A Redis that does not answer within this is treated as down.
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -118,16 +122,17 @@ class LocalCounters(Storage):
 
 
 class RateLimits:
-    """The three limits, over one storage. `close()` at shutdown."""
+    """The four limits, over one storage. `close()` at shutdown."""
 
     def __init__(self, settings: Settings) -> None:
         self.signin_failures = settings.rate_limit_signin_failures
         self.auth_per_address = settings.rate_limit_auth_per_ip
+        self.auth_per_site = settings.rate_limit_auth_per_ipv6_48
         self.per_user = settings.rate_limit_per_user
-        # Accounts are keyed by an HMAC of the email: neither Redis nor a log
-        # holds an address, and without the secret a hash cannot be guessed back.
+        # Accounts are keyed by an HMAC: neither Redis nor a log holds an
+        # address, and without the secret a hash cannot be guessed back.
         self._account_key = hashlib.sha256(
-            b"todo-api/ratelimit/account/v1" + settings.auth_secret.encode()
+            b"todo-api/ratelimit/account/v2" + settings.auth_secret.encode()
         ).digest()
         self._pool: ConnectionPool | None = None
         storage: Storage
@@ -151,84 +156,107 @@ class RateLimits:
                 connection_pool=self._pool,
             )
         self._limiter = FixedWindowRateLimiter(storage)
-        self._skip_per_user_until = 0.0
-        self._next_error_log = 0.0
+        # While Redis is down: the per-user counts of this outage, and when
+        # Redis is tried again (time.monotonic()).
+        self._fallback: LocalCounters | None = None
+        self._retry_storage_at = 0.0
 
     async def close(self) -> None:
+        self._storage_answered(quietly=True)  # this process counts nothing any more
         if self._pool is not None:
             await self._pool.aclose()
 
-    def account(self, email: str) -> str:
-        """An account's key: an HMAC of the email in the form every spelling of
-        it shares (case, composed or decomposed, fullwidth)."""
-        folded = unicodedata.normalize("NFKC", email.strip()).casefold()
-        return hmac.new(self._account_key, folded.encode(), hashlib.sha256).hexdigest()[:32]
+    def account(self, user_id: uuid.UUID | None, email_key: str | None = None) -> str:
+        """An account's key: an HMAC of the account's id or, for an address
+        with no password account, of the database's own normalised form of it
+        (get_user_for_signin's email_key). Both are what the database finds
+        the account by, so no spelling of an address has a counter of its own."""
+        subject = f"user {user_id}" if user_id is not None else f"email {email_key}"
+        return hmac.new(self._account_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def count_request(self, user_id: uuid.UUID, client: str) -> None:
-        """One authenticated request of `user_id` (the hot path). Fails open."""
+        """One authenticated request of `user_id` (the hot path); in memory
+        while Redis is down."""
         item = self.per_user
         if item is None:
             return
         if self._local is not None:
-            # In process: one synchronous call, keyed by the UUID itself. The
-            # limiter's coroutines and key string cost 7% of a small request.
-            count, ends = self._local.count((PER_USER, user_id), item.get_expiry())
-            if count > item.amount:
-                self._raise_429(item, PER_USER, f"user {user_id}", client, ends)
+            # The limiter's coroutines and key string cost 7% of a small request.
+            self._count_in(self._local, item, user_id, client)
             return
-        if time.monotonic() < self._skip_per_user_until:
+        fallback = self._fallback
+        if fallback is not None and time.monotonic() < self._retry_storage_at:
+            self._count_in(fallback, item, user_id, client)
             return
         user = str(user_id)
         try:
-            if await self._limiter.hit(item, PER_USER, user):
-                return
-            await self._refuse(item, PER_USER, user, f"user {user}", client)
+            allowed = await self._limiter.hit(item, PER_USER, user)
+            self._storage_answered()
+            if not allowed:
+                await self._refuse(item, PER_USER, user, f"user {user}", client)
         except _STORAGE_ERRORS as exc:
-            self._skip_per_user_until = time.monotonic() + STORAGE_DOWN_SECONDS
-            self._storage_down(exc, "the per-user limit is skipped")
+            self._count_in(self._storage_failed(exc), item, user_id, client)
+
+    def _count_in(
+        self, counters: LocalCounters, item: RateLimitItem, user_id: uuid.UUID, client: str
+    ) -> None:
+        """The per-user limit counted in this process: one synchronous call,
+        keyed by the UUID itself."""
+        count, ends = counters.count((PER_USER, user_id), item.get_expiry())
+        if count > item.amount:
+            self._raise_429(item, PER_USER, f"user {user_id}", client, ends)
 
     async def count_auth_attempt(self, client: str) -> None:
-        """One sign-up or sign-in attempt from `client`, before any other work."""
+        """One sign-up or sign-in attempt from `client`, before any other work.
+        An IPv6 client counts towards its /48 too, once its own /64 let it
+        through: one busy /64 alone never fills its /48."""
         if self.auth_per_address is not None:
             key = address_key(client)
             await self._hit(self.auth_per_address, AUTH_PER_ADDRESS, key, "", client)
+        site = site_key(client) if self.auth_per_site is not None else None
+        if site is not None:
+            await self._hit(self.auth_per_site, AUTH_PER_IPV6_48, site, "", client)
 
-    async def count_signin(self, email: str, client: str) -> None:
-        """A sign-in for `email` is counted as a failure before its password is
-        checked, so a locked account costs no bcrypt work and concurrent
-        guesses cannot overshoot the limit; signed_in() takes it back."""
+    async def count_signin(self, account: str, client: str) -> None:
+        """A password check for `account` (a key from account()) is counted
+        as a failure before the password is checked, so a locked account
+        costs no bcrypt work and concurrent guesses cannot overshoot the
+        limit; signed_in() takes it back."""
         if self.signin_failures is not None:
-            account = self.account(email)
             who = f"account {account[:LOG_HASH_CHARS]}"
             await self._hit(self.signin_failures, SIGNIN_FAILURES, account, who, client)
 
-    async def signed_in(self, email: str) -> None:
+    async def signed_in(self, account: str) -> None:
         """The right password: the account's failures start over."""
         if self.signin_failures is not None:
-            account = self.account(email)
             try:
                 await self._limiter.clear(self.signin_failures, SIGNIN_FAILURES, account)
             except _STORAGE_ERRORS as exc:  # the sign-in itself succeeded
-                self._storage_down(exc, "a sign-in's failures were not cleared")
+                self._storage_failed(exc)
 
-    def signin_failed(self, email: str, client: str) -> None:
-        account = self.account(email)[:LOG_HASH_CHARS]
+    def signin_failed(self, account: str, client: str) -> None:
+        short = account[:LOG_HASH_CHARS]
         log.warning(
             "sign-in failed: account %s from %s",
-            account,
+            short,
             client,
-            extra={"account": account, "client": client},
+            extra={"account": short, "client": client},
         )
 
     async def _hit(self, item: RateLimitItem, name: str, key: str, who: str, client: str) -> None:
-        """Count one hit; 429 past the limit, 503 when the storage is down."""
+        """Count one hit; 429 past the limit, 503 while the storage is down."""
+        busy = "Signing up and in is briefly unavailable; retry shortly."
+        wait = self._retry_storage_at - time.monotonic()
+        if self._fallback is not None and wait > 0:
+            raise ServiceBusy(busy, math.ceil(wait))
         try:
-            if await self._limiter.hit(item, name, key):
-                return
-            await self._refuse(item, name, key, who, client)
+            allowed = await self._limiter.hit(item, name, key)
+            self._storage_answered()
+            if not allowed:
+                await self._refuse(item, name, key, who, client)
         except _STORAGE_ERRORS as exc:
-            self._storage_down(exc, f"{name} answers 503")
-            raise ServiceBusy("Signing up and in is briefly unavailable; retry shortly.") from None
+            self._storage_failed(exc)
+            raise ServiceBusy(busy, math.ceil(STORAGE_DOWN_SECONDS)) from None
 
     async def _refuse(
         self, item: RateLimitItem, name: str, key: str, who: str, client: str
@@ -261,21 +289,36 @@ class RateLimits:
             },
         )
 
-    def _storage_down(self, exc: BaseException, consequence: str) -> None:
-        now = time.monotonic()
-        if now >= self._next_error_log:
-            self._next_error_log = now + STORAGE_DOWN_SECONDS
+    def _storage_failed(self, exc: BaseException) -> LocalCounters:
+        """Redis did not answer: not tried again for STORAGE_DOWN_SECONDS;
+        the first failure of an outage is logged and starts the fallback.
+        The outage's counters."""
+        self._retry_storage_at = time.monotonic() + STORAGE_DOWN_SECONDS
+        if self._fallback is None:
+            self._fallback = LocalCounters()
+            metrics.RATE_LIMIT_FALLBACK.inc()
+            metrics.RATE_LIMIT_FALLBACKS.inc()
             log.error(
-                "rate-limit storage unreachable (%s: %s); %s",
+                "rate-limit storage unreachable (%s: %s); until it answers, the per-user "
+                "limit counts in this process and sign-up and sign-in answer 503",
                 type(exc).__name__,
                 first_line(exc),
-                consequence,
             )
+        return self._fallback
+
+    def _storage_answered(self, *, quietly: bool = False) -> None:
+        """Redis answered: an outage is over, its memory counts forgotten."""
+        if self._fallback is not None:
+            self._fallback = None
+            metrics.RATE_LIMIT_FALLBACK.dec()
+            if not quietly:
+                log.warning("rate-limit storage reachable again; counting in it again")
 
 
 _DETAILS = {
     SIGNIN_FAILURES: "Too many failed sign-ins for this account",
     AUTH_PER_ADDRESS: "Too many sign-up and sign-in attempts from this address",
+    AUTH_PER_IPV6_48: "Too many sign-up and sign-in attempts from this network (IPv6 /48)",
     PER_USER: "Too many requests for this account",
 }
 

@@ -84,6 +84,8 @@ class Settings:
     # Rate limits (API.md "Limits"); None is `off`.
     rate_limit_signin_failures: RateLimitItem | None = parse_many("10/15minutes")[0]
     rate_limit_auth_per_ip: RateLimitItem | None = parse_many("30/minute")[0]
+    # Above the per-address (IPv6: per-/64) limit, one for each IPv6 /48.
+    rate_limit_auth_per_ipv6_48: RateLimitItem | None = parse_many("120/minute")[0]
     rate_limit_per_user: RateLimitItem | None = parse_many("1200/minute")[0]
     rate_limit_storage: str = field(default="memory://", repr=False)
     rate_limit_key_prefix: str = "todo-api"
@@ -270,6 +272,7 @@ class Settings:
             keepalive_timeout=_float(env, "KEEPALIVE_TIMEOUT", 75.0, low=0.1, high=3600),
             rate_limit_signin_failures=_rate(env, "RATE_LIMIT_SIGNIN_FAILURES", "10/15minutes"),
             rate_limit_auth_per_ip=_rate(env, "RATE_LIMIT_AUTH_PER_IP", "30/minute"),
+            rate_limit_auth_per_ipv6_48=_rate(env, "RATE_LIMIT_AUTH_PER_IPV6_48", "120/minute"),
             rate_limit_per_user=_rate(env, "RATE_LIMIT_PER_USER", "1200/minute"),
             rate_limit_storage=rate_limit_storage,
             rate_limit_key_prefix=key_prefix,

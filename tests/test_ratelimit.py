@@ -5,25 +5,31 @@ different loopback addresses (127.0.0.2, 127.0.0.3 ... are all this machine)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import re
+import unicodedata
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
+import asyncpg
 import orjson
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from service import keys
 from service.app import create_app
-from tests.conftest import base_env, make_settings
-from tests.helpers import bearer, problem, signup
+from tests.conftest import REPO_ROOT, base_env, make_settings
+from tests.helpers import TASKS, bearer, problem, signup
 from tests.launcher import free_port, launched, wait_until_async
+from tests.proxy import TcpProxy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD = "correct horse"
@@ -113,6 +119,80 @@ async def test_the_failures_of_an_unknown_email_are_counted_alike(
     await problem(await signin(client, "nobody@example.com", WRONG), 429)
 
 
+# An address the database takes for "xyz.i@example.com": lower() makes U+0130
+# a plain "i", while Python's casefold() makes it "i" and a combining dot.
+PLAIN = "xyz.i@example.com"
+DOTTED = "XYZ.\u0130@example.com"
+ME = "/api/auth/me"
+
+
+async def dotted_reaches_plain(database_url: str) -> None:
+    """The precondition, asked of the database itself: its sign-in statement
+    finds the account signed up as PLAIN under DOTTED too."""
+    statement = (REPO_ROOT / "sql" / "queries" / "auth" / "get_user_for_signin.sql").read_text()
+    conn = await asyncpg.connect(database_url)
+    try:
+        ids = [(await conn.fetchrow(statement, email))["id"] for email in (PLAIN, DOTTED)]
+    finally:
+        await conn.close()
+    assert ids[0] is not None
+    assert ids[1] == ids[0], "this database's lower() does not take U+0130 to i (its LC_CTYPE)"
+    assert unicodedata.normalize("NFKC", DOTTED).casefold() != PLAIN
+
+
+async def test_every_spelling_the_database_takes_shares_the_accounts_lockout(
+    aiohttp_client, migrated_database
+):
+    client = await aiohttp_client(
+        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="4/minute")
+    )
+    await signup(client, PLAIN, PASSWORD)
+    await dotted_reaches_plain(migrated_database)
+    assert (await signin(client, DOTTED, PASSWORD)).status == 200
+
+    # Concurrent wrong guesses, alternating spellings: the limit, not one per spelling.
+    guesses = [signin(client, (PLAIN, DOTTED)[n % 2], WRONG) for n in range(8)]
+    statuses = sorted(resp.status for resp in await asyncio.gather(*guesses))
+    assert statuses == [401] * 4 + [429] * 4
+    for spelling in (DOTTED, PLAIN):
+        resp = await signin(client, spelling, PASSWORD)
+        await problem(resp, 429)
+        assert_rate_limited(resp, "signin-failures", 4, 60)
+
+
+async def test_password_checks_count_on_the_sign_in_lockout_of_their_account(
+    aiohttp_client, migrated_database
+):
+    client = await aiohttp_client(
+        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="3/minute")
+    )
+    token = (await signup(client, PLAIN, PASSWORD))["access_token"]
+    await dotted_reaches_plain(migrated_database)
+    change = {"current_password": WRONG, "new_password": "another horse battery"}
+    await problem(await client.put("/api/auth/password", json=change, headers=bearer(token)), 403)
+    wrong = {"password": WRONG}
+    await problem(await client.request("DELETE", ME, json=wrong, headers=bearer(token)), 403)
+    assert (await signin(client, DOTTED, WRONG)).status == 401
+    # Locked for every way of presenting the password.
+    await problem(await signin(client, DOTTED, PASSWORD), 429)
+    right = {"password": PASSWORD}
+    await problem(await client.request("DELETE", ME, json=right, headers=bearer(token)), 429)
+
+
+async def test_the_sign_in_lookup_answers_the_databases_form_from_its_index(migrated_database):
+    statement = (REPO_ROOT / "sql" / "queries" / "auth" / "get_user_for_signin.sql").read_text()
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        # An address with no account still has a row: the form the lockout keys on.
+        row = await conn.fetchrow(statement, "Nobody.\u0130@\uff25xample.com")
+        assert (row["id"], row["email_key"]) == (None, "nobody.i@example.com")
+        await conn.execute("SET enable_seqscan = off")  # an empty table would be read whole
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {statement}", DOTTED)
+    finally:
+        await conn.close()
+    assert '"Index Name": "users_password_email_key"' in plan
+
+
 # --- attempts per client address ----------------------------------------------
 
 
@@ -185,6 +265,73 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
     assert clients[3:7] == ["203.0.113.7"] * 4
     assert clients[7] == "203.0.113.8"
     assert set(clients[8:]) == {"127.0.0.2"}  # junk: the last hop we trust
+
+
+async def test_an_ipv6_48_has_its_own_limit_above_its_64s(
+    aiohttp_client, migrated_database, caplog
+):
+    caplog.set_level(logging.WARNING, "service.ratelimit")
+    client = await aiohttp_client(
+        app_with(
+            migrated_database,
+            RATE_LIMIT_AUTH_PER_IP="2/minute",
+            RATE_LIMIT_AUTH_PER_IPV6_48="3/minute",
+            TRUSTED_PROXIES="127.0.0.1/32",
+        )
+    )
+
+    async def attempt(forwarded: str):
+        headers = {"X-Forwarded-For": forwarded}
+        return await signin(client, "ann@example.com", WRONG, headers=headers)
+
+    # One /64 is refused at its own limit; what it was refused does not fill its /48.
+    statuses = [(await attempt("2001:db8:1:1::5")).status for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert (await attempt("2001:db8:1:2::5")).status == 401
+    # A fourth attempt from the /48, from a /64 of its own: the /48's limit.
+    resp = await attempt("2001:db8:1:3::5")
+    body = await problem(resp, 429)
+    assert_rate_limited(resp, "auth-per-ipv6-48", 3, 60)
+    assert "this network (IPv6 /48)" in body["detail"]
+    assert (await attempt("2001:db8:1:ffff::1")).status == 429
+    # Another /48, and IPv4 clients, are served.
+    assert (await attempt("2001:db8:2::5")).status == 401
+    assert (await attempt("2001:db8:2:1::5")).status == 401
+    assert (await attempt("198.51.100.7")).status == 401
+    limited = [r.getMessage() for r in caplog.records if "rate limit" in r.getMessage()]
+    assert [m.split()[2] for m in limited] == ["auth-per-address"] + ["auth-per-ipv6-48"] * 2
+    assert "from 2001:db8:1:3::5" in limited[1]
+
+
+def post_from(service, source: str, path: str, body: dict, host: str = "127.0.0.1") -> int:
+    """POST to a running service from the local address `source` (to `host`,
+    which on a dual-stack listener may be IPv4 or IPv6); its status."""
+    conn = http.client.HTTPConnection(host, service.port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, orjson.dumps(body), {"Content-Type": "application/json"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def access_lines(service, path: str) -> list[dict]:
+    lines = (json.loads(line) for line in service.output().splitlines() if line.startswith("{"))
+    return [line for line in lines if line["logger"] == "service.access" and line["path"] == path]
+
+
+def test_ipv4_clients_of_a_dual_stack_listener_are_each_their_own_address(migrated_database):
+    # `serve --host ::` takes IPv4 connections too, their peers written
+    # ::ffff:a.b.c.d: each is still its own IPv4 address, not one IPv6 /64.
+    env = {**base_env(migrated_database), "RATE_LIMIT_AUTH_PER_IP": "2/minute"}
+    guess = {"email": "ann@example.com", "password": WRONG}
+    path = "/api/auth/signin"
+    with launched(env, "--host", "::") as service:
+        assert [post_from(service, "127.0.0.2", path, guess) for _ in range(3)] == [401, 401, 429]
+        assert post_from(service, "127.0.0.3", path, guess) == 401
+        assert post_from(service, "::1", path, guess, host="::1") == 401
+        service.stop()
+        clients = [line["client"] for line in access_lines(service, path)]
+    assert clients == ["127.0.0.2"] * 3 + ["127.0.0.3", "::1"]
 
 
 # --- requests per user ----------------------------------------------------------
@@ -336,7 +483,7 @@ def test_the_workers_of_one_service_share_the_counts_through_redis(migrated_data
     assert statuses.count(429) == 20
 
 
-async def test_an_unreachable_redis_fails_auth_closed_and_per_user_open(
+async def test_an_unreachable_redis_fails_auth_closed_and_serves_users(
     aiohttp_client, migrated_database, caplog
 ):
     caplog.set_level(logging.INFO, "service.ratelimit")
@@ -355,6 +502,70 @@ async def test_an_unreachable_redis_fails_auth_closed_and_per_user_open(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1  # at most one a few seconds, not one a request
     assert "rate-limit storage unreachable" in errors[0].getMessage()
+
+
+FALLBACK = "todo_rate_limit_storage_fallback"
+FALLBACKS = "todo_rate_limit_storage_fallbacks_total"
+
+
+def sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_while_redis_is_unreachable_the_per_user_limit_counts_in_memory(
+    aiohttp_client, migrated_database, redis_prefix, caplog
+):
+    caplog.set_level(logging.INFO, "service.ratelimit")
+    link = TcpProxy("127.0.0.1", 6379)  # the real Redis, through a link the test cuts
+    await link.start()
+    try:
+        client = await aiohttp_client(
+            app_with(
+                migrated_database,
+                RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{link.port}/0",
+                RATE_LIMIT_KEY_PREFIX=redis_prefix,
+                RATE_LIMIT_PER_USER="3/minute",
+            )
+        )
+        session = await signup(client, "ann@example.com", PASSWORD)
+        ann, ann_id = session["access_token"], session["user"]["id"]
+        bob = (await signup(client, "bob@example.com", PASSWORD))["access_token"]
+        began, falling_back = sample(FALLBACKS), sample(FALLBACK)
+
+        link.set_mode("refuse")
+        statuses = [(await client.get(TASKS, headers=bearer(ann))).status for _ in range(3)]
+        assert statuses == [200] * 3
+        resp = await client.get(TASKS, headers=bearer(ann))
+        await problem(resp, 429)
+        assert_rate_limited(resp, "per-user", 3, 60)
+        assert (await client.get(TASKS, headers=bearer(bob))).status == 200
+        # Sign-in still fails closed, without waiting on Redis.
+        resp = await signin(client, "ann@example.com", PASSWORD)
+        await problem(resp, 503)
+        assert 1 <= int(resp.headers["Retry-After"]) <= 5
+        assert (sample(FALLBACKS), sample(FALLBACK)) == (began + 1, falling_back + 1)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1  # one line an outage, not one a request
+        assert "counts in this process" in errors[0].getMessage()
+
+        link.set_mode("pass")
+
+        async def back() -> bool:
+            await client.get(TASKS, headers=bearer(bob))  # Redis is tried on a request
+            return sample(FALLBACK) == falling_back
+
+        await wait_until_async(back, "the limits did not go back to Redis")
+        assert sample(FALLBACKS) == began + 1
+        assert any("reachable again" in r.getMessage() for r in caplog.records)
+        # Counted in Redis again: ann's count there starts afresh and is stored.
+        statuses = [(await client.get(TASKS, headers=bearer(ann))).status for _ in range(4)]
+        assert statuses == [200] * 3 + [429]
+        with redis.Redis.from_url(REDIS_URL) as r:
+            keys = list(r.scan_iter(match=f"{redis_prefix}:*/per-user/{ann_id}/*"))
+            assert [int(r.get(key)) for key in keys] == [4]
+        assert (await signin(client, "ann@example.com", PASSWORD)).status == 200
+    finally:
+        await link.stop()
 
 
 # --- documentation -------------------------------------------------------------

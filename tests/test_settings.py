@@ -293,6 +293,8 @@ def test_rate_limits_default_to_the_contract():
         900,
     )
     assert (s.rate_limit_auth_per_ip.amount, s.rate_limit_auth_per_ip.get_expiry()) == (30, 60)
+    site = s.rate_limit_auth_per_ipv6_48
+    assert (site.amount, site.get_expiry()) == (120, 60)
     assert (s.rate_limit_per_user.amount, s.rate_limit_per_user.get_expiry()) == (1200, 60)
     assert s.rate_limit_storage == "memory://"
     assert s.trusted_proxies == ()
@@ -314,11 +316,22 @@ def test_a_rate_limit_is_n_per_period(value, amount, seconds):
 
 
 @pytest.mark.parametrize(
-    "name", ["RATE_LIMIT_SIGNIN_FAILURES", "RATE_LIMIT_AUTH_PER_IP", "RATE_LIMIT_PER_USER"]
+    "name",
+    [
+        "RATE_LIMIT_SIGNIN_FAILURES",
+        "RATE_LIMIT_AUTH_PER_IP",
+        "RATE_LIMIT_AUTH_PER_IPV6_48",
+        "RATE_LIMIT_PER_USER",
+    ],
 )
 def test_off_turns_one_rate_limit_off(name):
     s = Settings.from_mapping({**PROD, name: "OFF"})
-    limits = (s.rate_limit_signin_failures, s.rate_limit_auth_per_ip, s.rate_limit_per_user)
+    limits = (
+        s.rate_limit_signin_failures,
+        s.rate_limit_auth_per_ip,
+        s.rate_limit_auth_per_ipv6_48,
+        s.rate_limit_per_user,
+    )
     assert sum(item is None for item in limits) == 1
 
 
@@ -326,7 +339,13 @@ def test_off_turns_one_rate_limit_off(name):
     "value", ["30", "minute", "0/minute", "10/0seconds", "5/day;10/hour", "10/fortnight", "-1/h"]
 )
 @pytest.mark.parametrize(
-    "name", ["RATE_LIMIT_SIGNIN_FAILURES", "RATE_LIMIT_AUTH_PER_IP", "RATE_LIMIT_PER_USER"]
+    "name",
+    [
+        "RATE_LIMIT_SIGNIN_FAILURES",
+        "RATE_LIMIT_AUTH_PER_IP",
+        "RATE_LIMIT_AUTH_PER_IPV6_48",
+        "RATE_LIMIT_PER_USER",
+    ],
 )
 def test_a_bad_rate_limit_names_itself(name, value):
     with pytest.raises(SettingsError, match=f"^{name} must be N/PERIOD"):

@@ -67,7 +67,9 @@ def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]
     problems=(*JSON_BODY, *constraints.statuses("create_user"), 429, DATABASE),
     notes={
         409: "The email is already registered (any letter case).",
-        429: "Too many sign-up and sign-in attempts from this client address.",
+        429: "Too many sign-up and sign-in attempts from this client address "
+        "(`RATE_LIMIT_AUTH_PER_IP`; an IPv6 client by its /64), or from its IPv6 /48 "
+        "(`RATE_LIMIT_AUTH_PER_IPV6_48`).",
         503: HASHING_503,
     },
 )
@@ -102,9 +104,10 @@ async def signup(request: web.Request) -> web.Response:
     notes={
         401: "The email or password is incorrect.",
         429: (
-            "Too many sign-in attempts from this client address, or too many failed "
-            "sign-ins for this account: until the window passes, even the right password "
-            "is refused."
+            "Too many sign-in attempts from this client address (`RATE_LIMIT_AUTH_PER_IP`; "
+            "an IPv6 client by its /64) or from its IPv6 /48 (`RATE_LIMIT_AUTH_PER_IPV6_48`), "
+            "or too many failed sign-ins for this account (`RATE_LIMIT_SIGNIN_FAILURES`): "
+            "until the window passes, even the right password is refused."
         ),
         503: HASHING_503,
     },
@@ -117,10 +120,15 @@ async def signin(request: web.Request) -> web.Response:
     passwords = request.app[keys.PASSWORDS]
     passwords.refuse_when_full("check")  # before the body and the database
     data = SIGNIN.load(await read_json(request))
-    await limits.count_signin(data["email"], client)  # a locked account stops here
-    user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
+    found = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
+    # The lockout counts what the database found: the account, or the
+    # database's form of an email that has none.
+    account = limits.account(found["id"], found["email_key"])
+    await limits.count_signin(account, client)  # a locked account stops here
+    user = found if found["id"] is not None else None
     # Unknown email and wrong password: same work, same status, same body.
-    if not await _password_matches(request, data, user["password_hash"] if user else None):
+    hashed = user["password_hash"] if user else None
+    if not await _password_matches(request, account, data["password"], hashed):
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
     session_id = await request.app[keys.DB].val(
         "create_session", user_id=user["id"], ttl_seconds=request.app[keys.TOKENS].ttl
@@ -198,15 +206,17 @@ async def signout(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _password_matches(request: web.Request, sent: Any, hashed: str | None) -> bool:
-    """Check sent["password"] against the hash of the account with
-    sent["email"] (already counted by count_signin): a failure is logged
-    and stays counted, towards that account's lock; a match clears them."""
+async def _password_matches(
+    request: web.Request, account: str, password: str, hashed: str | None
+) -> bool:
+    """Check `password` against `hashed`, for `account` (a lockout key,
+    already counted by count_signin): a failure is logged and stays counted,
+    towards that account's lock; a match clears them."""
     limits = request.app[keys.RATE_LIMITS]
-    if not await request.app[keys.PASSWORDS].check(sent["password"], hashed):
-        limits.signin_failed(sent["email"], request[keys.CLIENT])
+    if not await request.app[keys.PASSWORDS].check(password, hashed):
+        limits.signin_failed(account, request[keys.CLIENT])
         return False
-    await limits.signed_in(sent["email"])
+    await limits.signed_in(account)
     return True
 
 
@@ -217,9 +227,9 @@ async def _check_password(request: web.Request, account: Any, password: str) -> 
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
     request.app[keys.PASSWORDS].refuse_when_full("check")
-    await limits.count_signin(account["email"], client)
-    sent = {"email": account["email"], "password": password}
-    if not await _password_matches(request, sent, account["password_hash"]):
+    key = limits.account(account["id"])  # sign-in's key for this account
+    await limits.count_signin(key, client)
+    if not await _password_matches(request, key, password, account["password_hash"]):
         raise WrongPassword()
 
 
@@ -247,8 +257,8 @@ async def _credentials(request: web.Request) -> Any:
     notes={
         403: "current_password is wrong, or the account signs in with Better Auth "
         "(its password lives there).",
-        429: "Too many password checks from this client address, or too many wrong "
-        "passwords for this account.",
+        429: "Too many password checks from this client address (or its IPv6 /48), or "
+        "too many wrong passwords for this account.",
         503: HASHING_503,
     },
 )
@@ -295,8 +305,8 @@ async def change_password(request: web.Request) -> web.Response:
     notes={
         400: "A password account sent no body: its password is required.",
         403: "The password is wrong.",
-        429: "Too many password checks from this client address, or too many wrong "
-        "passwords for this account.",
+        429: "Too many password checks from this client address (or its IPv6 /48), or "
+        "too many wrong passwords for this account.",
         503: HASHING_503,
     },
 )
