@@ -157,10 +157,10 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
         return 1
-    metrics_sock = None
     if settings.metrics_port == port:
         log.error("METRICS_PORT must not be the API port (%d)", port)
         return 1
+    metrics_sock = None
     if settings.metrics_port is not None:
         try:
             metrics_sock = _bind(host, settings.metrics_port)
