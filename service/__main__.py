@@ -157,16 +157,38 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
         return 1
+    if settings.metrics_port == port:
+        log.error("METRICS_PORT must not be the API port (%d)", port)
+        return 1
+    metrics_sock = None
+    if settings.metrics_port is not None:
+        try:
+            metrics_sock = _bind(host, settings.metrics_port)
+        except OSError as exc:
+            log.error(
+                "cannot listen on %s:%d (METRICS_PORT): %s",
+                host,
+                settings.metrics_port,
+                exc.strerror,
+            )
+            return 1
     metrics_dir = _metrics_dir() if workers > 1 else None  # before prometheus_client is imported
     master = os.getpid()
     try:
-        return _serve_on(settings, sock, workers, f"http://{_url_host(host)}:{port}")
+        url = f"http://{_url_host(host)}:{port}"
+        return _serve_on(settings, sock, metrics_sock, workers, url)
     finally:
         if metrics_dir and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve_on(settings: Settings, sock: socket.socket, workers: int, url: str) -> int:
+def _serve_on(
+    settings: Settings,
+    sock: socket.socket,
+    metrics_sock: socket.socket | None,
+    workers: int,
+    url: str,
+) -> int:
     # Built once, here: a broken query file or migrations folder stops the
     # command with one line before any worker exists. Every worker serves
     # this application (forked, as gunicorn's preload_app would).
@@ -184,6 +206,15 @@ def _serve_on(settings: Settings, sock: socket.socket, workers: int, url: str) -
         workers,
         settings.app_env,
     )
+    if metrics_sock is not None:
+        from service import metrics
+
+        # Every process answers scrapes on it too (see metrics.listener).
+        app.cleanup_ctx.append(metrics.listener(metrics_sock))
+        port = metrics_sock.getsockname()[1]
+        log.info("/metrics on port %d only (METRICS_PORT), not on %s", port, url)
+    elif settings.is_production:
+        log.info("/metrics is not served: APP_ENV=production and METRICS_PORT is not set")
     if workers == 1:
         _run_app(app, settings, sock)
         code = 0

@@ -71,7 +71,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(metrics.pool_gauges(app[keys.DB]))
     app.cleanup_ctx.append(logs.flusher_ctx)
     app.add_routes(health_routes)
-    app.router.add_get("/metrics", metrics.handler(app[keys.DB]), allow_head=False)
+    if settings.metrics_port is None and not settings.is_production:
+        # Else on METRICS_PORT alone (service.metrics.listener), or nowhere.
+        app.router.add_get("/metrics", metrics.handler(app[keys.DB]), allow_head=False)
     app.add_routes(auth_routes)
     tasks.setup(app)
     docs.setup(app)

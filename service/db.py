@@ -66,22 +66,20 @@ _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificat
 
 
 def connect_failure(exc: BaseException) -> tuple[str, str]:
-    """(what kind of failure with the server's reason, for /ready; the full
-    reason, for the log). The server's own words say why it refused and never
-    hold the password; an OS error says only its kind to /ready, not the
-    address it failed on."""
+    """(the kind of failure, for /ready; the full reason, for the log). /ready
+    never repeats the server's words: they name roles, databases and hosts
+    (API.md). The log has them; they never hold the password."""
     text = first_line(exc) or type(exc).__name__
     if isinstance(exc, _REFUSED):
-        kind = "the database refused the service's credentials"
         if "SSL" in text or "encryption" in text:
-            kind = "the database refused the connection without TLS (pg_hba)"
-        return f"{kind} ({text})", text
+            return "the database refused the connection without TLS (pg_hba)", text
+        return "the database refused the service's credentials", text
     if isinstance(exc, ssl.SSLError) or "SSL" in text or "TLS" in text:
-        return f"TLS with the database failed ({text})", text
+        return "TLS with the database failed", text
     if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return f"the database named in DATABASE_URL does not exist ({text})", text
+        return "the database named in DATABASE_URL does not exist", text
     if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
-        return f"the database refused the connection ({text})", text
+        return "the database refused the connection", text
     errno = exc.errno if isinstance(exc, OSError) else None
     why = os.strerror(errno) if errno else type(exc).__name__  # asyncio's text has the address
     return f"the database is unreachable ({why})", f"{type(exc).__name__}: {text}"

@@ -1,4 +1,5 @@
-"""Prometheus metrics (prometheus-client), served at GET /metrics.
+"""Prometheus metrics (prometheus-client), served at GET /metrics: on the
+API port outside production, or on METRICS_PORT alone (listener()).
 
 With `serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR
 before forking, every worker writes its samples there, and whichever worker
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
@@ -25,6 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service import keys
 from service.docs.operation import Answer, operation
 
 REQUESTS = Counter(
@@ -165,6 +168,11 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
                 "Metrics, summed over all workers.", {"type": "string"}, content_type="text/plain"
             )
         },
+        description=(
+            "On the API port only outside production with METRICS_PORT unset. With "
+            "METRICS_PORT set it is served on that port alone (and absent here); in "
+            "production without it, nowhere."
+        ),
     )
     async def metrics(_request: web.Request) -> web.Response:
         """Prometheus metrics (text exposition format)."""
@@ -179,6 +187,34 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
         return response
 
     return metrics
+
+
+def listener(sock: socket.socket) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp cleanup context for the API application: while it runs,
+    this process also answers GET /metrics, and nothing else, on `sock`
+    (METRICS_PORT, bound once by the command, so every gunicorn worker
+    accepts on it). Its own small application: no API route, middleware or
+    limit can be reached through it."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        from service.middlewares import problem_middleware  # it imports this module
+
+        settings = app[keys.SETTINGS]
+        scrape = web.Application(
+            middlewares=[problem_middleware],  # 404 and 405 are problem documents
+            handler_args={
+                "header_timeout": settings.client_header_timeout,
+                "keepalive_timeout": settings.keepalive_timeout,
+            },
+        )
+        scrape.router.add_get("/metrics", handler(app[keys.DB]), allow_head=False)
+        runner = web.AppRunner(scrape, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        yield
+        await runner.cleanup()
+
+    return ctx
 
 
 def mark_worker_dead(pid: int) -> None:

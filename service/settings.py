@@ -72,6 +72,9 @@ class Settings:
     max_tasks_per_user: int = 10_000
     log_level: str = "INFO"
     log_format: str = "json"
+    # /metrics on a listener of its own (None: on the API port outside
+    # production, nowhere in production).
+    metrics_port: int | None = None
     sql_dir: Path = DEFAULT_SQL_DIR
     shutdown_timeout: float = 8.0
     # Slow clients: a request's head must arrive within client_header_timeout
@@ -265,6 +268,7 @@ class Settings:
             max_tasks_per_user=max_tasks,
             log_level=log_level,
             log_format=log_format,
+            metrics_port=_number(env, "METRICS_PORT", None, 1, 65535, int, "a port number", ""),
             sql_dir=sql_dir,
             shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 8.0, low=0, high=300),
             client_header_timeout=_float(env, "CLIENT_HEADER_TIMEOUT", 10.0, low=0.1, high=300),

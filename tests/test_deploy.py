@@ -152,3 +152,32 @@ def test_dockerignore_keeps_secrets_and_junk_out_of_the_build():
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     for entry in (".env", ".git", ".venv"):
         assert entry in ignored
+
+
+def test_metrics_are_scraped_on_their_own_port_and_the_ingress_cannot_reach_it():
+    metrics_port = int(load("configmap.yaml")["data"]["METRICS_PORT"])
+    deployment = load("deployment.yaml")
+    pod = deployment["spec"]["template"]
+    ports = {p["name"]: p["containerPort"] for p in containers(deployment)[0]["ports"]}
+    assert ports["metrics"] == metrics_port != ports["http"]
+    notes = pod["metadata"]["annotations"]
+    assert notes["prometheus.io/port"] == str(metrics_port)
+    assert notes["prometheus.io/path"] == "/metrics"
+    # The ingress reaches the Service's ports only, and they lead to the API
+    # port, which answers /metrics 404 once METRICS_PORT is set.
+    service = load("service.yaml")
+    exposed = {p["port"]: p["targetPort"] for p in service["spec"]["ports"]}
+    assert set(exposed.values()) == {"http"}
+    ingress = load("ingress.example.yaml")
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert exposed[backend["port"]["number"]] == "http"
+
+
+def test_compose_serves_metrics_on_their_own_port_to_this_host_only():
+    api = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]["api"]
+    metrics_port = api["environment"]["METRICS_PORT"]
+    assert f"127.0.0.1:{metrics_port}:{metrics_port}" in api["ports"]
+    assert f"{metrics_port}:{metrics_port}" not in api["ports"]  # not on every interface

@@ -142,3 +142,12 @@ def test_the_service_starts_with_the_database_down(unreachable_database_url):
         output = service.output()
     assert "database unreachable at startup" in output
     assert TEST_SECRET not in output
+
+
+def test_metrics_port_on_the_api_port_stops_serve_with_one_line(unreachable_database_url):
+    port = str(free_port())
+    env = {**base_env(unreachable_database_url), "METRICS_PORT": port}
+    result = todo_api("serve", "--host", "127.0.0.1", "--port", port, env=env, timeout=20)
+    assert result.returncode == 1
+    (error,) = [line for line in json_lines(result.stderr) if line["level"] == "ERROR"]
+    assert error["msg"] == f"METRICS_PORT must not be the API port ({port})"

@@ -28,6 +28,7 @@ def test_defaults_follow_the_contract():
     assert (s.db_pool_min, s.db_pool_max) == (5, 20)
     assert (s.log_level, s.log_format) == ("INFO", "json")
     assert (s.client_header_timeout, s.client_body_timeout, s.keepalive_timeout) == (10, 10, 75)
+    assert s.metrics_port is None
     assert s.filled_in == ()
 
 
@@ -154,6 +155,8 @@ def test_bcrypt_rounds_below_ten_only_in_test():
         ("DB_POOL_MIN", "30", "DB_POOL_MIN must not be greater"),
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+        ("METRICS_PORT", "metrics", "METRICS_PORT must be a port number"),
+        ("METRICS_PORT", "70000", "METRICS_PORT must be between 1 and 65535"),
         ("DB_STATEMENT_TIMEOUT", "-1", "DB_STATEMENT_TIMEOUT"),
         ("SQL_DIR", "/nonexistent", "SQL_DIR"),
         ("CLIENT_HEADER_TIMEOUT", "0", "CLIENT_HEADER_TIMEOUT must be between"),
