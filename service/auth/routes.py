@@ -76,9 +76,9 @@ async def signup(request: web.Request) -> web.Response:
     await request.app[keys.RATE_LIMITS].count_auth_attempt(request[keys.CLIENT])
     passwords = request.app[keys.PASSWORDS]
     # A full bcrypt queue answers before any other work, the password estimate included.
-    passwords.refuse_when_full("hash")
+    passwords.refuse_when_full("hash", request[keys.CLIENT])
     data = SIGNUP.load(await read_json(request))
-    password_hash = await passwords.hash(data["password"])
+    password_hash = await passwords.hash(data["password"], request[keys.CLIENT])
     user = await request.app[keys.DB].one(
         "create_user",
         email=data["email"],
@@ -115,7 +115,7 @@ async def signin(request: web.Request) -> web.Response:
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
     passwords = request.app[keys.PASSWORDS]
-    passwords.refuse_when_full("check")  # before the body and the database
+    passwords.refuse_when_full("check", client)  # before the body and the database
     data = SIGNIN.load(await read_json(request))
     await limits.count_signin(data["email"], client)  # a locked account stops here
     user = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
@@ -203,7 +203,7 @@ async def _password_matches(request: web.Request, sent: Any, hashed: str | None)
     sent["email"] (already counted by count_signin): a failure is logged
     and stays counted, towards that account's lock; a match clears them."""
     limits = request.app[keys.RATE_LIMITS]
-    if not await request.app[keys.PASSWORDS].check(sent["password"], hashed):
+    if not await request.app[keys.PASSWORDS].check(sent["password"], hashed, request[keys.CLIENT]):
         limits.signin_failed(sent["email"], request[keys.CLIENT])
         return False
     await limits.signed_in(sent["email"])
@@ -216,7 +216,7 @@ async def _check_password(request: web.Request, account: Any, password: str) -> 
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
-    request.app[keys.PASSWORDS].refuse_when_full("check")
+    request.app[keys.PASSWORDS].refuse_when_full("check", client)
     await limits.count_signin(account["email"], client)
     sent = {"email": account["email"], "password": password}
     if not await _password_matches(request, sent, account["password_hash"]):
@@ -263,7 +263,7 @@ async def change_password(request: web.Request) -> web.Response:
         raise Unprocessable({"new_password": [reason]})
     await _check_password(request, account, data["current_password"])
     passwords = request.app[keys.PASSWORDS]
-    new_hash = await passwords.hash(data["new_password"])
+    new_hash = await passwords.hash(data["new_password"], request[keys.CLIENT])
     tokens = request.app[keys.TOKENS]
     user = await request.app[keys.DB].one(
         "change_password",
