@@ -69,8 +69,10 @@ class PasswordHasher:
     Waiting work queues per address key (IPv6 per /64) and the addresses
     take turns, one hash each; an address holds at most PER_ADDRESS places.
     When the queue is full, the newest waiter of the address holding most
-    places gives its place to a newcomer. Everything here is touched on
-    the event loop only, with no await between a check and what it guards."""
+    places (among equals, the one refused most while it held them: it asks
+    for more than its share) gives its place to a newcomer. Everything here
+    is touched on the event loop only, with no await between a check and
+    what it guards."""
 
     def __init__(self, rounds: int, threads: int) -> None:
         self.rounds = rounds
@@ -82,6 +84,7 @@ class PasswordHasher:
         self.in_flight = 0  # places taken: admitted (running or waiting) and not finished
         self.running = 0
         self.held: dict[str, int] = {}  # address key -> places it takes
+        self.pressed: dict[str, int] = {}  # address key -> refusals while it held places
         # Addresses with work waiting, in turn order: the next to start is the first.
         self.waiting: dict[str, deque[_Job]] = {}
         self._arrivals = itertools.count()
@@ -159,18 +162,24 @@ class PasswordHasher:
                         metrics.PASSWORD_HASH_REJECTED.labels(victim.kind).inc()
                         victim.done.set_exception(ServiceBusy(BUSY, retry_after=self._drain()))
                 return
+        if held:
+            self.pressed[key] = self.pressed.get(key, 0) + 1
         metrics.PASSWORD_HASH_REJECTED.labels(kind).inc()
         raise ServiceBusy(BUSY, retry_after=self._drain())
 
     def _spare(self, held: int) -> _Job | None:
         """The waiter a full queue refuses to admit an address holding
-        `held` places: the newest of the address holding most. A newcomer is
-        never refused while anyone waits; an address already queued takes
-        a place only from one holding two more, else they would only trade."""
+        `held` places: the newest of the address holding most, or among
+        equals the one refused most. A newcomer is never refused while
+        anyone waits; an address already queued takes a place only from one
+        holding two more, else they would only trade."""
         newest = [queue[-1] for queue in self.waiting.values()]
         if not newest:
             return None
-        victim = max(newest, key=lambda job: (self.held[job.key], job.arrival))
+        victim = max(
+            newest,
+            key=lambda job: (self.held[job.key], self.pressed.get(job.key, 0), job.arrival),
+        )
         return victim if held == 0 or self.held[victim.key] >= held + 2 else None
 
     def _dispatch(self) -> None:
@@ -220,6 +229,7 @@ class PasswordHasher:
         metrics.PASSWORD_HASHES_IN_FLIGHT.dec()
         if self.held[key] == 1:
             del self.held[key]
+            self.pressed.pop(key, None)
         else:
             self.held[key] -= 1
 

@@ -244,6 +244,23 @@ async def test_a_full_queue_refuses_the_address_holding_most_not_a_newcomer():
     assert (queue.hasher.in_flight, queue.hasher.held) == (0, {})
 
 
+async def test_among_equals_a_newcomer_takes_the_place_of_one_asking_for_more():
+    async with one_thread(capacity=3) as queue:
+        flood = await queue.queued(queue.signin("flood", FLOODER))
+        user = await queue.queued(queue.signin("user", NEWCOMER))
+        # Full. The flooder asks for another place and is refused: each holds one.
+        more = await queue.queued(queue.signin("flood more", FLOODER))
+        await busy(more[0])
+        # A third address takes the flooder's place, not the user's, though
+        # the user's waiter is the newer.
+        third = await queue.queued(queue.signin("third", THIRD))
+        await busy(flood[0])
+        await queue.release()
+        assert await asyncio.gather(*user, *third) == [True, True]
+    assert queue.served == ["user", "third"]
+    assert (queue.hasher.in_flight, queue.hasher.held, queue.hasher.pressed) == (0, {}, {})
+
+
 async def test_a_cancelled_waiter_leaves_no_hole():
     async with one_thread() as queue:
         flood = await queue.queued(*(queue.signin(f"flood{i}", FLOODER) for i in range(3)))
