@@ -100,7 +100,10 @@ class PasswordHasher:
         )
         self.hash_seconds = time.perf_counter() - began
         per_second = self.threads * QUEUE_SECONDS / self.hash_seconds
-        self.capacity = max(self.threads, int(per_second))
+        # At least one waiting place per thread: with running hashes only,
+        # no waiter could give a newcomer its place, and the flood that
+        # sends most would take every thread that frees.
+        self.capacity = max(2 * self.threads, int(per_second))
         metrics.PASSWORD_HASH_CAPACITY.set(self.capacity)
 
     def close(self) -> None:
