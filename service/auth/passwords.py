@@ -14,23 +14,32 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
+import itertools
 import math
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import bcrypt
 
 from service import metrics
+from service.clients import address_key
 from service.errors import ServiceBusy
 
 PREHASH_KEY = b"todo-api/password/v1"
 # Admit as many hashes, running and waiting, as the threads finish in this
 # many seconds (API.md: "about a second"); the excess is a 503 at once.
 QUEUE_SECONDS = 1.0
+# Places one client address may take, running and waiting: a person signs in
+# one request at a time, and a few lets the people behind one NAT wait
+# together while no address takes more than a small share of the queue.
+PER_ADDRESS = 3
 BUSY = "Too many sign-ins and sign-ups are waiting for password hashing; retry shortly."
 
 
@@ -52,9 +61,18 @@ def check_password_sync(password: str, hashed: str) -> bool:
 
 class PasswordHasher:
     """Hashes and checks in a thread pool (bcrypt releases the GIL), so the
-    event loop keeps serving while a sign-in burns 200 ms of CPU; and bounds
-    the work admitted, so a flood of sign-ins is answered 503 at once instead
-    of queueing everyone behind it."""
+    event loop keeps serving while a sign-in burns 200 ms of CPU; bounds the
+    work admitted, so a flood of sign-ins is answered 503 at once instead of
+    queueing everyone behind it; and shares the queue between client
+    addresses, so whoever sends most does not take it (API.md, Limits).
+
+    Waiting work queues per address key (IPv6 per /64) and the addresses
+    take turns, one hash each; an address holds at most PER_ADDRESS places.
+    When the queue is full, the newest waiter of the address holding most
+    places (among equals, the one refused most while it held them: it asks
+    for more than its share) gives its place to a newcomer. Everything here
+    is touched on the event loop only, with no await between a check and
+    what it guards."""
 
     def __init__(self, rounds: int, threads: int) -> None:
         self.rounds = rounds
@@ -63,7 +81,13 @@ class PasswordHasher:
         self.dummy_hash = ""
         self.hash_seconds = 0.0
         self.capacity = threads
-        self.in_flight = 0  # admitted and not finished; touched on the event loop only
+        self.in_flight = 0  # places taken: admitted (running or waiting) and not finished
+        self.running = 0
+        self.held: dict[str, int] = {}  # address key -> places it takes
+        self.pressed: dict[str, int] = {}  # address key -> refusals while it held places
+        # Addresses with work waiting, in turn order: the next to start is the first.
+        self.waiting: dict[str, deque[_Job]] = {}
+        self._arrivals = itertools.count()
 
     async def start(self) -> None:
         self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="bcrypt")
@@ -76,47 +100,163 @@ class PasswordHasher:
         )
         self.hash_seconds = time.perf_counter() - began
         per_second = self.threads * QUEUE_SECONDS / self.hash_seconds
-        self.capacity = max(self.threads, int(per_second))
+        # At least one waiting place per thread: with running hashes only,
+        # no waiter could give a newcomer its place, and the flood that
+        # sends most would take every thread that frees.
+        self.capacity = max(2 * self.threads, int(per_second))
         metrics.PASSWORD_HASH_CAPACITY.set(self.capacity)
 
     def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+        executor, self.executor = self.executor, None
+        for queue in self.waiting.values():  # nothing will start them now
+            for job in queue:
+                job.state = GONE
+                if not job.done.done():
+                    job.done.set_exception(ServiceBusy(BUSY, retry_after=self._drain()))
+        self.waiting.clear()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
 
-    async def hash(self, password: str) -> str:
-        return await self._run("hash", hash_password_sync, password, self.rounds)
+    async def hash(self, password: str, client: str) -> str:
+        return await self._run("hash", client, hash_password_sync, password, self.rounds)
 
-    async def check(self, password: str, hashed: str | None) -> bool:
-        ok = await self._run("check", check_password_sync, password, hashed or self.dummy_hash)
+    async def check(self, password: str, hashed: str | None, client: str) -> bool:
+        dummy = hashed or self.dummy_hash
+        ok = await self._run("check", client, check_password_sync, password, dummy)
         return ok and hashed is not None
 
-    def refuse_when_full(self, kind: str) -> None:
-        """ServiceBusy now if no hash would be admitted. Sign-up and sign-in
-        ask first, before their body, estimate or database lookup, so a
-        flood's 503s cost next to nothing."""
-        if self.executor is None or self.in_flight >= self.capacity:
-            metrics.PASSWORD_HASH_REJECTED.labels(kind).inc()
-            # The time the admitted work needs to drain, about QUEUE_SECONDS.
-            drain = self.in_flight * self.hash_seconds / self.threads
-            raise ServiceBusy(BUSY, retry_after=math.ceil(drain))
+    def refuse_when_full(self, kind: str, client: str) -> None:
+        """ServiceBusy now if `client`'s hash would not be admitted. Sign-up
+        and sign-in ask first, before their body, estimate or database
+        lookup, so a flood's 503s cost next to nothing. Asking takes no
+        place and refuses nobody else."""
+        self._make_room(kind, address_key(client), evict=False)
 
-    async def _run(self, kind: str, fn: Callable[..., Any], *args: Any) -> Any:
-        self.refuse_when_full(kind)
-        loop = asyncio.get_running_loop()
-        self.in_flight += 1  # no await since the check: admission is atomic
+    async def _run(self, kind: str, client: str, fn: Callable[..., Any], *args: Any) -> Any:
+        key = address_key(client)
+        self._make_room(kind, key, evict=True)
+        job = _Job(key, kind, functools.partial(fn, *args), next(self._arrivals))
+        self.held[key] = self.held.get(key, 0) + 1
+        self.in_flight += 1
         metrics.PASSWORD_HASHES_IN_FLIGHT.inc()
-        future = self.executor.submit(fn, *args)
-        # Released when bcrypt is done, not when the caller stops waiting: a
-        # client that hangs up does not free the thread its hash still holds.
-        future.add_done_callback(lambda _: _call_soon(loop, self._release))
-        return await asyncio.wrap_future(future)
+        self.waiting.setdefault(key, deque()).append(job)  # a new address's turn comes last
+        self._dispatch()
+        try:
+            return await job.done
+        except asyncio.CancelledError:
+            # A waiter that hangs up leaves the queue; a running hash keeps
+            # its place and thread until bcrypt is done.
+            if job.state == WAITING:
+                self._withdraw(job)
+            raise
 
-    def _release(self) -> None:
+    def _make_room(self, kind: str, key: str, evict: bool) -> None:
+        """Return if `key` may take a place now (with `evict`, after taking
+        one from the waiter that can best spare it); else ServiceBusy."""
+        held = self.held.get(key, 0)
+        if self.executor is not None and held < PER_ADDRESS:
+            if self.in_flight < self.capacity:
+                return
+            victim = self._spare(held)
+            if victim is not None:
+                if evict:
+                    self._withdraw(victim)
+                    if not victim.done.done():  # not already cancelled by its caller
+                        metrics.PASSWORD_HASH_REJECTED.labels(victim.kind).inc()
+                        victim.done.set_exception(ServiceBusy(BUSY, retry_after=self._drain()))
+                return
+        if held:
+            self.pressed[key] = self.pressed.get(key, 0) + 1
+        metrics.PASSWORD_HASH_REJECTED.labels(kind).inc()
+        raise ServiceBusy(BUSY, retry_after=self._drain())
+
+    def _spare(self, held: int) -> _Job | None:
+        """The waiter a full queue refuses to admit an address holding
+        `held` places: the newest of the address holding most, or among
+        equals the one refused most. A newcomer is never refused while
+        anyone waits; an address already queued takes a place only from one
+        holding two more, else they would only trade."""
+        newest = [queue[-1] for queue in self.waiting.values()]
+        if not newest:
+            return None
+        victim = max(
+            newest,
+            key=lambda job: (self.held[job.key], self.pressed.get(job.key, 0), job.arrival),
+        )
+        return victim if held == 0 or self.held[victim.key] >= held + 2 else None
+
+    def _dispatch(self) -> None:
+        """Start waiting work on free threads, one turn per address."""
+        loop = asyncio.get_running_loop()
+        while self.running < self.threads and self.waiting and self.executor is not None:
+            key, queue = next(iter(self.waiting.items()))
+            job = queue.popleft()
+            del self.waiting[key]
+            if queue:  # its next turn comes after every other address's
+                self.waiting[key] = queue
+            if job.done.done():  # cancelled; its caller has not run yet to withdraw it
+                job.state = GONE
+                self._let_go(key)
+                continue
+            future = self.executor.submit(job.call)
+            job.state = RUNNING
+            self.running += 1
+            # Released when bcrypt is done, not when the caller stops waiting: a
+            # client that hangs up does not free the thread its hash still holds.
+            future.add_done_callback(functools.partial(_call_soon, loop, self._finished, job))
+
+    def _finished(self, job: _Job, future: Future[Any]) -> None:
+        self.running -= 1
+        job.state = GONE
+        self._let_go(job.key)
+        if not job.done.done():
+            if future.cancelled():  # shutdown cancelled it
+                job.done.cancel()
+            elif future.exception() is not None:
+                job.done.set_exception(future.exception())
+            else:
+                job.done.set_result(future.result())
+        self._dispatch()
+
+    def _withdraw(self, job: _Job) -> None:
+        """Take a waiting job out of its address's queue, leaving no hole."""
+        queue = self.waiting[job.key]
+        queue.remove(job)
+        if not queue:
+            del self.waiting[job.key]
+        job.state = GONE
+        self._let_go(job.key)
+
+    def _let_go(self, key: str) -> None:
         self.in_flight -= 1
         metrics.PASSWORD_HASHES_IN_FLIGHT.dec()
+        if self.held[key] == 1:
+            del self.held[key]
+            self.pressed.pop(key, None)
+        else:
+            self.held[key] -= 1
+
+    def _drain(self) -> int:
+        """Seconds the admitted work needs to drain, about QUEUE_SECONDS."""
+        return math.ceil(self.in_flight * self.hash_seconds / self.threads)
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+WAITING, RUNNING, GONE = "waiting", "running", "gone"
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    key: str  # the client's address key
+    kind: str  # "hash" or "check", the metric's label
+    call: Callable[[], Any]
+    arrival: int
+    done: asyncio.Future[Any] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    state: str = WAITING
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
     # From a bcrypt thread, or from the loop when shutdown cancels the queue.
     with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to count
-        loop.call_soon_threadsafe(callback)
+        loop.call_soon_threadsafe(callback, *args)

@@ -42,8 +42,9 @@ BAD_CREDENTIALS = "The email or password is incorrect."
 # Both routes hash or check a password: their 503 is the bounded bcrypt
 # queue too (service/auth/passwords.py).
 HASHING_503 = (
-    "Too many sign-ins and sign-ups are waiting for password hashing (answered at once), "
-    "or the database or the rate-limit storage is unreachable; retry after Retry-After."
+    "Too many sign-ins and sign-ups are waiting for password hashing (the client address "
+    "holding most of the queue is refused first), or the database or the rate-limit "
+    "storage is unreachable; retry after Retry-After."
 )
 # Token responses must not be cached (RFC 6749 section 5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -78,9 +79,9 @@ async def signup(request: web.Request) -> web.Response:
     await request.app[keys.RATE_LIMITS].count_auth_attempt(request[keys.CLIENT])
     passwords = request.app[keys.PASSWORDS]
     # A full bcrypt queue answers before any other work, the password estimate included.
-    passwords.refuse_when_full("hash")
+    passwords.refuse_when_full("hash", request[keys.CLIENT])
     data = SIGNUP.load(await read_json(request))
-    password_hash = await passwords.hash(data["password"])
+    password_hash = await passwords.hash(data["password"], request[keys.CLIENT])
     user = await request.app[keys.DB].one(
         "create_user",
         email=data["email"],
@@ -118,7 +119,7 @@ async def signin(request: web.Request) -> web.Response:
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
     passwords = request.app[keys.PASSWORDS]
-    passwords.refuse_when_full("check")  # before the body and the database
+    passwords.refuse_when_full("check", client)  # before the body and the database
     data = SIGNIN.load(await read_json(request))
     found = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # The lockout counts what the database found: the account, or the
@@ -213,8 +214,9 @@ async def _password_matches(
     already counted by count_signin): a failure is logged and stays counted,
     towards that account's lock; a match clears them."""
     limits = request.app[keys.RATE_LIMITS]
-    if not await request.app[keys.PASSWORDS].check(password, hashed):
-        limits.signin_failed(account, request[keys.CLIENT])
+    client = request[keys.CLIENT]
+    if not await request.app[keys.PASSWORDS].check(password, hashed, client):
+        limits.signin_failed(account, client)
         return False
     await limits.signed_in(account)
     return True
@@ -226,7 +228,7 @@ async def _check_password(request: web.Request, account: Any, password: str) -> 
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
-    request.app[keys.PASSWORDS].refuse_when_full("check")
+    request.app[keys.PASSWORDS].refuse_when_full("check", client)
     key = limits.account(account["id"])  # sign-in's key for this account
     await limits.count_signin(key, client)
     if not await _password_matches(request, key, password, account["password_hash"]):
@@ -273,7 +275,7 @@ async def change_password(request: web.Request) -> web.Response:
         raise Unprocessable({"new_password": [reason]})
     await _check_password(request, account, data["current_password"])
     passwords = request.app[keys.PASSWORDS]
-    new_hash = await passwords.hash(data["new_password"])
+    new_hash = await passwords.hash(data["new_password"], request[keys.CLIENT])
     tokens = request.app[keys.TOKENS]
     user = await request.app[keys.DB].one(
         "change_password",

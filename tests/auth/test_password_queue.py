@@ -1,15 +1,24 @@
 """A flood of sign-ins cannot queue everyone behind bcrypt (API.md, Limits):
 the service admits what its threads finish in about a second and answers
-the excess 503 at once. A real `todo-api serve` at bcrypt cost 12, so
-hashing is slow enough for a queue to form."""
+the excess 503 at once (a real `todo-api serve` at bcrypt cost 12, so
+hashing is slow enough for a queue to form); and the queue is fair between
+client addresses (the real PasswordHasher at a low cost, its one thread
+held by a gate the test opens, queued through the hasher itself)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
+import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.auth.passwords import PER_ADDRESS, PasswordHasher, hash_password_sync
+from service.errors import ServiceBusy
 from tests.conftest import base_env
 from tests.helpers import PASSWORD, PROBLEM
 from tests.launcher import launched, wait_until_async
@@ -107,3 +116,170 @@ async def test_a_signin_flood_gets_503_at_once_and_never_queues_anyone(migrated_
     rejected = after['todo_password_hash_rejected_total{kind="check"}']
     assert rejected == len(busy) + user_busy
     assert after["todo_password_hashes_in_flight"] == 0
+
+
+HASHED = hash_password_sync(PASSWORD, 4)
+GATE = "198.51.100.9"  # the address whose job holds the thread
+FLOODER, NEWCOMER, THIRD = "192.0.2.1", "192.0.2.2", "192.0.2.3"
+
+
+class Queue:
+    """A real PasswordHasher with one thread, held by a gate until
+    `release()`: what is queued meanwhile starts, one at a time, in the
+    order the hasher picks, recorded in `served`."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
+        self.gate = threading.Event()
+        self.served: list[str] = []
+        self.holder: asyncio.Task | None = None
+
+    async def hold(self) -> None:
+        self.holder = asyncio.create_task(self.hasher._run("check", GATE, self.gate.wait, 30))
+        await wait_until_async(self.is_held, "the gate's job did not start", 10)
+
+    async def is_held(self) -> bool:
+        return self.hasher.running == 1
+
+    def signin(self, label: str, client: str) -> asyncio.Task:
+        """A sign-in check from `client`, queued now (its first step runs at
+        the next await); `label` goes into `served` when it is answered."""
+
+        async def check() -> bool:
+            ok = await self.hasher.check(PASSWORD, HASHED, client)
+            self.served.append(label)
+            return ok
+
+        return asyncio.create_task(check())
+
+    async def queued(self, *tasks: asyncio.Task) -> list[asyncio.Task]:
+        await asyncio.sleep(0)  # each task's first step: admitted, refused or evicting
+        return list(tasks)
+
+    async def release(self) -> None:
+        self.gate.set()
+        if self.holder is not None:
+            assert await self.holder is True
+
+
+@asynccontextmanager
+async def one_thread(capacity: int | None = None) -> AsyncIterator[Queue]:
+    hasher = PasswordHasher(rounds=4, threads=1)
+    await hasher.start()
+    if capacity is not None:  # what a second of bcrypt work would admit at a real cost
+        hasher.capacity = capacity
+    queue = Queue(hasher)
+    try:
+        await queue.hold()
+        yield queue
+    finally:
+        queue.gate.set()
+        hasher.close()
+
+
+def rejected() -> float:
+    return REGISTRY.get_sample_value("todo_password_hash_rejected_total", {"kind": "check"}) or 0
+
+
+async def busy(task: asyncio.Task) -> ServiceBusy:
+    """The 503 the task is answered while the gate still holds the thread:
+    the refusal did not wait for bcrypt."""
+    await asyncio.wait([task], timeout=LIVENESS)
+    assert task.done(), "still waiting"
+    error = task.exception()
+    assert isinstance(error, ServiceBusy), error
+    assert int(error.headers["Retry-After"]) >= 1
+    return error
+
+
+async def test_addresses_take_turns_whoever_queued_first():
+    async with one_thread() as queue:
+        flood = await queue.queued(*(queue.signin(f"flood{i}", FLOODER) for i in range(3)))
+        user = await queue.queued(*(queue.signin(f"user{i}", NEWCOMER) for i in range(2)))
+        await queue.release()
+        assert await asyncio.gather(*flood, *user) == [True] * 5
+    # First come, first served would be flood0, flood1, flood2, user0, user1.
+    assert queue.served == ["flood0", "user0", "flood1", "user1", "flood2"]
+
+
+async def test_an_address_at_its_cap_is_refused_at_once_and_nobody_else():
+    # Three addresses in one IPv6 /64 are one address.
+    same = [f"2001:db8:0:1::{i}" for i in range(1, PER_ADDRESS + 2)]
+    async with one_thread() as queue:
+        before = rejected()
+        held = await queue.queued(*(queue.signin(f"v6-{i}", same[i]) for i in range(PER_ADDRESS)))
+        with pytest.raises(ServiceBusy):
+            queue.hasher.refuse_when_full("check", same[-1])
+        extra = (await queue.queued(queue.signin("one more", same[-1])))[0]
+        await busy(extra)  # answered while the thread is still held: it never waited
+        other = await queue.queued(queue.signin("next /64", "2001:db8:0:2::1"))
+        assert not other[0].done()
+        assert rejected() == before + 2
+        await queue.release()
+        assert await asyncio.gather(*held, *other) == [True] * (PER_ADDRESS + 1)
+    assert "one more" not in queue.served
+
+
+async def test_a_full_queue_refuses_the_address_holding_most_not_a_newcomer():
+    # The gate's job and the flooder's three fill a queue of four.
+    async with one_thread(capacity=4) as queue:
+        flood = await queue.queued(*(queue.signin(f"flood{i}", FLOODER) for i in range(3)))
+        queue.hasher.refuse_when_full("check", NEWCOMER)  # a newcomer is not refused
+        user = await queue.queued(queue.signin("user", NEWCOMER))
+        # The flooder's newest waiter gave the newcomer its place.
+        await busy(flood[2])
+        assert not any(task.done() for task in (*user, flood[0], flood[1]))
+        # Still full: the flooder, holding most, is refused at once; so is the
+        # user's second, since taking one of the flooder's two would only trade places.
+        again = await queue.queued(queue.signin("flood again", FLOODER))
+        await busy(again[0])
+        second = await queue.queued(queue.signin("user again", NEWCOMER))
+        await busy(second[0])
+        # A third address is a newcomer: the flooder's newest waiter goes.
+        third = await queue.queued(queue.signin("third", THIRD))
+        await busy(flood[1])
+        await queue.release()
+        assert await asyncio.gather(flood[0], *user, *third) == [True] * 3
+    assert queue.served == ["flood0", "user", "third"]
+    assert (queue.hasher.in_flight, queue.hasher.held) == (0, {})
+
+
+async def test_among_equals_a_newcomer_takes_the_place_of_one_asking_for_more():
+    async with one_thread(capacity=3) as queue:
+        flood = await queue.queued(queue.signin("flood", FLOODER))
+        user = await queue.queued(queue.signin("user", NEWCOMER))
+        # Full. The flooder asks for another place and is refused: each holds one.
+        more = await queue.queued(queue.signin("flood more", FLOODER))
+        await busy(more[0])
+        # A third address takes the flooder's place, not the user's, though
+        # the user's waiter is the newer.
+        third = await queue.queued(queue.signin("third", THIRD))
+        await busy(flood[0])
+        await queue.release()
+        assert await asyncio.gather(*user, *third) == [True, True]
+    assert queue.served == ["user", "third"]
+    assert (queue.hasher.in_flight, queue.hasher.held, queue.hasher.pressed) == (0, {}, {})
+
+
+async def test_a_cancelled_waiter_leaves_no_hole():
+    async with one_thread() as queue:
+        flood = await queue.queued(*(queue.signin(f"flood{i}", FLOODER) for i in range(3)))
+        user = await queue.queued(*(queue.signin(f"user{i}", NEWCOMER) for i in range(2)))
+        in_flight = queue.hasher.in_flight
+        flood[1].cancel()  # the client hung up while waiting: its place is free at once
+        with pytest.raises(asyncio.CancelledError):
+            await flood[1]
+        # A client that hangs up while its hash runs does not free the thread.
+        queue.holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queue.holder
+        queue.holder = None
+        assert (queue.hasher.running, queue.hasher.in_flight) == (1, in_flight - 1)
+        # The flooder, at its cap before, queues again.
+        more = await queue.queued(queue.signin("flood3", FLOODER))
+        assert not more[0].done()
+        await queue.release()
+        assert await asyncio.gather(flood[0], flood[2], *user, *more) == [True] * 5
+    # The turns go on as if it had never queued.
+    assert queue.served == ["flood0", "user0", "flood2", "user1", "flood3"]
+    assert (queue.hasher.in_flight, queue.hasher.held) == (0, {})
