@@ -12,7 +12,7 @@ from aiohttp.test_utils import make_mocked_request
 from service import middlewares
 from service.errors import BadRequest
 from service.middlewares import MAX_GOOD_HOSTS, refuse_bad_head
-from tests.helpers import TASKS, bearer, make_task, signup, user_token
+from tests.helpers import PASSWORD, TASKS, bearer, make_task, signup, user_token
 
 
 async def test_the_request_id_is_echoed_when_sane(client):
@@ -130,3 +130,42 @@ def test_valid_hosts_are_remembered_a_bounded_few_and_bad_ones_never():
         for _ in range(2):  # refused again: a bad host is never remembered
             with pytest.raises(BadRequest):
                 check(bad)
+
+
+async def test_every_answer_says_nosniff(client):
+    answers = [
+        await client.get(path) for path in ("/health", "/nope", "/openapi.json", "/api/tasks")
+    ]
+    for resp in answers:
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", resp.url
+    status, rest = await raw(client, "GET /\x01 HTTP/1.1\r\n")  # aiohttp's own 400
+    assert status == 400
+    assert b"\r\nX-Content-Type-Options: nosniff\r\n" in rest
+
+
+async def test_no_answer_with_account_or_task_data_may_be_stored(client):
+    user = await user_token(client)
+    auth = bearer(user.token)
+    task = (await make_task(client, user.token)).task
+    answers = [
+        await client.post(
+            "/api/auth/signin", json={"email": "ann@example.com", "password": PASSWORD}
+        ),
+        await client.get("/api/auth/me", headers=auth),
+        await client.patch("/api/auth/me", headers=auth, json={"name": "Ann B"}),
+        await client.get(TASKS, headers=auth),
+        await client.get("/api/tags", headers=auth),
+        await client.get("/api/tasks/summary", headers=auth),
+        await client.post(TASKS, headers=auth, json={"title": "another"}),
+        await client.patch(f"{TASKS}/{task['id']}", headers=auth, json={"title": "changed"}),
+        await client.get(f"{TASKS}/3b241101-e2bb-4255-8caf-4136c566a962", headers=auth),  # 404
+        await client.post(TASKS, headers=auth, json={"title": ""}),  # 422
+        await client.get(TASKS),  # 401
+    ]
+    for resp in answers:
+        assert resp.headers.get("Cache-Control") == "no-store", (resp.method, resp.url)
+    # Where revalidation is offered (an ETag, If-None-Match), a browser may
+    # keep the task but must ask each time.
+    resp = await client.get(f"{TASKS}/{task['id']}", headers=auth)
+    assert resp.headers["Cache-Control"] == "private, no-cache"
+    assert resp.headers["ETag"]

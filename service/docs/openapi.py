@@ -233,8 +233,8 @@ def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
     """(path, method, operation) for every route, from what its handler declares."""
     found = []
     for route in router.routes():
-        if route.method in ("OPTIONS", "HEAD", "*") or route.resource is None:
-            continue  # preflights (aiohttp-cors), not API operations
+        if route.method in ("HEAD", "*") or route.resource is None:
+            continue  # not API operations (preflights have no route: middlewares.py)
         path = route.resource.canonical
         op = declared(route.handler)
         if op is None:

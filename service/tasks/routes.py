@@ -49,8 +49,12 @@ PATCH = TaskPatchSchema()
 COMPLETE = TaskCompleteSchema()
 LIST_QUERY = TaskListQuerySchema()
 
-# Task data is private and changes: caches must revalidate, per user.
+# A task is private and changes: a browser may keep it but must revalidate
+# it (its ETag, If-None-Match), per user.
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
+# Lists and counts have no validator: they get no-store, as every answer
+# without a Cache-Control of its own does (service.middlewares).
+PER_USER = {"Vary": "Authorization"}
 
 # (canonical sort, searches) -> (first page, page after a cursor, the
 # column the cursor carries): the statements sql/queries/tasks/list_tasks.sql
@@ -508,7 +512,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     if not rows:
         await _account_exists(request, user_id)
 
-    headers = dict(PRIVATE)
+    headers = dict(PER_USER)
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
@@ -553,7 +557,7 @@ async def list_tags(request: web.Request) -> web.Response:
     rows = await request.app[keys.DB].many("list_tags", user_id=user_id)
     if not rows:
         await _account_exists(request, user_id)
-    return json_response([tag_json(r) for r in rows], headers=PRIVATE)
+    return json_response([tag_json(r) for r in rows], headers=PER_USER)
 
 
 @operation(
@@ -567,7 +571,7 @@ async def task_summary(request: web.Request) -> web.Response:
     row = await request.app[keys.DB].one("summarise_tasks", user_id=user_id)
     if row["total"] == 0:
         await _account_exists(request, user_id)
-    return json_response(summary_json(row), headers=PRIVATE)
+    return json_response(summary_json(row), headers=PER_USER)
 
 
 def _absolute(request: web.Request, rel_url: Any) -> str:
