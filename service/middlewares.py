@@ -170,7 +170,8 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
 def refuse_bad_head(request: web.Request) -> None:
     """400 for what no handler should ever see, before any other work: a
     malformed Host (aiohttp's parser already refuses a missing or repeated
-    one, RFC 9112 section 3.2) and a list header over MAX_LIST_HEADER."""
+    one, RFC 9112 section 3.2), an absolute-form target naming another
+    authority, and a list header over MAX_LIST_HEADER."""
     host = request.headers.get("Host")
     if host is not None and host not in _GOOD_HOSTS:
         match = _HOST.fullmatch(host) if len(host) <= _MAX_HOST else None
@@ -180,10 +181,43 @@ def refuse_bad_head(request: web.Request) -> None:
             )
         if len(_GOOD_HOSTS) < MAX_GOOD_HOSTS:
             _GOOD_HOSTS.add(host)
+    if request.raw_path[:1] != "/":
+        _refuse_other_authority(request, host)
     for name in _LIST_HEADERS:
         value = request.headers.get(name)
         if value is not None and len(value) > MAX_LIST_HEADER:
             raise BadRequest(f"{name} is over {MAX_LIST_HEADER} bytes.", slug="header-too-large")
+
+
+def _refuse_other_authority(request: web.Request, host: str | None) -> None:
+    """An absolute-form target (`GET http://a.example/api/tasks`, RFC 9112
+    section 3.2.2) makes aiohttp take the URL's scheme, host and userinfo from
+    it: it must name the Host header's authority, or PUBLIC_URL's."""
+    authority = request.url.raw_authority.lower()
+    public = request.app[keys.SETTINGS].public_url
+    if authority == (host or "").lower() or (public and authority == _authority(public)):
+        return
+    raise BadRequest(
+        "The request target names another host than the Host header.",
+        slug="bad-target",
+        title="Bad request target",
+    )
+
+
+def _authority(url: str) -> str:
+    return url.partition("://")[2].partition("/")[0].lower()
+
+
+def public_url(request: web.Request, rel_url: Any) -> str:
+    """An absolute URL of this service for `rel_url` (a path and query): from
+    PUBLIC_URL when set (behind a proxy that rewrites Host or terminates TLS),
+    else the scheme and the Host header the request came in with, never from
+    an absolute-form target (refuse_bad_head vouches for the Host)."""
+    public = request.app[keys.SETTINGS].public_url
+    if public:
+        return public + str(rel_url)
+    host = request.headers.get("Host") or request.host
+    return f"{request.scheme}://{host}{rel_url}"
 
 
 @web.middleware

@@ -24,7 +24,7 @@ from service.errors import (
     Unprocessable,
 )
 from service.jsonio import has_body, json_response, read_json
-from service.middlewares import MAX_LIST_HEADER
+from service.middlewares import MAX_LIST_HEADER, public_url
 from service.sqlfiles import variant
 from service.tasks import repeat as rrules
 from service.tasks.conditional import etag, if_match_versions, none_match
@@ -259,7 +259,8 @@ async def create_task(request: web.Request) -> web.Response:
             row = await db.one("create_task_near_limit", conn=conn, **task)
         if row is None:
             raise TaskLimitReached(limit)
-    return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
+    location = public_url(request, f"/api/tasks/{row['id']}")
+    return _task_response(row, status=201, headers={"Location": location})
 
 
 @operation(
@@ -517,7 +518,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         rows = rows[:limit]
         last = rows[-1]
         cursor = codec.encode(last[column], last["id"], context)
-        next_url = _absolute(request, request.rel_url.update_query({"cursor": cursor}))
+        next_url = public_url(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
     return json_response([task_json(r) for r in rows], headers=headers)
 
@@ -572,15 +573,6 @@ async def task_summary(request: web.Request) -> web.Response:
     if row["total"] == 0:
         await _account_exists(request, user_id)
     return json_response(summary_json(row), headers=PER_USER)
-
-
-def _absolute(request: web.Request, rel_url: Any) -> str:
-    """PUBLIC_URL when set (behind a proxy that rewrites Host or terminates
-    TLS), else the scheme and host the request came in on."""
-    public = request.app[keys.SETTINGS].public_url
-    if public:
-        return public + str(rel_url)
-    return str(request.url.join(rel_url))
 
 
 def _single_values(query: MultiDict[str]) -> dict[str, str]:
