@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-import aiohttp_cors
 from aiohttp import web
 
 from service import keys, logs, metrics
@@ -22,28 +21,14 @@ from service.internals import (
     read_request_heads_within_a_deadline,
 )
 from service.jsonio import MAX_BODY_BYTES
-from service.middlewares import problem_middleware, request_context_middleware
+from service.middlewares import answer_headers, problem_middleware, request_context_middleware
 from service.ratelimit import RateLimits
 from service.settings import Settings
 from service.tasks import routes as tasks
 
-ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
-
-# Readable by the frontend's JavaScript on a cross-origin response.
-EXPOSED_HEADERS = (
-    "ETag",
-    "Location",
-    "Link",
-    "X-Request-ID",
-    "Retry-After",
-    "WWW-Authenticate",
-    "RateLimit",
-    "RateLimit-Policy",
-)
-
 
 def create_app(settings: Settings) -> web.Application:
-    answer_malformed_http_with_problems(logs.access_line)
+    answer_malformed_http_with_problems(logs.access_line, answer_headers)
     name_no_version()
     read_request_heads_within_a_deadline()
     app = web.Application(
@@ -53,6 +38,7 @@ def create_app(settings: Settings) -> web.Application:
         handler_args={
             "header_timeout": settings.client_header_timeout,
             "keepalive_timeout": settings.keepalive_timeout,
+            "allowed_origins": settings.frontend_urls,
         },
     )
     app[keys.SETTINGS] = settings
@@ -77,7 +63,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(auth_routes)
     tasks.setup(app)
     docs.setup(app)
-    _setup_cors(app, settings)
     return app
 
 
@@ -107,30 +92,3 @@ async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
     await hasher.start()
     yield
     hasher.close()
-
-
-def _setup_cors(app: web.Application, settings: Settings) -> None:
-    options = aiohttp_cors.ResourceOptions(
-        allow_credentials=True,
-        expose_headers=EXPOSED_HEADERS,
-        allow_headers="*",
-        allow_methods="*",
-        max_age=600,
-    )
-    hooks = len(app.on_response_prepare)
-    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in settings.frontend_urls})
-    for route in list(app.router.routes()):
-        cors.add(route)
-    # aiohttp_cors looks up the route's CORS config for every response
-    # before it checks for an Origin (2% of a get one's CPU); without one it
-    # adds nothing, so it is skipped.
-    for i in range(hooks, len(app.on_response_prepare)):
-        app.on_response_prepare[i] = _only_with_origin(app.on_response_prepare[i])
-
-
-def _only_with_origin(hook: ResponseHook) -> ResponseHook:
-    async def hook_if_origin(request: web.Request, response: web.StreamResponse) -> None:
-        if "Origin" in request.headers:
-            await hook(request, response)
-
-    return hook_if_origin

@@ -5,6 +5,7 @@ upgrade moves them."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ log = logging.getLogger("service.errors")
 SERVER_NAME = "todo-api"
 # service.logs.access_line: (method, path, route, status, ms, request id, client)
 AccessLine = Callable[[str, str, str | None, int, float | None, str | None, str], None]
+# service.middlewares.answer_headers: (headers, allowed origin or None)
+AnswerHeaders = Callable[[Any, str | None], None]
 
 
 def skip_caller_lookup() -> None:
@@ -27,12 +30,15 @@ def skip_caller_lookup() -> None:
     logging._srcfile = None  # type: ignore[attr-defined]
 
 
-def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
+def answer_malformed_http_with_problems(
+    access_line: AccessLine, answer_headers: AnswerHeaders
+) -> None:
     """Requests too malformed to reach a handler (a bad request line, a
     header over aiohttp's 8190-byte limit) are answered by aiohttp's
     RequestHandler.handle_error, with text that echoes the input. Make those
-    problem documents too, each with its access line (no middleware ran).
-    Idempotent."""
+    problem documents too, each with its access line and the headers every
+    answer carries (no middleware ran), CORS ones included for an allowed
+    Origin found in the refused head. Idempotent."""
     if getattr(web_protocol.RequestHandler.handle_error, "_problem", False):
         return
 
@@ -56,6 +62,11 @@ def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
         )
         response = problem_response(Problem(detail, status=status), request.path)
         response.force_close()
+        # The parser's errors come with no headers: the Origin is read from
+        # the refused head's bytes, as _HeadDeadline kept them.
+        origin = request.headers.get("Origin") or _origin_in(getattr(self, "bad_head", b""))
+        allowed = getattr(self, "allowed_origins", ())
+        answer_headers(response.headers, origin if origin in allowed else None)
         # The TCP peer: the headers of a request this malformed are not trusted.
         client = client_address(request.remote, None, ())
         access_line(request.method, request.path, None, status, None, None, client)
@@ -65,11 +76,25 @@ def answer_malformed_http_with_problems(access_line: AccessLine) -> None:
     web_protocol.RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
 
 
+_ORIGIN_LINE = re.compile(rb"\r\norigin:[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE)
+
+
+def _origin_in(head: bytes) -> str | None:
+    """The Origin field of a raw request head, if it has one."""
+    match = _ORIGIN_LINE.search(head.partition(b"\r\n\r\n")[0] + b"\r\n")
+    return match[1].decode("latin-1") if match else None
+
+
 def name_no_version() -> None:
     """Every response's Server header, ours and aiohttp's own (a 400 for
     malformed HTTP), says SERVER_NAME: web_response reads this module global
     when it prepares the headers, so it costs nothing per request."""
     web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+
+
+# Of a head that spans reads, what is kept for bad_head: aiohttp refuses a
+# line over 8190 bytes, and an Origin comes early.
+MAX_HEAD_KEPT = 65536
 
 
 class _HeadDeadline(web_protocol.RequestHandler):
@@ -78,15 +103,26 @@ class _HeadDeadline(web_protocol.RequestHandler):
     client trickling a header byte by byte resets nothing but holds the
     connection). The head must be complete within `header_timeout` of the
     connection opening, or of its first byte on a kept-alive connection;
-    otherwise the connection is closed. Given through the application's
-    handler_args."""
+    otherwise the connection is closed. It also keeps the bytes of a head
+    the parser refused (`bad_head`), whose errors carry no headers, so that
+    answer can have the CORS headers of its Origin (`allowed_origins`, from
+    FRONTEND_URL). Both given through the application's handler_args."""
 
-    __slots__ = ("_head_timeout", "_head_timer")
+    __slots__ = ("_head", "_head_timeout", "_head_timer", "allowed_origins", "bad_head")
 
-    def __init__(self, *args: Any, header_timeout: float = 10.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        header_timeout: float = 10.0,
+        allowed_origins: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._head_timeout = header_timeout
         self._head_timer: Any = None
+        self._head = bytearray()  # a head that spans reads, so far
+        self.bad_head = b""
+        self.allowed_origins = allowed_origins
 
     def _awaiting_head(self) -> bool:
         return (
@@ -105,8 +141,16 @@ class _HeadDeadline(web_protocol.RequestHandler):
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
-        elif self._head_timer is None:  # the first byte of the next request
-            self._head_timer = self._loop.call_later(self._head_timeout, self._head_late)
+            messages = self._messages
+            if messages and type(messages[-1][0]) is web_protocol._ErrInfo:
+                self.bad_head = bytes(self._head) + data
+            if self._head:
+                self._head.clear()
+        else:
+            if self._head_timer is None:  # the first byte of the next request
+                self._head_timer = self._loop.call_later(self._head_timeout, self._head_late)
+            if len(self._head) < MAX_HEAD_KEPT:
+                self._head += data
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._head_timer is not None:

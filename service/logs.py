@@ -7,8 +7,10 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import Any, NamedTuple
@@ -42,6 +44,30 @@ def _install_record_factory() -> None:
 
 
 _install_record_factory()
+
+
+def printable(text: str) -> str:
+    """`text` with every character that is not printable (line breaks,
+    U+2028, terminal escapes) written as its Python escape: what a line
+    copies from a request can neither start a forged line nor drive a
+    terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+# orjson escapes what JSON must (below U+0020); what else could break a line
+# or reach a terminal (DEL, C1, U+2028) is escaped with every non-ASCII
+# character, so JSON lines are plain ASCII.
+_NOT_ASCII = re.compile(r"[\x7f-\U0010ffff]")
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 class Entry(NamedTuple):
@@ -84,7 +110,13 @@ class JsonFormatter(logging.Formatter):
         if entry.request_id:
             doc["request_id"] = entry.request_id
         doc.update(entry.fields)
-        return orjson.dumps(doc, default=str).decode()
+        try:
+            line = orjson.dumps(doc, default=str).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate: a header's undecodable byte
+            line = json.dumps(doc, default=str, separators=(",", ":"))
+        if not line.isascii() or "\x7f" in line:  # both O(1) or memchr: the hot path
+            line = _NOT_ASCII.sub(_json_escape, line)
+        return line
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {
@@ -105,7 +137,10 @@ class TextFormatter(logging.Formatter):
         return f"{stamp},{millis:03d} {entry.level:<7} {entry.logger} [{rid}] {entry.msg}"
 
     def format(self, record: logging.LogRecord) -> str:
-        text = self.line(Entry.of(record, {}))  # the JSON line's extra fields are left out
+        # The JSON line's extra fields are left out; the message may hold a
+        # request's path or values. A traceback after it is many lines anyway.
+        entry = Entry.of(record, {})
+        text = self.line(entry._replace(msg=printable(entry.msg)))
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -146,8 +181,7 @@ def access_line(
     took = "" if ms is None else f" {ms:.2f}ms"
     user = "" if user_id is None else f" user {user_id}"
     # The path is decoded: a %0A in it must not start a forged text line.
-    shown = path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
-    msg = f"{client} {method} {shown} {status}{took}{user}"
+    msg = f"{client} {method} {printable(path)} {status}{took}{user}"
     fields = {"method": method, "path": path, "route": route, "status": status}
     fields["duration_ms"] = ms
     fields["client"] = client

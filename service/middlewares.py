@@ -1,7 +1,7 @@
 """The two outer middlewares: the request context (request id, client
-address, `Vary: Origin`, the metrics, the access line) and the one that
-turns every exception into a problem document, logging and counting the
-ones that are not the client's doing."""
+address, the headers every answer carries, CORS, the metrics, the access
+line) and the one that turns every exception into a problem document,
+logging and counting the ones that are not the client's doing."""
 
 from __future__ import annotations
 
@@ -49,6 +49,22 @@ MAX_GOOD_HOSTS = 64
 MAX_LIST_HEADER = 1024
 _LIST_HEADERS = ("If-Match", "If-None-Match")
 
+# Readable by the frontend's JavaScript on a cross-origin answer (API.md).
+EXPOSED_HEADERS = ", ".join(
+    (
+        "ETag",
+        "Location",
+        "Link",
+        "X-Request-ID",
+        "Retry-After",
+        "WWW-Authenticate",
+        "Idempotent-Replayed",
+        "RateLimit",
+        "RateLimit-Policy",
+    )
+)
+PREFLIGHT_MAX_AGE = "600"
+
 
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count()
@@ -71,6 +87,35 @@ def _vary_origin(headers: Any) -> None:
         headers["Vary"] = vary + ", Origin"
 
 
+def answer_headers(headers: Any, origin: str | None) -> None:
+    """What every answer carries, aiohttp's own 400s included: `Vary:
+    Origin`, nosniff, `Cache-Control: no-store` unless the handler chose one
+    (a task with its ETag, the docs), and, when `origin` is an allowed
+    origin, the CORS headers, whatever the status."""
+    _vary_origin(headers)
+    headers["X-Content-Type-Options"] = "nosniff"
+    if "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Credentials"] = "true"
+        headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+
+
+def _preflight(request: web.Request) -> web.Response:
+    """A CORS preflight from an allowed origin, for any path and method: the
+    browser then sends the request and shows its real answer (a 404, a 405
+    with Allow) instead of a CORS error."""
+    headers = {
+        "Access-Control-Allow-Methods": request.headers["Access-Control-Request-Method"],
+        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+    }
+    asked = request.headers.get("Access-Control-Request-Headers")
+    if asked:
+        headers["Access-Control-Allow-Headers"] = asked
+    return web.Response(headers=headers)
+
+
 def _request_id(request: web.Request) -> str:
     given = request.headers.get(REQUEST_ID_HEADER)
     if given is not None and _SANE_REQUEST_ID.match(given):
@@ -85,20 +130,31 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     rid = _request_id(request)
     token = request_id_var.set(rid)
     start = time.perf_counter()
-    trusted = request.app[keys.SETTINGS].trusted_proxies
+    settings = request.app[keys.SETTINGS]
+    trusted = settings.trusted_proxies
     forwarded = ",".join(request.headers.getall("X-Forwarded-For", ())) if trusted else None
     client = request[keys.CLIENT] = client_address(request.remote, forwarded, trusted)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in settings.frontend_urls:
+        origin = None
     status = 500
     try:
-        response = await handler(request)
+        if (
+            origin is not None
+            and request.method == "OPTIONS"
+            and "Access-Control-Request-Method" in request.headers
+        ):
+            response = _preflight(request)
+        else:
+            response = await handler(request)
         status = response.status
         response.headers[REQUEST_ID_HEADER] = rid
-        _vary_origin(response.headers)
+        answer_headers(response.headers, origin)
         return response
     except web.HTTPException as exc:  # 304 and redirects pass through here
         status = exc.status
         exc.headers[REQUEST_ID_HEADER] = rid
-        _vary_origin(exc.headers)
+        answer_headers(exc.headers, origin)
         raise
     finally:
         resource = request.match_info.route.resource
@@ -114,7 +170,8 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
 def refuse_bad_head(request: web.Request) -> None:
     """400 for what no handler should ever see, before any other work: a
     malformed Host (aiohttp's parser already refuses a missing or repeated
-    one, RFC 9112 section 3.2) and a list header over MAX_LIST_HEADER."""
+    one, RFC 9112 section 3.2), an absolute-form target naming another
+    authority, and a list header over MAX_LIST_HEADER."""
     host = request.headers.get("Host")
     if host is not None and host not in _GOOD_HOSTS:
         match = _HOST.fullmatch(host) if len(host) <= _MAX_HOST else None
@@ -124,10 +181,43 @@ def refuse_bad_head(request: web.Request) -> None:
             )
         if len(_GOOD_HOSTS) < MAX_GOOD_HOSTS:
             _GOOD_HOSTS.add(host)
+    if request.raw_path[:1] != "/":
+        _refuse_other_authority(request, host)
     for name in _LIST_HEADERS:
         value = request.headers.get(name)
         if value is not None and len(value) > MAX_LIST_HEADER:
             raise BadRequest(f"{name} is over {MAX_LIST_HEADER} bytes.", slug="header-too-large")
+
+
+def _refuse_other_authority(request: web.Request, host: str | None) -> None:
+    """An absolute-form target (`GET http://a.example/api/tasks`, RFC 9112
+    section 3.2.2) makes aiohttp take the URL's scheme, host and userinfo from
+    it: it must name the Host header's authority, or PUBLIC_URL's."""
+    authority = request.url.raw_authority.lower()
+    public = request.app[keys.SETTINGS].public_url
+    if authority == (host or "").lower() or (public and authority == _authority(public)):
+        return
+    raise BadRequest(
+        "The request target names another host than the Host header.",
+        slug="bad-target",
+        title="Bad request target",
+    )
+
+
+def _authority(url: str) -> str:
+    return url.partition("://")[2].partition("/")[0].lower()
+
+
+def public_url(request: web.Request, rel_url: Any) -> str:
+    """An absolute URL of this service for `rel_url` (a path and query): from
+    PUBLIC_URL when set (behind a proxy that rewrites Host or terminates TLS),
+    else the scheme and the Host header the request came in with, never from
+    an absolute-form target (refuse_bad_head vouches for the Host)."""
+    public = request.app[keys.SETTINGS].public_url
+    if public:
+        return public + str(rel_url)
+    host = request.headers.get("Host") or request.host
+    return f"{request.scheme}://{host}{rel_url}"
 
 
 @web.middleware

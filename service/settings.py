@@ -50,8 +50,8 @@ class Settings:
     database_pooled: bool = False
     auth_secret: str = field(default="", repr=False)
     frontend_urls: tuple[str, ...] = ("http://localhost:3000",)
-    # The service's public origin, for absolute URLs (the listing's Link);
-    # empty means "from the request's Host".
+    # The service's public origin, for absolute URLs (Location, the listing's
+    # Link); empty means "from the request's Host".
     public_url: str = ""
     jwt_ttl_seconds: int = 604800
     jwt_issuer: str = "todo-api"

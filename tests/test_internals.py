@@ -10,7 +10,7 @@ import logging
 
 from aiohttp import web_protocol, web_response, web_server
 
-from service import internals, logs
+from service import internals, logs, middlewares
 
 
 def test_logging_still_has_the_caller_lookup_switch():
@@ -33,9 +33,9 @@ def test_aiohttp_still_answers_malformed_requests_through_handle_error():
 
 
 def test_the_patch_is_installed_once():
-    internals.answer_malformed_http_with_problems(logs.access_line)
+    internals.answer_malformed_http_with_problems(logs.access_line, middlewares.answer_headers)
     first = web_protocol.RequestHandler.handle_error
-    internals.answer_malformed_http_with_problems(logs.access_line)
+    internals.answer_malformed_http_with_problems(logs.access_line, middlewares.answer_headers)
     assert web_protocol.RequestHandler.handle_error is first
     assert first._problem
 
@@ -68,3 +68,5 @@ def test_aiohttp_still_builds_handlers_from_the_module_global_with_that_state():
     slots = web_protocol.RequestHandler.__slots__
     assert {"_messages", "_request_in_progress", "_waiter"} <= set(slots)
     assert callable(web_protocol.RequestHandler.force_close)
+    # A parser error is queued as an _ErrInfo (bad_head is kept for it).
+    assert "_ErrInfo(status=400" in inspect.getsource(web_protocol.RequestHandler.data_received)

@@ -8,16 +8,19 @@ import asyncio
 import json
 import logging
 import re
+import socket
 import urllib.request
+import uuid
 
 import pytest
 from yarl import URL
 
 from service import logs
 from service.app import create_app
-from tests.conftest import base_env
+from service.auth.tokens import TokenService
+from tests.conftest import base_env, make_settings
 from tests.helpers import bearer, user_token
-from tests.launcher import http_get, launched
+from tests.launcher import HOST, http_get, launched
 
 
 def test_logs_are_json_lines_with_the_request_id_on_every_line(unreachable_database_url):
@@ -141,3 +144,71 @@ def test_a_log_record_and_an_access_line_come_from_the_same_formatter(formatter)
     record.created = 1_790_000_000.25
     entry = logs.Entry(record.created, "INFO", "service.access", "GET / 200 1.00ms", "rid-1", {})
     assert formatter.format(record) == formatter.line(entry)
+
+
+# Encoded in a path (aiohttp decodes them): a line break, a carriage return,
+# a terminal escape, a Unicode line separator; the last raw in a header too
+# (the parser refuses control characters in one).
+FORGERIES = ["%0A", "%0D", "%1B[31m", "%E2%80%A8"]
+FORGED_HEADER = b"User-Agent: x\xe2\x80\xa8fake\r\n"
+TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ +[\w.]+ \[[^\]]*\] ")
+
+
+def raw_get(port: int, target: str, headers: bytes) -> bytes:
+    """Send a GET exactly as written; the answer, read to the server's close."""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        head = f"GET {target} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n"
+        sock.sendall(head.encode() + headers + b"\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_request_cannot_forge_a_log_line(unreachable_database_url, fmt):
+    """A path ends up in the access line and, for a 503, in the warning
+    about it (problem_middleware's): each line escapes what it copies."""
+    env = {**base_env(unreachable_database_url), "LOG_FORMAT": fmt}
+    token = TokenService(make_settings(DATABASE_URL=unreachable_database_url), None).issue(
+        uuid.uuid4(), uuid.uuid4()
+    )
+    with launched(env) as service:
+        for i, forged in enumerate(FORGERIES):
+            fake = "2026-11-28%2010:00:00,000%20INFO%20service.access%20[-]%20GET%20admin%20200"
+            answer = raw_get(
+                service.port,
+                f"/api/tasks/{forged}{fake}",
+                b"Authorization: Bearer "
+                + token.encode()
+                + b"\r\n"
+                + f"X-Request-ID: forge-{i}\r\n".encode()
+                + FORGED_HEADER,
+            )
+            assert b" 503 " in answer.partition(b"\r\n")[0], answer
+        assert service.stop() == 0
+        output = service.output()
+    lines = output.split("\n")[:-1]  # what a log collector splits on
+    assert lines
+    for line in lines:
+        assert line.isprintable(), line
+        if fmt == "json":
+            assert line.isascii(), line
+            json.loads(line)
+        else:
+            assert TEXT_LINE.match(line), line
+    for i in range(len(FORGERIES)):
+        mine = [line for line in lines if f"forge-{i}" in line]
+        assert len(mine) == 2, mine  # the warning about the 503 and the access line
+        assert all("answered 503" in line or "service.access" in line for line in mine)
+
+
+def test_a_json_line_is_ascii_and_reads_back_as_it_was_given():
+    # DEL, a C1 control, U+2028, an astral character, a lone surrogate (what
+    # an undecodable header byte becomes): orjson writes the first four raw
+    # and refuses the last.
+    msg = "a\x7fb\x9bc\u2028d\U0001f600e\udcfff"
+    line = logs.JsonFormatter().line(logs.Entry(0.0, "INFO", "x", msg, None, {"path": msg}))
+    assert line.isascii()
+    assert line.isprintable()
+    assert json.loads(line)["msg"] == json.loads(line)["path"] == msg

@@ -29,6 +29,7 @@ from service.errors import (
     WrongPassword,
 )
 from service.jsonio import has_body, json_response, read_json
+from service.middlewares import public_url
 
 routes = web.RouteTableDef()
 
@@ -92,7 +93,7 @@ async def signup(request: web.Request) -> web.Response:
     return json_response(
         _session(request, user, user["session_id"]),
         status=201,
-        headers={**NO_STORE, "Location": "/api/auth/me"},
+        headers={**NO_STORE, "Location": public_url(request, "/api/auth/me")},
     )
 
 

@@ -76,7 +76,8 @@ _PROBLEM_EXAMPLE = {
 # status -> what it means, unless the operation's `notes` say otherwise
 _ERRORS = {
     400: (
-        "Malformed JSON, a required body missing, a malformed Host, or If-Match / "
+        "Malformed JSON, a required body missing, a malformed Host, an absolute-form "
+        "request target naming another host than Host (or PUBLIC_URL), or If-Match / "
         "If-None-Match over 1 KiB."
     ),
     401: "Missing, malformed, expired, signed-out or invalid bearer token, or its account is gone.",
@@ -102,8 +103,9 @@ _ERRORS = {
 # the per-user rate limit, counted once the caller is known, and the
 # caller's DB_MAX_PER_USER share of the pool).
 _TOKEN_PROBLEMS = (401, 429, 503)
-# What any request can answer before its route runs: a malformed Host or an
-# oversized list header (service.middlewares.refuse_bad_head).
+# What any request can answer before its route runs: a malformed Host, an
+# absolute-form target naming another host, or an oversized list header
+# (service.middlewares.refuse_bad_head).
 _EVERY_ROUTE_PROBLEMS = (400,)
 _NO_MOUNT = Mount("", tag="")
 
@@ -233,8 +235,8 @@ def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
     """(path, method, operation) for every route, from what its handler declares."""
     found = []
     for route in router.routes():
-        if route.method in ("OPTIONS", "HEAD", "*") or route.resource is None:
-            continue  # preflights (aiohttp-cors), not API operations
+        if route.method in ("HEAD", "*") or route.resource is None:
+            continue  # not API operations (preflights have no route: middlewares.py)
         path = route.resource.canonical
         op = declared(route.handler)
         if op is None:

@@ -24,7 +24,7 @@ from service.errors import (
     Unprocessable,
 )
 from service.jsonio import has_body, json_response, read_json
-from service.middlewares import MAX_LIST_HEADER
+from service.middlewares import MAX_LIST_HEADER, public_url
 from service.sqlfiles import variant
 from service.tasks import repeat as rrules
 from service.tasks.conditional import etag, if_match_versions, none_match
@@ -49,8 +49,12 @@ PATCH = TaskPatchSchema()
 COMPLETE = TaskCompleteSchema()
 LIST_QUERY = TaskListQuerySchema()
 
-# Task data is private and changes: caches must revalidate, per user.
+# A task is private and changes: a browser may keep it but must revalidate
+# it (its ETag, If-None-Match), per user.
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
+# Lists and counts have no validator: they get no-store, as every answer
+# without a Cache-Control of its own does (service.middlewares).
+PER_USER = {"Vary": "Authorization"}
 
 # (canonical sort, searches) -> (first page, page after a cursor, the
 # column the cursor carries): the statements sql/queries/tasks/list_tasks.sql
@@ -255,7 +259,8 @@ async def create_task(request: web.Request) -> web.Response:
             row = await db.one("create_task_near_limit", conn=conn, **task)
         if row is None:
             raise TaskLimitReached(limit)
-    return _task_response(row, status=201, headers={"Location": f"/api/tasks/{row['id']}"})
+    location = public_url(request, f"/api/tasks/{row['id']}")
+    return _task_response(row, status=201, headers={"Location": location})
 
 
 @operation(
@@ -508,12 +513,12 @@ async def list_tasks(request: web.Request) -> web.Response:
     if not rows:
         await _account_exists(request, user_id)
 
-    headers = dict(PRIVATE)
+    headers = dict(PER_USER)
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
         cursor = codec.encode(last[column], last["id"], context)
-        next_url = _absolute(request, request.rel_url.update_query({"cursor": cursor}))
+        next_url = public_url(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
     return json_response([task_json(r) for r in rows], headers=headers)
 
@@ -553,7 +558,7 @@ async def list_tags(request: web.Request) -> web.Response:
     rows = await request.app[keys.DB].many("list_tags", user_id=user_id)
     if not rows:
         await _account_exists(request, user_id)
-    return json_response([tag_json(r) for r in rows], headers=PRIVATE)
+    return json_response([tag_json(r) for r in rows], headers=PER_USER)
 
 
 @operation(
@@ -567,16 +572,7 @@ async def task_summary(request: web.Request) -> web.Response:
     row = await request.app[keys.DB].one("summarise_tasks", user_id=user_id)
     if row["total"] == 0:
         await _account_exists(request, user_id)
-    return json_response(summary_json(row), headers=PRIVATE)
-
-
-def _absolute(request: web.Request, rel_url: Any) -> str:
-    """PUBLIC_URL when set (behind a proxy that rewrites Host or terminates
-    TLS), else the scheme and host the request came in on."""
-    public = request.app[keys.SETTINGS].public_url
-    if public:
-        return public + str(rel_url)
-    return str(request.url.join(rel_url))
+    return json_response(summary_json(row), headers=PER_USER)
 
 
 def _single_values(query: MultiDict[str]) -> dict[str, str]:

@@ -26,7 +26,7 @@ async def test_signup_answers_a_session(client):
         SIGNUP, json={"email": "Ann@Example.com", "password": "correct horse", "name": "Ann"}
     )
     assert resp.status == 201
-    assert resp.headers["Location"] == ME
+    assert resp.headers["Location"] == str(client.make_url(ME))
     assert resp.headers["Cache-Control"] == "no-store"
     body = await resp.json()
     assert set(body) == {"user", "access_token", "token_type", "expires_in"}

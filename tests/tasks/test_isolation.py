@@ -77,7 +77,7 @@ async def test_the_alias_routes_behave_like_the_plain_ones(client, two_users):
     resp = await client.post(base, json={"title": "via alias"}, headers=headers)
     assert resp.status == 201
     task = await resp.json()
-    assert resp.headers["Location"] == f"/api/tasks/{task['id']}"
+    assert resp.headers["Location"] == str(client.make_url(f"/api/tasks/{task['id']}"))
     etag = resp.headers["ETag"]
     resp = await client.get(f"{base}/{task['id']}", headers=headers)
     assert await resp.json() == task

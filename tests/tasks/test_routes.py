@@ -56,12 +56,13 @@ async def test_create_answers_201_with_location_and_etag(client, ann):
     assert task["completed"] is False
     assert task["created_at"] == task["updated_at"]
     ts(task["created_at"])
-    assert resp.headers["Location"] == f"/api/tasks/{task['id']}"
+    # Absolute, from the Host header (API.md: PUBLIC_URL when set).
+    assert resp.headers["Location"] == str(client.make_url(f"/api/tasks/{task['id']}"))
     etag = resp.headers["ETag"]
     assert etag.startswith('"')
     assert etag.endswith('"')
 
-    fetched = await client.get(resp.headers["Location"], headers=bearer(token))
+    fetched = await client.session.get(resp.headers["Location"], headers=bearer(token))
     assert await fetched.json() == task
     assert fetched.headers["ETag"] == etag
 
