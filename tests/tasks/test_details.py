@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from marshmallow import ValidationError
 
-from service.tasks.schemas import YEAR_PATTERN, TaskCreateSchema
+from service.tasks.schemas import MOMENT_PATTERN, TaskCreateSchema
 from tests.helpers import TASKS, bearer, make_task, problem, user_token
 
 
@@ -97,6 +97,37 @@ async def test_a_bad_detail_is_a_422_on_its_field_and_stores_nothing(
     assert list(errors) == [field]
     with psycopg.connect(migrated_database) as conn:
         assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+
+
+# Forms datetime.fromisoformat reads that are not RFC 3339 (API.md: "no
+# basic format, no week dates").
+NOT_RFC_3339 = [
+    "20270101T000000Z",
+    "2027-W01-1T00:00:00Z",
+    "2027-001T00:00:00Z",
+    "2027-01-01 00:00:00Z",
+    "2027-01-01T00:00:00+0100",
+    "2027-01-01T00:00Z",
+    "2027-01-01T00:00:00.5",
+]
+
+
+async def test_only_rfc_3339_timestamps_are_taken_by_every_write(client, ann):
+    task = await create(client, ann.token, due_at="2027-01-01T00:00:00Z")
+    url = f"{TASKS}/{task['id']}"
+    for value in NOT_RFC_3339:
+        for field in ("due_at", "remind_at"):
+            for method, path in (("POST", TASKS), ("PUT", url), ("PATCH", url)):
+                resp = await client.request(
+                    method, path, json={"title": "t", field: value}, headers=bearer(ann.token)
+                )
+                errors = (await problem(resp, 422))["errors"]
+                assert list(errors) == [field], (method, value)
+    listed = await (await client.get(TASKS, headers=bearer(ann.token))).json()
+    assert listed == [task]
+    # Lower-case t and z are RFC 3339 too (its grammar is ABNF's, case-blind).
+    changed = await patch(client, ann.token, task["id"], {"due_at": "2027-01-02t03:04:05.6z"})
+    assert changed["due_at"] == "2027-01-02T03:04:05.600000Z"
 
 
 async def test_the_limits_themselves_are_accepted(client, ann):
@@ -214,7 +245,7 @@ def test_the_documented_year_pattern_is_the_validators_rule(year):
     """The OpenAPI `pattern` of due_at and remind_at says what the validator
     does, so a generated client and the service agree."""
     value = f"{year}-06-01T12:00:00Z"
-    documented = re.match(YEAR_PATTERN, value) is not None
+    documented = re.fullmatch(MOMENT_PATTERN, value) is not None
     try:
         TaskCreateSchema().load({"title": "t", "due_at": value})
         accepted = True
