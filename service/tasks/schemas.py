@@ -106,10 +106,19 @@ def _moment(what: str, **kw: Any) -> Moment:
     )
 
 
+def tag_key(tag: str) -> str:
+    """A tag as the database compares tags (tasks_tags_check,
+    tasks_tag_keys(), GET /api/tags): PostgreSQL's lower() under a UTF-8
+    LC_CTYPE, each character's simple lowercase mapping, one for one.
+    str.lower() differs in two places only: it makes U+0130 (I with a dot)
+    an i and a combining dot, and a word-final capital sigma a final sigma."""
+    return tag.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()
+
+
 class Tags(fields.List):
     """At most TAGS_MAX tags, each trimmed, 1 to TAG_MAX characters, one
-    visible line; two that differ only in case are one (the first spelling
-    is kept); order as given. tasks_tags_check holds the same rule."""
+    visible line; two that differ only in case (tag_key) are one (the first
+    spelling is kept); order as given. tasks_tags_check holds the same rule."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(
@@ -129,14 +138,10 @@ class Tags(fields.List):
         # shows is left, so a trimmed tag is never empty.
         if isinstance(value, list) and len(value) > TAGS_MAX:
             raise ValidationError(f"At most {TAGS_MAX} tags.")
-        seen: set[str] = set()
-        kept = []
+        kept: dict[str, str] = {}
         for tag in super()._deserialize(value, attr, data, **kwargs):
-            tag = tag.strip()
-            if tag.lower() not in seen:  # lower(), as PostgreSQL compares tags
-                seen.add(tag.lower())
-                kept.append(tag)
-        return kept
+            kept.setdefault(tag_key(tag.strip()), tag.strip())
+        return list(kept.values())
 
 
 class CommaList(fields.String):
@@ -444,7 +449,7 @@ def resolve_listing(data: dict[str, Any]) -> dict[str, Any]:
         out["priority"] = sorted(set(data["priority"]), key=PRIORITIES.index)
     if "tag" in data:
         # PostgreSQL lowers them itself (tasks_tag_keys); here only one order.
-        out["tag"] = sorted({tag.lower(): tag for tag in data["tag"]}.values(), key=str.lower)
+        out["tag"] = sorted({tag_key(tag): tag for tag in data["tag"]}.values(), key=tag_key)
 
     if "status" in data:
         meant = _STATUS[data["status"]]
