@@ -79,11 +79,17 @@ async def read_json(request: web.Request) -> Any:
 
 def _no_repeated_key(raw: bytes, data: Any) -> bool:
     """True when no object in the body repeats a key; False when one may.
-    orjson keeps the last of a repeated key and says nothing. Without a
-    backslash every quote in the body opens or closes a key or a string, as
-    in orjson's own rendering of what it kept: a dropped key (and what it
-    held) leaves that rendering with fewer quotes."""
-    return b"\\" not in raw and orjson.dumps(data).count(b'"') == raw.count(b'"')
+    orjson keeps the last of a repeated key and says nothing. Unless the
+    body escapes a quote (\\" or \\u), every quote in it opens or closes a
+    key or a string, as in orjson's own rendering of what it kept: a
+    dropped key (and what it held) leaves that rendering with fewer quotes."""
+    if b'\\"' in raw or b"\\u" in raw:
+        return False
+    try:
+        rendered = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes
+        return False
+    return rendered.count(b'"') == raw.count(b'"')
 
 
 def _find_repeated_key(raw: bytes) -> None:
