@@ -140,7 +140,8 @@ class Tags(fields.List):
             raise ValidationError(f"At most {TAGS_MAX} tags.")
         kept: dict[str, str] = {}
         for tag in super()._deserialize(value, attr, data, **kwargs):
-            kept.setdefault(tag_key(tag.strip()), tag.strip())
+            tag = tag.strip()
+            kept.setdefault(tag_key(tag), tag)
         return list(kept.values())
 
 
