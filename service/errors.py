@@ -82,6 +82,14 @@ class MalformedJSON(Problem):
     title = "Malformed JSON"
 
 
+class RepeatedKey(MalformedJSON):
+    """A JSON object that names one key twice: parsers disagree on which
+    value counts, so the body is refused rather than read one way."""
+
+    slug = "repeated-key"
+    title = "Repeated JSON key"
+
+
 class Unauthorized(Problem):
     status = 401
     slug = "unauthorized"

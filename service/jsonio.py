@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -11,7 +12,13 @@ import orjson
 from aiohttp import web
 
 from service import keys
-from service.errors import BadRequest, MalformedJSON, RequestTimeout, UnsupportedMediaType
+from service.errors import (
+    BadRequest,
+    MalformedJSON,
+    RepeatedKey,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
@@ -48,8 +55,9 @@ def has_body(request: web.Request) -> bool:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request's JSON body. 400 when there is none or it does not parse,
-    415 when it is not declared as JSON, 413 (from aiohttp) when too large."""
+    """The request's JSON body. 400 when there is none, it does not parse
+    or an object in it repeats a key (API.md), 415 when it is not declared
+    as JSON, 413 (from aiohttp) when too large."""
     if not has_body(request):
         raise BadRequest(
             "This request needs a JSON body.", slug="missing-body", title="Missing body"
@@ -61,9 +69,53 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType("JSON bodies must be UTF-8.")
     raw = await _body(request)
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedJSON(f"The body is not valid JSON: {_short(exc)}") from None
+    if not _no_repeated_key(raw, data):
+        _find_repeated_key(raw)
+    return data
+
+
+def _no_repeated_key(raw: bytes, data: Any) -> bool:
+    """True when no object in the body repeats a key; False when one may.
+    orjson keeps the last of a repeated key and says nothing. Unless the
+    body escapes a quote (\\" or \\u), every quote in it opens or closes a
+    key or a string, as in orjson's own rendering of what it kept: a
+    dropped key (and what it held) leaves that rendering with fewer quotes."""
+    if b"\\" in raw and (b'\\"' in raw or b"\\u" in raw):  # one byte: the fastest search
+        return False
+    try:
+        rendered = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes
+        return False
+    return rendered.count(b'"') == raw.count(b'"')
+
+
+def _find_repeated_key(raw: bytes) -> None:
+    """The body again, through the parser that shows every key: a repeated
+    key is a 400 naming it."""
+
+    def one_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in data:
+                raise RepeatedKey(f"An object in the body has the key {_quoted(key)} twice.")
+            data[key] = value
+        return data
+
+    try:
+        json.loads(raw, object_pairs_hook=one_each)
+    except RecursionError:  # orjson reads deeper than this parser
+        raise MalformedJSON("The body is nested too deeply.") from None
+    except ValueError as exc:  # what orjson took, this parser should too
+        raise MalformedJSON(f"The body is not valid JSON: {exc}") from None
+
+
+def _quoted(key: str) -> str:
+    # The key as JSON, cut short: the message names it, never echoes a body.
+    text = json.dumps(key)
+    return text if len(text) <= 60 else text[:57] + '..."'
 
 
 async def _body(request: web.Request) -> bytes:

@@ -76,9 +76,10 @@ _PROBLEM_EXAMPLE = {
 # status -> what it means, unless the operation's `notes` say otherwise
 _ERRORS = {
     400: (
-        "Malformed JSON, a required body missing, a malformed Host, an absolute-form "
-        "request target naming another host than Host (or PUBLIC_URL), or If-Match / "
-        "If-None-Match over 1 KiB."
+        "Malformed JSON (an object repeating a key included: type "
+        "`/problems/repeated-key`), a required body missing, a malformed Host, an "
+        "absolute-form request target naming another host than Host (or PUBLIC_URL), "
+        "or If-Match / If-None-Match over 1 KiB."
     ),
     401: "Missing, malformed, expired, signed-out or invalid bearer token, or its account is gone.",
     403: "Forbidden.",

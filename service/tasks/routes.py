@@ -40,6 +40,7 @@ from service.tasks.schemas import (
     TaskSchema,
     summary_json,
     tag_json,
+    tag_key,
     task_json,
 )
 
@@ -497,7 +498,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     # The cursor holds for this caller, sort and filters only: the newer
     # filters only when given (cursors made before them still hold), the
     # tags as they are compared.
-    named = {**filters, "tags": [t.lower() for t in tags] if tags else None}
+    named = {**filters, "tags": [tag_key(t) for t in tags] if tags else None}
     context = (user_id, sort, completed, q, *((k, v) for k, v in named.items() if v is not None))
     codec = request.app[keys.CURSORS]
     db = request.app[keys.DB]

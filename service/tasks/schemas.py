@@ -42,33 +42,83 @@ def _priority(**kw: Any) -> fields.String:
 # Years 0002 to 9998 as written: any offset then keeps the UTC form within
 # years 1 to 9999, which Python can read back (PostgreSQL would store more).
 YEARS = range(2, 9999)
-YEAR_PATTERN = (
-    "^(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"
+_YEAR = (
+    "(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
 )
 
 
-def _in_years(value: datetime) -> None:
-    if value.year not in YEARS:
-        raise ValidationError("The year must be between 0002 and 9998.")
+def _rfc3339(year: str) -> str:
+    """RFC 3339's date-time (section 5.6) as JSON Schema's `date-time`
+    checkers read it: T and Z in either case (ABNF literals are), no
+    space for the T, no second 60 (Python cannot hold it), hours 00-23 in
+    the offset too. [0-9], not \\d: Python's \\d takes any script's digits."""
+    hh_mm = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+    return (
+        f"^{year}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+        f"[Tt]{hh_mm}:[0-5][0-9](?:\\.[0-9]+)?(?:[Zz]|[+-]{hh_mm})$"
+    )
 
 
-def _moment(what: str, **kw: Any) -> fields.AwareDateTime:
-    """An RFC 3339 date-time with an offset (any; answered in UTC), or null."""
-    return fields.AwareDateTime(
+# What the OpenAPI document says of every timestamp a request carries.
+MOMENT_PATTERN = _rfc3339(_YEAR)
+# The same, any four-digit year, so a year out of range gets its own message.
+_MOMENT = re.compile(_rfc3339("[0-9]{4}").removesuffix("$") + r"\Z")
+
+
+class Moment(fields.AwareDateTime):
+    """An RFC 3339 date-time with an offset (any; answered in UTC) and
+    nothing else: no basic format, week or ordinal date, space for the T,
+    or missing offset, all of which datetime.fromisoformat reads (API.md).
+    Years 0002 to 9998. With `query=True`, the value of a query parameter,
+    where the `+` of an offset sent unencoded arrives as a space: read as
+    the `+` it was."""
+
+    default_error_messages = {
+        "invalid": "Must be an RFC 3339 date-time with an offset, such as "
+        "2027-03-01T09:30:00Z or 2027-03-01T10:30:00+01:00.",
+        "year": "The year must be between 0002 and 9998.",
+    }
+    _PLUS = re.compile(r" (?=[0-9]{2}:[0-9]{2}\Z)")
+
+    def __init__(self, *, query: bool = False, **kw: Any) -> None:
+        kw.setdefault("metadata", {})["pattern"] = MOMENT_PATTERN
+        super().__init__(**kw)
+        self.query = query
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str) and self.query:
+            value = self._PLUS.sub("+", value)
+        if not isinstance(value, str) or _MOMENT.match(value) is None:
+            raise self.make_error("invalid")
+        # fromisoformat reads only an upper-case T and Z.
+        moment = super()._deserialize(value.upper(), attr, data, **kwargs)
+        if moment.year not in YEARS:
+            raise self.make_error("year")
+        return moment
+
+
+def _moment(what: str, **kw: Any) -> Moment:
+    """A timestamp in a task, or null."""
+    return Moment(
         allow_none=True,
-        validate=_in_years,
-        metadata={
-            "description": f"{what}; RFC 3339 with an offset (years 0002 to 9998), or null.",
-            "pattern": YEAR_PATTERN,
-        },
+        metadata={"description": f"{what}; RFC 3339 with an offset (years 0002 to 9998), or null."},
         **kw,
     )
 
 
+def tag_key(tag: str) -> str:
+    """A tag as the database compares tags (tasks_tags_check,
+    tasks_tag_keys(), GET /api/tags): PostgreSQL's lower() under a UTF-8
+    LC_CTYPE, each character's simple lowercase mapping, one for one.
+    str.lower() differs in two places only: it makes U+0130 (I with a dot)
+    an i and a combining dot, and a word-final capital sigma a final sigma."""
+    return tag.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()
+
+
 class Tags(fields.List):
     """At most TAGS_MAX tags, each trimmed, 1 to TAG_MAX characters, one
-    visible line; two that differ only in case are one (the first spelling
-    is kept); order as given. tasks_tags_check holds the same rule."""
+    visible line; two that differ only in case (tag_key) are one (the first
+    spelling is kept); order as given. tasks_tags_check holds the same rule."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(
@@ -88,14 +138,11 @@ class Tags(fields.List):
         # shows is left, so a trimmed tag is never empty.
         if isinstance(value, list) and len(value) > TAGS_MAX:
             raise ValidationError(f"At most {TAGS_MAX} tags.")
-        seen: set[str] = set()
-        kept = []
+        kept: dict[str, str] = {}
         for tag in super()._deserialize(value, attr, data, **kwargs):
             tag = tag.strip()
-            if tag.lower() not in seen:  # lower(), as PostgreSQL compares tags
-                seen.add(tag.lower())
-                kept.append(tag)
-        return kept
+            kept.setdefault(tag_key(tag), tag)
+        return list(kept.values())
 
 
 class CommaList(fields.String):
@@ -111,18 +158,6 @@ class CommaList(fields.String):
         if len(items) > self.max_items:
             raise ValidationError(f"At most {self.max_items} items, separated by commas.")
         return [self.item.deserialize(item.strip()) for item in items]
-
-
-class QueryMoment(fields.AwareDateTime):
-    """An RFC 3339 date-time in a query string, where an unencoded `+` of
-    the offset arrives as a space: read back as the `+` it was."""
-
-    _PLUS = re.compile(r" (?=\d\d:?\d\d$)")
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
-        if isinstance(value, str):
-            value = self._PLUS.sub("+", value)
-        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class RepeatRule(Text):
@@ -329,21 +364,20 @@ class TaskListQuerySchema(QuerySchema):
             "example": "work,home",
         },
     )
-    due_after = QueryMoment(
-        validate=_in_years,
+    due_after = Moment(
+        query=True,
         metadata={
             "description": "Only tasks due at or after this moment (RFC 3339 with an "
-            "offset; `+` may arrive unencoded). Tasks without a due_at never match.",
-            "pattern": YEAR_PATTERN,
+            "offset, years 0002 to 9998; `+` may arrive unencoded, as a space). Tasks "
+            "without a due_at never match.",
         },
     )
-    due_before = QueryMoment(
-        validate=_in_years,
+    due_before = Moment(
+        query=True,
         metadata={
             "description": "Only tasks due before this moment (exclusive, so "
-            "`due_after=<Monday>&due_before=<next Monday>` is one week). Tasks "
-            "without a due_at never match.",
-            "pattern": YEAR_PATTERN,
+            "`due_after=<Monday>&due_before=<next Monday>` is one week); written as "
+            "due_after. Tasks without a due_at never match.",
         },
     )
     overdue = QueryBoolean(
@@ -416,7 +450,7 @@ def resolve_listing(data: dict[str, Any]) -> dict[str, Any]:
         out["priority"] = sorted(set(data["priority"]), key=PRIORITIES.index)
     if "tag" in data:
         # PostgreSQL lowers them itself (tasks_tag_keys); here only one order.
-        out["tag"] = sorted({tag.lower(): tag for tag in data["tag"]}.values(), key=str.lower)
+        out["tag"] = sorted({tag_key(tag): tag for tag in data["tag"]}.values(), key=tag_key)
 
     if "status" in data:
         meant = _STATUS[data["status"]]

@@ -3,16 +3,25 @@ what the validators say."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+from typing import Any
 
+import jsonschema
+import jsonschema_rs
 import pytest
+from marshmallow import ValidationError
 from openapi_spec_validator import validate
 
 from service.app import create_app
 from service.auth.schemas import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
+from service.docs.operation import declared
 from service.tasks.schemas import DESCRIPTION_MAX, LIMIT_MAX, SORTS, TITLE_MAX, TaskPatchSchema
 from tests.conftest import make_settings
 
+NODE = shutil.which("node") or "node"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
@@ -202,3 +211,165 @@ async def test_the_line_pattern_agrees_with_the_validator(spec, text, refused):
     except Exception:
         accepted = False
     assert accepted is (not refused)
+
+
+# (value, taken in a body, taken in a query string): RFC 3339 date-times
+# with an offset, years 0002 to 9998, as JSON Schema's `date-time` reads
+# RFC 3339 (T and Z in either case), and the forms datetime.fromisoformat
+# reads besides, which are refused. In a query string a space may stand for
+# the `+` of the offset (a `+` not percent-encoded).
+MOMENTS = [
+    ("2027-03-01T09:30:00Z", True, True),
+    ("2027-03-01T09:30:00+01:00", True, True),
+    ("2027-03-01T09:30:00-05:30", True, True),
+    ("2027-03-01T09:30:00-00:00", True, True),
+    ("2027-03-01T09:30:00+23:59", True, True),
+    ("2027-03-01T09:30:00.5Z", True, True),
+    ("2027-03-01T09:30:00.123456789+02:00", True, True),
+    ("2027-03-01t09:30:00z", True, True),
+    ("2027-03-01T23:59:59Z", True, True),
+    ("2028-02-29T00:00:00Z", True, True),
+    ("2000-02-29T00:00:00Z", True, True),
+    ("0002-01-01T00:00:00+14:00", True, True),
+    ("9998-12-31T23:59:59-12:00", True, True),
+    ("2027-03-01T09:30:00 01:00", False, True),
+    ("20270301T093000Z", False, False),  # basic format
+    ("2027-W09-1T09:30:00Z", False, False),  # week date
+    ("2027-060T09:30:00Z", False, False),  # ordinal date
+    ("2027-03-01 09:30:00Z", False, False),  # space for the T
+    ("2027-03-01_09:30:00Z", False, False),
+    ("2027-03-01T09:30:00", False, False),  # no offset
+    ("2027-03-01T09:30Z", False, False),  # no seconds
+    ("2027-03-01T09Z", False, False),
+    ("2027-03-01", False, False),
+    ("2027-03-01T09:30:00+0100", False, False),
+    ("2027-03-01T09:30:00+01", False, False),
+    ("2027-03-01T09:30:00 0100", False, False),
+    ("2027-03-01T09:30:00+24:00", False, False),
+    ("2027-03-01T09:30:00,5Z", False, False),
+    ("2027-03-01T09:30:00.Z", False, False),
+    ("2027-03-01T24:00:00Z", False, False),
+    ("2027-03-01T09:60:00Z", False, False),
+    ("2016-12-31T23:59:60Z", False, False),  # a leap second: Python cannot hold it
+    ("2027-02-29T00:00:00Z", False, False),
+    ("2100-02-29T00:00:00Z", False, False),
+    ("2027-04-31T00:00:00Z", False, False),
+    ("2027-13-01T00:00:00Z", False, False),
+    ("2027-00-10T00:00:00Z", False, False),
+    ("0000-01-01T00:00:00Z", False, False),
+    ("0001-12-31T23:59:59Z", False, False),
+    ("9999-01-01T00:00:00Z", False, False),
+    ("+02027-03-01T09:30:00Z", False, False),
+    ("\u0662\u0660\u0662\u0667-03-01T09:30:00Z", False, False),  # Arabic-Indic digits
+    ("2027-03-01T09:30:00Z\n", False, False),
+    (" 2027-03-01T09:30:00Z", False, False),
+    ("2027-03-01T09:30:00ZZ", False, False),
+    ("2027-03-01T09:30:00UTC", False, False),
+    ("", False, False),
+]
+
+
+def _input_moments(spec) -> list[tuple[str, str, str, Any]]:
+    """(where, name, pattern, validating field) for every timestamp a
+    request can carry: body properties and parameters of `date-time`
+    format that are not read-only, in every operation."""
+    app = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/x"))
+    handlers = {
+        (route.method.lower(), route.resource.canonical): declared(route.handler)
+        for route in app.router.routes()
+        if route.method not in ("OPTIONS", "*")
+    }
+    found = []
+    for path, method, op in operations(spec):
+        declaration = handlers[method, path]
+        for parameter in op.get("parameters", []):
+            schema = parameter["schema"]
+            if schema.get("format") == "date-time":
+                field = declaration.query().fields[parameter["name"]]
+                found.append((f"{method} {path} ?", parameter["name"], schema["pattern"], field))
+        body = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if body is None:
+            continue
+        component = spec["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+        for name, schema in component["properties"].items():
+            if schema.get("format") == "date-time" and not schema.get("readOnly"):
+                field = declaration.body().fields[name]
+                found.append((f"{method} {path} body", name, schema["pattern"], field))
+    return found
+
+
+def _ecma_verdicts(patterns: list[str], strings: list[str]) -> list[list[bool]]:
+    """Each pattern tested on each string by node's RegExp, as the
+    ECMA-262 dialect OpenAPI names (with the `u` flag, as ajv compiles)."""
+    script = (
+        "const {patterns, strings} = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "console.log(JSON.stringify(patterns.map("
+        "p => { const r = new RegExp(p, 'u'); return strings.map(s => r.test(s)); })));"
+    )
+    done = subprocess.run(
+        [NODE, "-e", script],
+        input=json.dumps({"patterns": patterns, "strings": strings}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def _accepts(field, value: str) -> bool:
+    try:
+        field.deserialize(value)
+    except ValidationError:
+        return False
+    return True
+
+
+async def test_every_timestamp_pattern_says_what_its_validator_does(spec):
+    """Every timestamp field of every operation publishes a pattern that,
+    with `format: date-time` as the validators schemathesis and jsonschema
+    use read it, takes exactly the strings the service's validator takes;
+    read as ECMA-262 (node) and as Python reads an ECMA pattern alike. In a
+    query string the document speaks of the value as sent: a space where
+    the offset's sign goes is a `+` that a form decoding made a space."""
+    found = _input_moments(spec)
+    names = {(where.split()[-1], name) for where, name, _, _ in found}
+    assert names == {
+        ("body", "due_at"),
+        ("body", "remind_at"),
+        ("?", "due_after"),
+        ("?", "due_before"),
+    }
+    # create, put and patch, listing: both mounts each
+    assert len(found) == 3 * 2 * 2 + 2 * 2
+    strings = [value for value, _, _ in MOMENTS]
+    sent = [re.sub(r" (?=[0-9]{2}:[0-9]{2}$)", "+", value) for value in strings]
+    # Every pattern of the document, so node compiles each one: a pattern only
+    # Python reads would fail every client generator and the fuzzer.
+    patterns = sorted(set(_patterns(spec)))
+    assert {pattern for _, _, pattern, _ in found} <= set(patterns)
+    ecma = dict(zip(patterns, _ecma_verdicts(patterns, strings + sent), strict=True))
+    rust_format = jsonschema_rs.validator_for(
+        {"type": "string", "format": "date-time"}, validate_formats=True
+    )
+    python_format = jsonschema.FormatChecker()
+    assert not python_format.conforms("tomorrow", "date-time")  # it really checks
+    for where, name, pattern, field in found:
+        in_query = where.endswith("?")
+        python = re.compile(pattern.removesuffix("$") + r"\Z", re.ASCII)
+        by_node = dict(zip(strings + sent, ecma[pattern], strict=False))
+        for (value, in_body_ok, in_query_ok), as_sent in zip(MOMENTS, sent, strict=True):
+            expected = in_query_ok if in_query else in_body_ok
+            assert _accepts(field, value) is expected, (where, name, value)
+            meant = as_sent if in_query else value
+            assert (python.match(meant) is not None) is by_node[meant], (pattern, meant)
+            assert (by_node[meant] and rust_format.is_valid(meant)) is expected, (where, meant)
+            assert (by_node[meant] and python_format.conforms(meant, "date-time")) is expected
+
+
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return own + [p for value in node.values() for p in _patterns(value)]
+    if isinstance(node, list):
+        return [p for value in node for p in _patterns(value)]
+    return []

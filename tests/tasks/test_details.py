@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from marshmallow import ValidationError
 
-from service.tasks.schemas import YEAR_PATTERN, TaskCreateSchema
+from service.tasks.schemas import MOMENT_PATTERN, TaskCreateSchema
 from tests.helpers import TASKS, bearer, make_task, problem, user_token
 
 
@@ -97,6 +97,37 @@ async def test_a_bad_detail_is_a_422_on_its_field_and_stores_nothing(
     assert list(errors) == [field]
     with psycopg.connect(migrated_database) as conn:
         assert conn.execute("SELECT count(*) FROM tasks").fetchone()[0] == 0
+
+
+# Forms datetime.fromisoformat reads that are not RFC 3339 (API.md: "no
+# basic format, no week dates").
+NOT_RFC_3339 = [
+    "20270101T000000Z",
+    "2027-W01-1T00:00:00Z",
+    "2027-001T00:00:00Z",
+    "2027-01-01 00:00:00Z",
+    "2027-01-01T00:00:00+0100",
+    "2027-01-01T00:00Z",
+    "2027-01-01T00:00:00.5",
+]
+
+
+async def test_only_rfc_3339_timestamps_are_taken_by_every_write(client, ann):
+    task = await create(client, ann.token, due_at="2027-01-01T00:00:00Z")
+    url = f"{TASKS}/{task['id']}"
+    for value in NOT_RFC_3339:
+        for field in ("due_at", "remind_at"):
+            for method, path in (("POST", TASKS), ("PUT", url), ("PATCH", url)):
+                resp = await client.request(
+                    method, path, json={"title": "t", field: value}, headers=bearer(ann.token)
+                )
+                errors = (await problem(resp, 422))["errors"]
+                assert list(errors) == [field], (method, value)
+    listed = await (await client.get(TASKS, headers=bearer(ann.token))).json()
+    assert listed == [task]
+    # Lower-case t and z are RFC 3339 too (its grammar is ABNF's, case-blind).
+    changed = await patch(client, ann.token, task["id"], {"due_at": "2027-01-02t03:04:05.6z"})
+    assert changed["due_at"] == "2027-01-02T03:04:05.600000Z"
 
 
 async def test_the_limits_themselves_are_accepted(client, ann):
@@ -214,13 +245,106 @@ def test_the_documented_year_pattern_is_the_validators_rule(year):
     """The OpenAPI `pattern` of due_at and remind_at says what the validator
     does, so a generated client and the service agree."""
     value = f"{year}-06-01T12:00:00Z"
-    documented = re.match(YEAR_PATTERN, value) is not None
+    documented = re.fullmatch(MOMENT_PATTERN, value) is not None
     try:
         TaskCreateSchema().load({"title": "t", "due_at": value})
         accepted = True
     except ValidationError:
         accepted = False
     assert documented == accepted == (year not in ("0001", "9999"))
+
+
+# Pairs of tags that case mapping treats unevenly: str.lower() and
+# PostgreSQL's lower() differ on the first ones (U+0130 and a final sigma);
+# then compatibility characters (Kelvin and Ohm signs, Angstrom sign,
+# ligatures), titlecase digraphs, characters whose lowercase is not one
+# letter, Turkish dotless i, and other scripts.
+UNEVEN_TAGS = [
+    ("\u0130", "i"),
+    ("i", "\u0130"),
+    ("\u0130", "i\u0307"),
+    ("\u0130STANBUL", "istanbul"),
+    ("\u039f\u0394\u039f\u03a3", "\u03bf\u03b4\u03bf\u03c3"),  # ΟΔΟΣ, οδοσ
+    ("\u039f\u0394\u039f\u03a3", "\u03bf\u03b4\u03bf\u03c2"),  # ΟΔΟΣ, οδος
+    ("\u03bf\u03b4\u03bf\u03c2", "\u03bf\u03b4\u03bf\u03c3"),  # οδος, οδοσ
+    ("\u03a3\u039f\u03a6\u039f\u03a3 \u03a3", "\u03c3\u03bf\u03c6\u03bf\u03c3 \u03c3"),
+    ("\u03a3", "\u03c2"),
+    ("\u00df", "\u1e9e"),  # ß, ẞ
+    ("\u1e9e", "SS"),
+    ("\u00df", "ss"),
+    ("\u0131", "I"),  # dotless i
+    ("\u0131", "i"),
+    ("\u212a", "k"),  # Kelvin sign
+    ("\u212a", "K"),
+    ("\u2126", "\u03c9"),  # Ohm sign, omega
+    ("\u2126", "\u03a9"),
+    ("\u212b", "\u00e5"),  # Angstrom sign, å
+    ("\ufb00", "ff"),  # ligature ff
+    ("\ufb00", "FF"),
+    ("\u01c5", "\u01c6"),  # titlecase Dž, dž
+    ("\u01c5", "\u01c4"),  # Dž, DŽ
+    ("\u01c5", "d\u017e"),
+    ("\u1f88", "\u1f80"),  # Greek alpha with psili and prosgegrammeni
+    ("\u03f4", "\u03b8"),  # capital theta symbol
+    ("\u017f", "s"),  # long s
+    ("\u00c9", "e\u0301"),  # composed and decomposed é: not a case
+    ("\u00c9", "\u00e9"),
+    ("\U00010400", "\U00010428"),  # Deseret
+    ("\u13a0", "\uab70"),  # Cherokee
+]
+
+
+async def test_tags_the_database_holds_equal_are_merged_and_no_others(
+    client, ann, migrated_database
+):
+    """Every pair is merged by the validator (the first spelling kept)
+    exactly when the database's lower() makes them one tag, else stored as
+    two: a 201, never a constraint's 422 or 409, never a 5xx."""
+    with psycopg.connect(migrated_database) as conn:
+        one_tag = {
+            (a, b): conn.execute("SELECT lower(%s) = lower(%s)", (a, b)).fetchone()[0]
+            for a, b in UNEVEN_TAGS
+        }
+    assert one_tag[("\u0130", "i")] is True  # the reported case
+    for (a, b), same in one_tag.items():
+        expected = [a] if same else [a, b]
+        task = await create(client, ann.token, tags=[a, b])
+        assert task["tags"] == expected, (a, b)
+        changed = await patch(client, ann.token, task["id"], {"tags": [b, a]})
+        assert changed["tags"] == ([b] if same else [b, a]), (a, b)
+        resp = await client.get(TASKS, params={"tag": f"{a},{b}"}, headers=bearer(ann.token))
+        assert resp.status == 200, await resp.text()
+        assert task["id"] in {t["id"] for t in await resp.json()}, (a, b)
+    resp = await client.get("/api/tags", headers=bearer(ann.token))
+    assert resp.status == 200
+
+
+async def test_the_validator_merges_exactly_what_the_database_lowers_alike(migrated_database):
+    """For every character whose lowercase differs from it, in Python or in
+    the database: the character and its lowercase, each way, are one tag
+    for the validator exactly when the database's lower() says so."""
+    with psycopg.connect(migrated_database) as conn:
+        every = [chr(c) for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+        lowered = conn.execute(
+            "SELECT array_agg(lower(c) ORDER BY n) FROM unnest(%s::text[]) WITH ORDINALITY t(c, n)",
+            (every,),
+        ).fetchone()[0]
+        pairs = [
+            pair
+            for c, low in zip(every, lowered, strict=True)
+            for other in sorted({low, c.lower()} - {c})
+            for pair in ((c, other), (other, c))
+        ]
+        same = conn.execute(
+            "SELECT array_agg(lower(a) = lower(b) ORDER BY n)"
+            " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY t(a, b, n)",
+            ([a for a, _ in pairs], [b for _, b in pairs]),
+        ).fetchone()[0]
+    assert len(pairs) > 1000
+    schema = TaskCreateSchema()
+    for (a, b), one in zip(pairs, same, strict=True):
+        tags = schema.load({"title": "t", "tags": [a, b]})["tags"]
+        assert tags == ([a] if one else [a, b]), (a, b)
 
 
 # --- GET /api/tags and GET /api/tasks/summary ------------------------------------

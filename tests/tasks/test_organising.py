@@ -210,6 +210,12 @@ async def test_a_cursor_holds_only_for_its_own_filters(client, ann):
         ("due_before=2027-01-01", "due_before"),
         ("due_after=2027-01-01T00:00:00", "due_after"),  # no offset
         ("due_after=0001-01-01T00:00:00Z", "due_after"),
+        ("due_after=20270101T000000Z", "due_after"),  # basic format
+        ("due_before=2027-W01-1T00:00:00Z", "due_before"),  # week date
+        ("due_before=2027-001T00:00:00Z", "due_before"),  # ordinal date
+        ("due_after=2027-01-01%2000:00:00Z", "due_after"),
+        ("due_after=2027-01-01T00:00:00%2B0100", "due_after"),
+        ("due_before=2027-01-01T00:00:00%200100", "due_before"),
         ("overdue=yes", "overdue"),
         ("overdue=1", "overdue"),
         ("sort=due", "sort"),
