@@ -208,9 +208,10 @@ def _serve_on(
     )
     if metrics_sock is not None:
         from service import metrics
+        from service.middlewares import problem_middleware
 
         # Every process answers scrapes on it too (see metrics.listener).
-        app.cleanup_ctx.append(metrics.listener(metrics_sock))
+        app.cleanup_ctx.append(metrics.listener(metrics_sock, [problem_middleware]))
         port = metrics_sock.getsockname()[1]
         log.info("/metrics on port %d only (METRICS_PORT), not on %s", port, url)
     elif settings.is_production:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -189,19 +189,20 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
     return metrics
 
 
-def listener(sock: socket.socket) -> Callable[[web.Application], AsyncIterator[None]]:
+def listener(
+    sock: socket.socket, middlewares: Sequence[Any]
+) -> Callable[[web.Application], AsyncIterator[None]]:
     """An aiohttp cleanup context for the API application: while it runs,
     this process also answers GET /metrics, and nothing else, on `sock`
     (METRICS_PORT, bound once by the command, so every gunicorn worker
     accepts on it). Its own small application: no API route, middleware or
-    limit can be reached through it."""
+    limit can be reached through it; `middlewares` make its 404 and 405
+    problem documents (passed in: the middlewares import this module)."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        from service.middlewares import problem_middleware  # it imports this module
-
         settings = app[keys.SETTINGS]
         scrape = web.Application(
-            middlewares=[problem_middleware],  # 404 and 405 are problem documents
+            middlewares=middlewares,
             handler_args={
                 "header_timeout": settings.client_header_timeout,
                 "keepalive_timeout": settings.keepalive_timeout,
