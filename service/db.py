@@ -283,10 +283,13 @@ class Database:
             self.timeout = settings.db_statement_timeout
         self._set_local = "; ".join(f"SET LOCAL {k} = {v}" for k, v in self._timeouts.items())
         search_ms = max(1, round(settings.search_timeout * 1000))
-        self._search_set_local = "; ".join(
-            f"SET LOCAL {k} = {search_ms if k == 'statement_timeout' else v}"
-            for k, v in self._timeouts.items()
-            if self.pooled or k == "statement_timeout"
+        self._search_begin = "; ".join(
+            ["BEGIN READ ONLY"]
+            + [
+                f"SET LOCAL {k} = {search_ms if k == 'statement_timeout' else v}"
+                for k, v in self._timeouts.items()
+                if self.pooled or k == "statement_timeout"
+            ]
         )
 
     @property
@@ -435,9 +438,12 @@ class Database:
             try:
                 pool, conn, acting = await self._acquire()
                 try:
-                    async with conn.transaction(readonly=True):
-                        await conn.execute(self._search_set_local)
+                    await conn.execute(self._search_begin)  # one round trip for both
+                    try:
                         yield conn
+                    finally:
+                        if not conn.is_closed():
+                            await conn.execute("ROLLBACK")  # it only read
                 except asyncpg.QueryCanceledError:
                     metrics.SEARCH_REFUSED.labels("too_broad").inc()
                     raise SearchTooBroad() from None
