@@ -175,7 +175,8 @@ class UserShares:
     that user's own connections to come back (handed straight to it), at
     most `wait` seconds, then TooManyInFlight. It takes nothing from the pool
     while it waits, so other users never queue behind it. A user has an
-    entry only while holding connections (or waiting for one)."""
+    entry only while holding connections (or waiting for one). `refuse`
+    makes what a waiter that gave up raises instead (the search turns)."""
 
     def __init__(
         self, share: int, wait: float, refuse: Callable[[uuid.UUID], Exception] | None = None
