@@ -33,7 +33,14 @@ import asyncpg
 
 from service import metrics
 from service.dburl import parse_database_url
-from service.errors import DatabaseUnavailable, PoolExhausted, TooManyInFlight
+from service.errors import (
+    DatabaseUnavailable,
+    PoolExhausted,
+    SearchesBusy,
+    SearchInProgress,
+    SearchTooBroad,
+    TooManyInFlight,
+)
 from service.keys import ACTING_USER
 from service.logs import first_line
 from service.settings import Settings
@@ -53,6 +60,9 @@ RECONNECT_BACKOFF_SECONDS = 1.0
 # within it; only a user whose requests are stuck (row locks, slow searches)
 # reaches it, and learns within a second instead of after DB_CONNECT_TIMEOUT.
 USER_WAIT_SECONDS = 1.0
+
+# The one key of the process-wide search turns (SEARCH_CONCURRENCY).
+_EVERY_USER = uuid.UUID(int=0)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
@@ -136,6 +146,22 @@ def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
     )
 
 
+def _too_many_in_flight(user: uuid.UUID) -> Exception:
+    metrics.USER_SHARE_REFUSED.inc()
+    log.warning("user %s: too many requests in flight; answered 429", user)
+    return TooManyInFlight()
+
+
+def _search_in_progress(user: uuid.UUID) -> Exception:
+    metrics.SEARCH_REFUSED.labels("in_progress").inc()
+    return SearchInProgress()
+
+
+def _searches_busy(_key: uuid.UUID) -> Exception:
+    metrics.SEARCH_REFUSED.labels("busy").inc()
+    return SearchesBusy()
+
+
 def _give_up(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -147,11 +173,15 @@ class UserShares:
     that user's own connections to come back (handed straight to it), at
     most `wait` seconds, then TooManyInFlight. It takes nothing from the pool
     while it waits, so other users never queue behind it. A user has an
-    entry only while holding connections (or waiting for one)."""
+    entry only while holding connections (or waiting for one). `refuse`
+    makes what a waiter that gave up raises instead (the search turns)."""
 
-    def __init__(self, share: int, wait: float) -> None:
+    def __init__(
+        self, share: int, wait: float, refuse: Callable[[uuid.UUID], Exception] | None = None
+    ) -> None:
         self.share = share
         self.wait = wait
+        self.refuse = refuse or _too_many_in_flight
         self.held: dict[uuid.UUID, int] = {}
         self.waiting: dict[uuid.UUID, deque[asyncio.Future[None]]] = {}
 
@@ -178,9 +208,7 @@ class UserShares:
             await waiter
         except TimeoutError:
             self._forget(user, waiter)
-            metrics.USER_SHARE_REFUSED.inc()
-            log.warning("user %s: too many requests in flight; answered 429", user)
-            raise TooManyInFlight() from None
+            raise self.refuse(user) from None
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.give_back(user)  # handed one, but nobody will use it
@@ -227,6 +255,13 @@ class Database:
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
         self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
+        # Searches (API.md "Limits"): one at a time per user, then at most
+        # SEARCH_CONCURRENCY in the process, each waiting as briefly as a
+        # share does; neither holds a connection while it waits.
+        self.search_turns = UserShares(1, USER_WAIT_SECONDS, _search_in_progress)
+        self.search_slots = UserShares(
+            settings.search_concurrency, USER_WAIT_SECONDS, _searches_busy
+        )
         self._in_use = 0  # connections _acquire handed out, not yet released
         self.timeout = settings.db_statement_timeout + 1.0
         self.pooled = settings.database_pooled
@@ -246,6 +281,15 @@ class Database:
             # transaction cost 16-28% of throughput through PgBouncer here.
             self.timeout = settings.db_statement_timeout
         self._set_local = "; ".join(f"SET LOCAL {k} = {v}" for k, v in self._timeouts.items())
+        search_ms = max(1, round(settings.search_timeout * 1000))
+        self._search_begin = "; ".join(
+            ["BEGIN READ ONLY"]
+            + [
+                f"SET LOCAL {k} = {search_ms if k == 'statement_timeout' else v}"
+                for k, v in self._timeouts.items()
+                if self.pooled or k == "statement_timeout"
+            ]
+        )
 
     @property
     def pool(self) -> asyncpg.Pool | None:
@@ -378,6 +422,41 @@ class Database:
                 yield conn
         finally:
             await self._release(pool, conn, user)
+
+    @asynccontextmanager
+    async def search(self, user: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for a `q` listing's statements (pass it as `conn=`):
+        the user's one search turn (SearchInProgress, 429, after a short
+        wait), one of the process's SEARCH_CONCURRENCY (SearchesBusy, 503),
+        then a transaction whose statement_timeout is SEARCH_TIMEOUT; past
+        it, SearchTooBroad (422). Turns pass first come, first served; one
+        whose waiter is cancelled passes on."""
+        await self._take(self.search_turns, user)
+        try:
+            await self._take(self.search_slots, _EVERY_USER)
+            try:
+                pool, conn, acting = await self._acquire()
+                try:
+                    await conn.execute(self._search_begin)  # one round trip for both
+                    try:
+                        yield conn
+                    finally:
+                        if not conn.is_closed():
+                            await conn.execute("ROLLBACK")  # it only read
+                except asyncpg.QueryCanceledError:
+                    metrics.SEARCH_REFUSED.labels("too_broad").inc()
+                    raise SearchTooBroad() from None
+                finally:
+                    await self._release(pool, conn, acting)
+            finally:
+                self.search_slots.give_back(_EVERY_USER)
+        finally:
+            self.search_turns.give_back(user)
+
+    @staticmethod
+    async def _take(turns: UserShares, key: uuid.UUID) -> None:
+        if not turns.try_take(key):
+            await turns.wait_for_one(key)
 
     async def _run(
         self,

@@ -189,6 +189,17 @@ class Unprocessable(Problem):
         )
 
 
+class SearchTooBroad(Unprocessable):
+    """A `q` listing ran past SEARCH_TIMEOUT and was cancelled."""
+
+    slug = "search-too-broad"
+    title = "Search too broad"
+
+    def __init__(self) -> None:
+        message = "This search takes too long; narrow it: a longer q, or add filters."
+        super().__init__({"q": [message]}, detail=message)
+
+
 class TooManyRequests(Problem):
     """429: a rate limit or a per-user share of the database. `headers`
     carries Retry-After and, for rate limits, the IETF RateLimit headers."""
@@ -217,6 +228,20 @@ class TooManyInFlight(TooManyRequests):
         )
 
 
+class SearchInProgress(TooManyRequests):
+    """429: the caller's previous search still runs (or waits) and did not
+    end within a short wait."""
+
+    slug = "search-in-progress"
+    title = "A search is already running"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__(
+            "This account already has a search running; wait for it before searching again.",
+            retry_after,
+        )
+
+
 class ServiceBusy(Problem):
     """503 at once, when waiting would only make the caller wait longer
     (e.g. the password-hashing queue is full)."""
@@ -227,6 +252,17 @@ class ServiceBusy(Problem):
 
     def __init__(self, detail: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
+class SearchesBusy(ServiceBusy):
+    """503: this process runs SEARCH_CONCURRENCY searches and none ended
+    within a short wait."""
+
+    slug = "searches-busy"
+    title = "Searches busy"
+
+    def __init__(self) -> None:
+        super().__init__("Too many searches are running; retry after Retry-After seconds.")
 
 
 class DatabaseUnavailable(Problem):

@@ -58,6 +58,13 @@ USER_SHARE_REFUSED = Counter(
     "Requests answered 429 because their user held DB_MAX_PER_USER connections "
     "and none came back within a second.",
 )
+SEARCH_REFUSED = Counter(
+    "todo_search_refused_total",
+    "Searches (q listings) refused, by reason: too_broad (past SEARCH_TIMEOUT, 422), "
+    "in_progress (the user's previous search still ran, 429), busy (SEARCH_CONCURRENCY "
+    "searches ran, 503).",
+    ["reason"],
+)
 # livesum: with several workers, the sum over the processes alive now.
 POOL_CONNECTIONS = Gauge(
     "todo_db_pool_connections",

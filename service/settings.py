@@ -70,6 +70,10 @@ class Settings:
     # once (per process, like the pool), and the tasks one user may own.
     db_max_per_user: int = 5
     max_tasks_per_user: int = 10_000
+    # Issue 25's bounded searches (API.md "Limits"): a `q` listing's own
+    # statement timeout, and how many run at once in a process.
+    search_timeout: float = 0.3
+    search_concurrency: int = 1
     log_level: str = "INFO"
     log_format: str = "json"
     # /metrics on a listener of its own (None: on the API port outside
@@ -218,6 +222,14 @@ class Settings:
                 f"DB_MAX_PER_USER must not be greater than DB_POOL_MAX ({pool_max})"
             )
         max_tasks = _int(env, "MAX_TASKS_PER_USER", 10_000, low=1, high=1_000_000_000)
+        statement_timeout = _float(env, "DB_STATEMENT_TIMEOUT", 5.0, low=0.1, high=600)
+        # Below the statement timeout, so a search past it is the search's
+        # own 422, never the database timeout's 503.
+        search_timeout = _duration(env, "SEARCH_TIMEOUT", 0.3, low=0.001, high=600)
+        if search_timeout >= statement_timeout:
+            raise SettingsError(
+                f"SEARCH_TIMEOUT must be shorter than DB_STATEMENT_TIMEOUT ({statement_timeout} s)"
+            )
 
         log_level = (get("LOG_LEVEL") or "INFO").upper()
         if log_level not in LOG_LEVELS:
@@ -263,9 +275,11 @@ class Settings:
             db_pool_min=pool_min,
             db_pool_max=pool_max,
             db_connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", 3.0, low=0.1, high=60),
-            db_statement_timeout=_float(env, "DB_STATEMENT_TIMEOUT", 5.0, low=0.1, high=600),
+            db_statement_timeout=statement_timeout,
             db_max_per_user=max_per_user,
             max_tasks_per_user=max_tasks,
+            search_timeout=search_timeout,
+            search_concurrency=_int(env, "SEARCH_CONCURRENCY", 1, low=1, high=1000),
             log_level=log_level,
             log_format=log_format,
             metrics_port=_number(env, "METRICS_PORT", None, 1, 65535, int, "a port number", ""),
@@ -316,6 +330,20 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
 
 def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
     return _number(env, name, default, low, high, float, "a number of seconds", " seconds")
+
+
+def _duration(
+    env: Mapping[str, str], name: str, default: float, *, low: float, high: float
+) -> float:
+    """Seconds, bare or with a unit: `300ms`, `1s`, `0.3`."""
+    raw = (env.get(name) or "").strip()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s)?", raw)
+    if raw and not match:
+        raise SettingsError(f"{name} must be a duration like 300ms, 1s or 0.5, not {raw!r}")
+    value = float(match[1]) / (1000 if match[2] == "ms" else 1) if match else default
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low * 1000:g}ms and {high:g}s, not {raw!r}")
+    return value
 
 
 def _number(

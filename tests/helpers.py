@@ -101,3 +101,32 @@ async def walk(client, token: str, query: str) -> Walk:
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def covering_text(q: str, length: int = 2000) -> str:
+    """Text holding every trigram of `q` (each as a word of its own) but
+    never `q` itself, `length` characters long: what a search for `q` finds
+    through its trigram index on every such task, then rejects on each."""
+    words = " ".join(q[i : i + 3] for i in range(len(q) - 2)) + " "
+    text = (words * (length // len(words) + 1))[:length]
+    assert q not in text
+    return text
+
+
+# The search attack of issue 25: every trigram of ATTACK_Q in each of a
+# user's descriptions (MAX_TASKS_PER_USER of them), never ATTACK_Q itself.
+ATTACK_Q = "abcdefgh"
+
+
+def seed_attack(url: str, user_id: str, count: int = 10_000) -> None:
+    """Give the user `count` tasks that every search for ATTACK_Q finds
+    through the index and then rejects, straight into the database."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO tasks (user_id, title, description) "
+            "SELECT %s, 'task ' || g, %s FROM generate_series(1, %s) AS g",
+            (user_id, covering_text(ATTACK_Q), count),
+        )
+        conn.execute("ANALYZE tasks")

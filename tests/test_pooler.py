@@ -13,7 +13,7 @@ import pytest
 from service.app import create_app
 from service.migrations import migrate, rollback
 from tests.conftest import MIGRATIONS_DIR, make_settings
-from tests.helpers import bearer, problem, signup
+from tests.helpers import ATTACK_Q, bearer, problem, seed_attack, signup
 
 COUNT = len([p for p in MIGRATIONS_DIR.glob("*.sql") if not p.name.endswith(".rollback.sql")])
 
@@ -108,6 +108,26 @@ async def test_a_statement_stuck_on_a_lock_is_503_and_the_pooler_recovers(
             f"/api/tasks/{task['id']}", json={"title": "v"}, headers=bearer(token)
         )
         assert resp.status == 200, await resp.text()
+
+
+async def test_a_search_past_search_timeout_is_a_422_through_the_pooler(
+    aiohttp_client, migrated_pooled_url, scram_cluster, database
+):
+    client = await pooled_client(
+        aiohttp_client, migrated_pooled_url, SEARCH_TIMEOUT="5ms", DB_POOL_MAX="1"
+    )
+    ann = await signup(client)
+    seed_attack(scram_cluster.url(database), ann["user"]["id"])
+    token = ann["access_token"]
+    body = await problem(await client.get(f"/api/tasks?q={ATTACK_Q}", headers=bearer(token)), 422)
+    assert body["type"] == "/problems/search-too-broad"
+    # The pooled connection serves on, at the service's own timeout: the
+    # search's SET LOCAL ended with its transaction.
+    for _ in range(5):
+        resp = await client.get("/api/tasks?limit=20", headers=bearer(token))
+        assert resp.status == 200, await resp.text()
+    with psycopg.connect(migrated_pooled_url, autocommit=True) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] != "5ms"
 
 
 async def test_a_postgresql_restart_mid_traffic_loses_nothing(

@@ -200,6 +200,39 @@ def test_a_bad_database_limit_names_itself(name, value, message):
         Settings.from_mapping({**PROD, name: value})
 
 
+# --- bounded searches (issue 25) ------------------------------------------------
+
+
+def test_searches_default_to_the_contract():
+    s = Settings.from_mapping(PROD)
+    assert (s.search_timeout, s.search_concurrency) == (0.3, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("300ms", 0.3), ("1s", 1.0), ("2", 2.0), ("0.5", 0.5), (" 50 ms ", 0.05)]
+)
+def test_search_timeout_is_a_duration(value, seconds):
+    s = Settings.from_mapping({**PROD, "SEARCH_TIMEOUT": value, "SEARCH_CONCURRENCY": "4"})
+    assert (s.search_timeout, s.search_concurrency) == (seconds, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SEARCH_TIMEOUT", "fast", "SEARCH_TIMEOUT must be a duration like 300ms"),
+        ("SEARCH_TIMEOUT", "300 min", "SEARCH_TIMEOUT must be a duration"),
+        ("SEARCH_TIMEOUT", "-1s", "SEARCH_TIMEOUT must be a duration"),
+        ("SEARCH_TIMEOUT", "0ms", "SEARCH_TIMEOUT must be between"),
+        ("SEARCH_TIMEOUT", "5s", r"must be shorter than DB_STATEMENT_TIMEOUT \(5.0 s\)"),
+        ("SEARCH_CONCURRENCY", "0", "SEARCH_CONCURRENCY must be between 1 and"),
+        ("SEARCH_CONCURRENCY", "one", "SEARCH_CONCURRENCY must be a whole number"),
+    ],
+)
+def test_a_bad_search_setting_names_itself(name, value, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_mapping({**PROD, name: value})
+
+
 def test_the_command_refuses_a_share_above_the_pool_in_one_line(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
@@ -277,7 +310,8 @@ def test_env_example_documents_every_setting():
     from tests.conftest import REPO_ROOT
 
     source = (REPO_ROOT / "service" / "settings.py").read_text()
-    read = set(re.findall(r'(?:get|_int|_float|_rate|_networks)\((?:env, )?"([A-Z_]+)"', source))
+    readers = "get|_int|_float|_duration|_rate|_networks"
+    read = set(re.findall(rf'(?:{readers})\((?:env, )?"([A-Z_]+)"', source))
     read.add("PROMETHEUS_MULTIPROC_DIR")  # read by the supervisor and prometheus-client
     example = (REPO_ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.M))

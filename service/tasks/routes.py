@@ -474,6 +474,24 @@ async def delete_task(request: web.Request) -> web.Response:
     query=TaskListQuerySchema,
     ok={200: Answer("A page of tasks.", {"type": "array", "items": TaskSchema}, ("Link",))},
     problems=(422, DATABASE),
+    notes={
+        422: (
+            "Invalid input; `errors` says which field and why. A search (`q`) that runs "
+            "past SEARCH_TIMEOUT is cancelled with type `/problems/search-too-broad` "
+            "(`errors.q`): narrow it (a longer q, or filters)."
+        ),
+        429: (
+            "A rate limit is reached, or too many requests of this account are in flight "
+            "(DB_MAX_PER_USER), or (type `/problems/search-in-progress`) this account's "
+            "previous search still runs: an account runs one search at a time. Retry "
+            "after Retry-After seconds."
+        ),
+        503: (
+            "The database is unreachable, or the Better Auth keys cannot be fetched, or "
+            "(type `/problems/searches-busy`) the process already runs SEARCH_CONCURRENCY "
+            "searches and none ended within a moment; retry after Retry-After seconds."
+        ),
+    },
 )
 async def list_tasks(request: web.Request) -> web.Response:
     """List the caller's tasks, one keyset page at a time."""
@@ -484,7 +502,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     tags = params.get("tag")
     searches = ("q",) if q and _INDEXED_Q.search(q) else ()
     searches += ("tags",) if tags else ()
-    first, after, column = _SORT_QUERIES[sort, searches]
+    column = _SORT_QUERIES[sort, searches][2]
     completed = params.get("completed")
     filters = {
         "priorities": params.get("priority"),
@@ -505,12 +523,11 @@ async def list_tasks(request: web.Request) -> web.Response:
     value = after_id = None
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
-    if sort == "-due_at":
-        rows = await _latest_due_first(db, searches, page, value, after_id)
-    elif after_id is None:
-        rows = await db.many(first, **page)
-    else:
-        rows = await db.many(after, **page, after_value=value, after_id=after_id)
+    if q is None:
+        rows = await _page(db, sort, searches, page, value, after_id, None)
+    else:  # bounded: API.md "Limits"
+        async with db.search(user_id) as conn:
+            rows = await _page(db, sort, searches, page, value, after_id, conn)
     if not rows:
         await _account_exists(request, user_id)
 
@@ -524,13 +541,30 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json_response([task_json(r) for r in rows], headers=headers)
 
 
+async def _page(
+    db: Any,
+    sort: str,
+    searches: tuple[str, ...],
+    page: dict[str, Any],
+    value: Any,
+    after_id: Any,
+    conn: Any,
+) -> list[Any]:
+    if sort == "-due_at":
+        return await _latest_due_first(db, searches, page, value, after_id, conn)
+    first, after, _ = _SORT_QUERIES[sort, searches]
+    if after_id is None:
+        return await db.many(first, conn=conn, **page)
+    return await db.many(after, conn=conn, **page, after_value=value, after_id=after_id)
+
+
 # Below every id: "after" ('infinity', NIL) starts a due_at read at the
 # edge of the tasks without a due_at (list_tasks.sql, Sort -due_at).
 _NIL = uuid.UUID(int=0)
 
 
 async def _latest_due_first(
-    db: Any, searches: tuple[str, ...], page: dict[str, Any], value: Any, after_id: Any
+    db: Any, searches: tuple[str, ...], page: dict[str, Any], value: Any, after_id: Any, conn: Any
 ) -> list[Any]:
     """A -due_at page off the one due_at index: the tasks with a due_at,
     read backward from just below those without; then, while the page has
@@ -539,12 +573,12 @@ async def _latest_due_first(
     rows: list[Any] = []
     if after_id is None or value is not None:
         _, dated, _ = _SORT_QUERIES["-due_at", searches]
-        rows = await db.many(dated, **page, after_value=value, after_id=after_id or _NIL)
+        rows = await db.many(dated, conn=conn, **page, after_value=value, after_id=after_id or _NIL)
     if len(rows) < page["limit"]:
         _, undated, _ = _SORT_QUERIES["due_at", searches]
         start = after_id if after_id is not None and value is None else _NIL
         rest = {**page, "limit": page["limit"] - len(rows)}
-        rows += await db.many(undated, **rest, after_value=None, after_id=start)
+        rows += await db.many(undated, conn=conn, **rest, after_value=None, after_id=start)
     return rows
 
 
