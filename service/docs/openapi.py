@@ -45,6 +45,10 @@ bearer tokens (JWT), and each person's own tasks.
   object received may be sent back.
 * Every error is an RFC 9457 problem document (`application/problem+json`);
   a 422 adds `errors`, marshmallow's `{{"field": ["message"]}}`.
+* Every answer carries `X-Content-Type-Options: nosniff`, and CORS headers
+  for an allowed origin (`FRONTEND_URL`) whatever its status; answers with
+  account or task data carry `Cache-Control: no-store` (a task with an
+  `ETag`: `private, no-cache`).
 * Timestamps are RFC 3339 in UTC with `Z`; ids are UUIDs. A path id that is
   not a UUID is a 404, like one that does not exist. Another user's task is
   a 404 as well, for every method.
