@@ -134,6 +134,8 @@ class TokenService:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("The token is not valid.") from None
+        if not _header_shape_ok(header):
+            raise Unauthorized("The token is not valid.")
         if "kid" not in header:  # ours never carry one
             user_id, session, expires = self._verify_own(token)
             return _Verified((user_id, None), expires, session)
@@ -218,6 +220,19 @@ class TokenService:
             name=name or FALLBACK_NAME,
             issued_at=min(max(int(claims["iat"]), 0), MAX_EPOCH),
         )
+
+
+def _header_shape_ok(header: Any) -> bool:
+    """Whether the header's members have the types RFC 7515 gives them: any
+    other shape is a forged or broken token (401), never a value to compare,
+    hash or look up. Neither kind of token uses an extension, so a `crit`
+    (which must be refused when not understood) or an unencoded payload
+    (`b64`) is refused too."""
+    if not isinstance(header, dict) or not isinstance(header.get("alg"), str):
+        return False
+    if any(name in header and not isinstance(header[name], str) for name in ("kid", "typ", "cty")):
+        return False
+    return "crit" not in header and header.get("b64", True) is True
 
 
 def _end(known: _Verified) -> None:

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import orjson
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from service import keys
 from service.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import TEST_SECRET, make_settings
 from tests.helpers import bearer, problem, user_token
 
 TASKS = "/api/tasks"
@@ -326,3 +327,72 @@ async def test_better_auth_tokens_are_refused_when_it_is_not_configured(
     token = key_server.token(key_server.add())
     await problem(await client.get(TASKS, headers=bearer(token)), 401)
     assert key_server.fetches == 0
+
+
+def signed_with_header(key: SigningKey, header: Any, claims: dict[str, Any]) -> str:
+    """`claims` under a header of any shape, really signed with `key`, so
+    nothing but the header is wrong."""
+    algorithm = jwt.get_algorithm_by_name(key.alg)
+    signing_key = algorithm.prepare_key(key.private)
+    parts = [
+        jwt.utils.base64url_encode(orjson.dumps(header)),
+        jwt.utils.base64url_encode(orjson.dumps(claims)),
+    ]
+    signing_input = b".".join(parts)
+    return b".".join(
+        [signing_input, jwt.utils.base64url_encode(algorithm.sign(signing_input, signing_key))]
+    ).decode()
+
+
+def hostile_headers(kid: str | None, alg: str) -> list[Any]:
+    """Headers of every wrong shape, around a real key id and algorithm."""
+    real = {"alg": alg, "typ": "JWT"} | ({"kid": kid} if kid is not None else {})
+    wrong_types = [[alg], {alg: alg}, 1, 1.5, True, None, [[]], {"": {}}]
+    headers: list[Any] = [[real], "a string", 7, None, [], {}]
+    for name in ("alg", "kid", "typ", "cty", "crit"):
+        headers += [real | {name: value} for value in wrong_types]
+    # No extension is understood: an unencoded payload, or any `crit`.
+    headers += [real | {"b64": value} for value in (False, 1, "true", [True])]
+    headers += [real | {"crit": ["exp"], "exp": 1}]
+    # Strings that name no key or algorithm here.
+    headers += [real | {name: value} for name in ("alg", "kid") for value in ("", "x" * 3000)]
+    headers += [real | {"alg": value} for value in ("none", "HS256" if kid else "EdDSA")]
+    return headers
+
+
+@pytest.mark.parametrize("kind", ["better auth", "own", "own, Better Auth off"])
+async def test_a_token_header_of_any_wrong_shape_is_401(
+    key_server, start_service, aiohttp_client, migrated_database, kind
+):
+    """Every hostile header, signed for real with the key it names, is a 401
+    problem: with Better Auth on (its key id, and none: our own token's
+    shape), and with BETTER_AUTH_URL unset."""
+    key = key_server.add()
+    now = int(time.time())
+    if kind == "better auth":
+        service = await start_service()
+        verifier(service).refetch_interval = 0.0  # unknown key ids: no wait between fetches
+        claims = {"sub": "someone", "iss": key_server.url, "aud": key_server.url}
+        signer, kid = key, key.kid
+    else:
+        if kind == "own":
+            service = await start_service()
+        else:
+            settings = make_settings(DATABASE_URL=migrated_database)
+            service = await aiohttp_client(create_app(settings))
+        _, own = await user_token(service)
+        claims = jwt.decode(own, options={"verify_signature": False})
+        signer, kid = SigningKey("", "HS256", TEST_SECRET.encode()), None
+    claims |= {"iat": now, "exp": now + 900}
+    for header in hostile_headers(kid, signer.alg):
+        token = signed_with_header(signer, header, claims)
+        resp = await service.get(TASKS, headers=bearer(token))
+        assert resp.status == 401, header
+        body = await problem(resp, 401)
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer"), header
+        assert body["type"].endswith("/unauthorized"), header
+    # The same claims under the right header are fine: only the header was wrong.
+    good = signed_with_header(
+        signer, {"alg": signer.alg, "typ": "JWT"} | ({"kid": kid} if kid else {}), claims
+    )
+    assert (await service.get(TASKS, headers=bearer(good))).status == 200
