@@ -167,9 +167,15 @@ class BetterAuthVerifier:
         async with self._session.get(self.jwks_url, allow_redirects=False) as resp:
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}")
-            body = await resp.content.read(MAX_JWKS_BYTES + 1)
-            if len(body) > MAX_JWKS_BYTES:
-                raise ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
+            too_large = ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
+            if (resp.content_length or 0) > MAX_JWKS_BYTES:
+                raise too_large
+            # However the server splits its answer: to the end, or to the cap.
+            body = bytearray()
+            async for chunk in resp.content.iter_any():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise too_large
             try:
                 return orjson.loads(body)
             except orjson.JSONDecodeError:

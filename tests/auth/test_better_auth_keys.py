@@ -66,7 +66,7 @@ class KeyServer:
         async with asyncio.timeout(10), self.fetched:
             await self.fetched.wait_for(lambda: self.fetches >= count)
 
-    async def jwks(self, _request: web.Request) -> web.Response:
+    async def jwks(self, request: web.Request) -> web.StreamResponse:
         self.fetches += 1
         async with self.fetched:
             self.fetched.notify_all()
@@ -80,7 +80,31 @@ class KeyServer:
             return web.json_response({"keys": "none"})
         if self.mode == "huge":
             return web.json_response({"keys": [], "padding": "x" * 400_000})
-        return web.json_response({"keys": [k.jwk() for k in self.keys] + self.extra})
+        if self.mode in ("in pieces", "too large, slowly"):
+            return await self.in_pieces(request)
+        return web.json_response(self.key_set())
+
+    def key_set(self) -> dict[str, Any]:
+        return {"keys": [k.jwk() for k in self.keys] + self.extra}
+
+    async def in_pieces(self, request: web.Request) -> web.StreamResponse:
+        """The answer in separate writes (chunked), the event loop going
+        round between them so the service receives each on its own."""
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        if self.mode == "in pieces":
+            body = orjson.dumps(self.key_set())
+            pieces = [body[i : i + 97] for i in range(0, len(body), 97)]
+        else:  # past the cap, and then never ending
+            pieces = [b'{"keys": [], "padding": "'] + [b"x" * 65536] * 5
+        for piece in pieces:
+            await resp.write(piece)
+            for _ in range(20):
+                await asyncio.sleep(0)
+        if self.mode == "too large, slowly":
+            await self.release.wait()
+        await resp.write_eof()
+        return resp
 
     def add(self, alg: str = "EdDSA") -> SigningKey:
         key = SigningKey(uuid.uuid4().hex, alg, private_key(alg))
@@ -289,6 +313,28 @@ async def test_a_key_server_answering_junk_is_503_for_unheld_keys(key_server, st
     # The service's own tokens do not depend on it.
     _, own = await user_token(service)
     assert (await service.get(TASKS, headers=bearer(own))).status == 200
+
+
+async def test_a_key_set_sent_in_pieces_is_read_to_its_end(key_server, start_service):
+    key_server.mode = "in pieces"
+    key_server.add("RS256")  # a large key, so the set takes several pieces
+    key = key_server.add()
+    service = await start_service()
+    resp = await service.get(TASKS, headers=bearer(key_server.token(key)))
+    assert resp.status == 200, await resp.text()
+
+
+async def test_a_key_set_past_the_cap_is_refused_as_it_arrives(key_server, start_service, caplog):
+    key_server.mode = "too large, slowly"  # and then it never ends
+    token = key_server.token(key_server.add())
+    service = await start_service()
+    resp = await service.get(TASKS, headers=bearer(token))
+    await problem(resp, 503)
+    assert int(resp.headers["Retry-After"]) > 0
+    # Refused for its size, while the key server still held the answer open.
+    assert not key_server.release.is_set()
+    assert any("larger than" in r.getMessage() for r in caplog.records)
+    assert not any("Timeout" in r.getMessage() for r in caplog.records)
 
 
 async def test_held_keys_outlive_a_key_server_that_breaks(key_server, start_service):
