@@ -396,7 +396,7 @@ async def test_two_first_requests_at_once_link_one_account(migrated_database):
     first = await asyncpg.connect(migrated_database)
     second = await asyncpg.connect(migrated_database)
     try:
-        args = (ISSUER, "racer", "r@example.com", "Racer", int(time.time()))
+        args = (ISSUER, "racer", "r@example.com", "Racer", int(time.time()), bytes(32))
         transaction = first.transaction()
         await transaction.start()
         first_id = await first.fetchval(sql, *args)
