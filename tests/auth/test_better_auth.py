@@ -281,7 +281,16 @@ async def token_issued_after(better_auth, user, second: int) -> str:
     return later["token"]
 
 
-async def test_signing_out_a_better_auth_token_ends_that_token_only(ba_client, better_auth):
+async def another_worker(aiohttp_client, migrated_database, better_auth):
+    """Another instance of the service on the same database, that has seen
+    no token yet."""
+    settings = make_settings(DATABASE_URL=migrated_database, BETTER_AUTH_URL=better_auth.url)
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_signing_out_a_better_auth_token_ends_that_token_only(
+    ba_client, better_auth, aiohttp_client, migrated_database
+):
     user = await better_auth.sign_up()
     token = await better_auth.token(user)
     other = await token_issued_after(better_auth, user, claims_of(token)["iat"])
@@ -290,9 +299,12 @@ async def test_signing_out_a_better_auth_token_ends_that_token_only(ba_client, b
 
     resp = await ba_client.post("/api/auth/signout", headers=bearer(token))
     assert resp.status == 204, await resp.text()
-    for path in (TASKS, ME):
-        body = await problem(await ba_client.get(path, headers=bearer(token)), 401)
-        assert body["type"].endswith("/session-ended")
+    fresh = await another_worker(aiohttp_client, migrated_database, better_auth)
+    for service in (ba_client, fresh):
+        for path in (TASKS, ME):
+            body = await problem(await service.get(path, headers=bearer(token)), 401)
+            assert body["type"].endswith("/session-ended")
+        assert (await service.get(TASKS, headers=bearer(other))).status == 200
     assert (await ba_client.get(TASKS, headers=bearer(other))).status == 200
     # The same person's later tokens work too.
     later = await token_issued_after(better_auth, user, claims_of(other)["iat"])
@@ -326,7 +338,7 @@ async def test_a_signed_out_token_stays_ended_under_its_other_ecdsa_signature(
 
 
 async def test_signing_out_everywhere_ends_every_better_auth_token_issued_until_then(
-    ba_client, better_auth, migrated_database
+    ba_client, better_auth, migrated_database, aiohttp_client
 ):
     user = await better_auth.sign_up()
     first = await better_auth.token(user)
@@ -339,10 +351,12 @@ async def test_signing_out_everywhere_ends_every_better_auth_token_issued_until_
         "/api/auth/signout", json={"everywhere": True}, headers=bearer(second)
     )
     assert resp.status == 204, await resp.text()
-    for t in (first, second):
-        body = await problem(await ba_client.get(TASKS, headers=bearer(t)), 401)
-        assert body["type"].endswith("/session-ended")
-    assert (await ba_client.get(TASKS, headers=bearer(stranger))).status == 200
+    fresh = await another_worker(aiohttp_client, migrated_database, better_auth)
+    for service in (ba_client, fresh):
+        for t in (first, second):
+            body = await problem(await service.get(TASKS, headers=bearer(t)), 401)
+            assert body["type"].endswith("/session-ended")
+        assert (await service.get(TASKS, headers=bearer(stranger))).status == 200
 
     with psycopg.connect(migrated_database) as conn:
         (signed_out,) = conn.execute(
