@@ -98,7 +98,7 @@ class TokenService:
         self.ttl = settings.jwt_ttl_seconds
         self._db = db
         self.better_auth = better_auth
-        self._verified: dict[str, tuple[Caller, int]] = {}
+        self._verified: dict[str, _Verified] = {}
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
         now = int(time.time())
