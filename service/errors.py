@@ -137,8 +137,8 @@ class WrongPassword(Forbidden):
 
 
 class ManagedByBetterAuth(Forbidden):
-    """Sign-out or a password change with a Better Auth token: its sessions
-    and password live on the Better Auth server."""
+    """A password change with a Better Auth token: its password lives on
+    the Better Auth server."""
 
     slug = "managed-by-better-auth"
     title = "Managed by Better Auth"

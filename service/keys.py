@@ -32,6 +32,9 @@ AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
 # The caller's session (its token's `jti`), set only for the service's own
 # tokens: what POST /api/auth/signout ends.
 SESSION_ID: web.RequestKey[uuid.UUID] = web.RequestKey("session_id")
+# The caller's verified token (service.auth.tokens._Verified), set by the
+# auth middleware: what POST /api/auth/signout ends for a Better Auth token.
+TOKEN: web.RequestKey[Any] = web.RequestKey("token")
 # The client address (service.clients), set once per request by the
 # request-context middleware.
 CLIENT: web.RequestKey[str] = web.RequestKey("client")

@@ -78,7 +78,9 @@ def clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     url = request.getfixturevalue("migrated_database")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE users, tasks, better_auth_departures CASCADE")
+        conn.execute(
+            "TRUNCATE users, tasks, better_auth_departures, better_auth_ended_tokens CASCADE"
+        )
     yield
 
 

@@ -396,7 +396,7 @@ async def test_two_first_requests_at_once_link_one_account(migrated_database):
     first = await asyncpg.connect(migrated_database)
     second = await asyncpg.connect(migrated_database)
     try:
-        args = (ISSUER, "racer", "r@example.com", "Racer", int(time.time()))
+        args = (ISSUER, "racer", "r@example.com", "Racer", int(time.time()), bytes(32))
         transaction = first.transaction()
         await transaction.start()
         first_id = await first.fetchval(sql, *args)
@@ -410,6 +410,36 @@ async def test_two_first_requests_at_once_link_one_account(migrated_database):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_ending_a_better_auth_token_cleans_up_to_ten_long_expired_ones(conn):
+    sql = (MIGRATIONS_DIR.parent / "queries" / "auth" / "end_better_auth_token.sql").read_text()
+    insert = "INSERT INTO better_auth_ended_tokens VALUES ($1, now() + $2::text::interval)"
+    for i in range(15):
+        await conn.execute(insert, bytes([i]) * 32, "-2 minutes")
+    # Expired, but within the verifier's leeway on `exp`; and not expired.
+    await conn.execute(insert, bytes([100]) * 32, "-10 seconds")
+    await conn.execute(insert, bytes([101]) * 32, "1 hour")
+
+    count_long_expired = (
+        "SELECT count(*) FROM better_auth_ended_tokens "
+        "WHERE expires_at < now() - interval '1 minute'"
+    )
+    new = bytes([200]) * 32
+    await conn.execute(sql, new, int(time.time()) + 900)
+    assert await conn.fetchval(count_long_expired) == 5
+    await conn.execute(sql, new, int(time.time()) + 900)  # the same token again: one row
+    assert await conn.fetchval(count_long_expired) == 0
+    left = await conn.fetch("SELECT token_digest FROM better_auth_ended_tokens")
+    assert {row["token_digest"] for row in left} == {bytes([100]) * 32, bytes([101]) * 32, new}
+
+
+async def test_an_ended_token_is_named_by_a_sha256_digest(conn):
+    with pytest.raises(asyncpg.CheckViolationError) as info:
+        await conn.execute(
+            "INSERT INTO better_auth_ended_tokens VALUES ($1, now())", b"short digest"
+        )
+    assert info.value.constraint_name == "better_auth_ended_tokens_token_digest_check"
 
 
 async def _until_blocked(observer, blocked) -> None:

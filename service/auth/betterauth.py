@@ -4,11 +4,16 @@ publishes (JWKS), chosen by `kid`, the algorithm pinned to the key's.
 PyJWT parses the keys and verifies; this module only decides when to fetch
 them. Keys are cached. An unknown `kid` refetches the set, at most once per
 REFETCH_INTERVAL for every caller together, so forged key ids cannot turn
-the service into a load generator against the frontend. A set older than
-MAX_KEY_AGE is refreshed on use, so a key the frontend withdrew stops
-working; when a refresh fails, the keys already held keep working. A token
-whose key is not held while the set cannot be fetched is a 503, not a 401:
-the caller's token may be fine.
+the service into a load generator against the frontend. A token that
+arrives inside that window waits for the next fetch (when the window
+ends), since its key may have been published a moment after the last one;
+at most MAX_WAITING requests wait, the others get 503 at once, so forged
+key ids hold nothing. A set older than MAX_KEY_AGE is refreshed on use,
+and each good fetch bumps `generation`, so a key the frontend withdrew
+stops working, for tokens already verified too (tokens.py); when a refresh
+fails, the keys already held keep working. A token whose key is not held
+while the set cannot be fetched is a 503, not a 401: the caller's token may
+be fine.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ MAX_KEY_AGE = 300.0
 MAX_JWKS_BYTES = 256 * 1024
 SUBJECT_MAX = 255  # users_auth_subject_check
 RETRY_AFTER_SECONDS = 5
+# Requests with an unknown key id waiting for the next fetch, per process.
+MAX_WAITING = 100
 
 
 class KeysUnavailable(Problem):
@@ -64,9 +71,16 @@ class BetterAuthVerifier:
         # Instance attributes, so a test can shorten them.
         self.refetch_interval = REFETCH_INTERVAL
         self.max_key_age = MAX_KEY_AGE
+        self.max_waiting = MAX_WAITING
+        # Bumped by every good fetch: a token verified under an older set
+        # checks that its key is still published (publishes) before use.
+        self.generation = 0
+        self.waiting = 0  # requests waiting for a fetch
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")  # monotonic time of the last good fetch
         self._attempted_at = float("-inf")
+        self._fetches_begun = 0
+        self._fetches_ended = 0  # one at a time: fetch n ends before n + 1 begins
         self._last_fetch_failed = False
         self._refreshing: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -118,21 +132,32 @@ class BetterAuthVerifier:
             raise Unauthorized("The token is not valid.")
         return claims
 
-    async def _key(self, kid: str) -> jwt.PyJWK:
+    def publishes(self, kid: str) -> bool:
+        """Whether the key set as last fetched holds this key id."""
+        return kid in self._keys
+
+    def refresh_if_stale(self) -> None:
+        """Refresh a set older than max_key_age, in the background: the keys
+        held keep working meanwhile."""
         now = time.monotonic()
-        due = now - self._attempted_at >= self.refetch_interval
+        if (
+            now - self._attempted_at >= self.refetch_interval
+            and now - self._fetched_at > self.max_key_age
+        ):
+            self._start_refresh()
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
         key = self._keys.get(kid)
         if key is not None:
-            if due and now - self._fetched_at > self.max_key_age:
-                self._start_refresh()  # in the background: this key still works
+            self.refresh_if_stale()
             return key
-        if due:
-            self._start_refresh()
-        task = self._refreshing
-        if task is not None and not task.done():
-            # Shared by every caller waiting for it; one that goes away must
-            # not cancel it for the others.
-            await asyncio.shield(task)
+        if self.waiting >= self.max_waiting:
+            raise KeysUnavailable()
+        self.waiting += 1
+        try:
+            await self._fetched_since(self._fetches_begun, kid)
+        finally:
+            self.waiting -= 1
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -140,12 +165,40 @@ class BetterAuthVerifier:
             raise KeysUnavailable()
         raise Unauthorized("The token is signed with a key the sign-in server does not publish.")
 
-    def _start_refresh(self) -> None:
+    async def _fetched_since(self, begun: int, kid: str) -> None:
+        """Return once a fetch begun after the first `begun` has ended (one
+        under way when the caller came may have missed a key published
+        just then), or once `kid` is held, or once a fetch failed."""
+        while self._fetches_ended <= begun:
+            task = self._refreshing
+            if task is None or task.done():
+                wait = self._attempted_at + self.refetch_interval - time.monotonic()
+                if wait > 0 and self._last_fetch_failed:
+                    return  # the key server is failing: 503 now, not after the window
+                if wait > 0:
+                    await asyncio.sleep(wait)  # the next fetch is when the window ends
+                    continue
+                task = self._start_refresh()
+            # Shared by every caller waiting for it; one that goes away must
+            # not cancel it for the others.
+            await asyncio.shield(task)
+            if kid in self._keys or self._last_fetch_failed:
+                return
+
+    def _start_refresh(self) -> asyncio.Task[None]:
         if self._refreshing is None or self._refreshing.done():
             self._attempted_at = time.monotonic()
+            self._fetches_begun += 1
             self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        return self._refreshing
 
     async def _refresh(self) -> None:
+        try:
+            await self._load()
+        finally:
+            self._fetches_ended += 1
+
+    async def _load(self) -> None:
         try:
             document = await self._fetch()
             keys = _usable_keys(document)
@@ -154,6 +207,7 @@ class BetterAuthVerifier:
             log.warning("fetching Better Auth keys from %s failed: %s", self.jwks_url, _why(exc))
             return
         self._keys = keys
+        self.generation += 1
         self._fetched_at = time.monotonic()
         self._last_fetch_failed = False
         log.info("Better Auth keys fetched from %s: %d usable", self.jwks_url, len(keys))
@@ -167,9 +221,15 @@ class BetterAuthVerifier:
         async with self._session.get(self.jwks_url, allow_redirects=False) as resp:
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}")
-            body = await resp.content.read(MAX_JWKS_BYTES + 1)
-            if len(body) > MAX_JWKS_BYTES:
-                raise ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
+            too_large = ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
+            if (resp.content_length or 0) > MAX_JWKS_BYTES:
+                raise too_large
+            # However the server splits its answer: to the end, or to the cap.
+            body = bytearray()
+            async for chunk in resp.content.iter_any():
+                body += chunk
+                if len(body) > MAX_JWKS_BYTES:
+                    raise too_large
             try:
                 return orjson.loads(body)
             except orjson.JSONDecodeError:

@@ -176,16 +176,19 @@ async def rename(request: web.Request) -> web.Response:
     description=(
         'Ends the presented token\'s session, or with `{"everywhere": true}` every '
         "session of the account. Those tokens are then refused (401, "
-        "`session-ended`) by every worker and replica within a second."
+        "`session-ended`) by every worker and replica within a second. With a "
+        "Better Auth token: ends that token (until its `exp`), or with "
+        '`{"everywhere": true}` every token of the account issued up to this '
+        "second (by `iat`); tokens Better Auth issues later work. A frontend calls "
+        "it beside `authClient.signOut()`."
     ),
     tag="auth",
     body=SignoutSchema,
     body_required=False,
     ok={204: Answer("Signed out.")},
-    problems=(*JSON_BODY, 403, DATABASE),
+    problems=(*JSON_BODY, DATABASE),
     notes={
         401: "No valid token, or it was already signed out.",
-        403: "The token is a Better Auth token: sign out through Better Auth.",
     },
 )
 async def signout(request: web.Request) -> web.Response:
@@ -194,12 +197,22 @@ async def signout(request: web.Request) -> web.Response:
         SIGNOUT.load(await read_json(request))["everywhere"] if has_body(request) else False
     )
     session_id = request.get(keys.SESSION_ID)
-    if session_id is None:
-        raise ManagedByBetterAuth("sign out")
     user_id = request[keys.USER_ID]
     tokens = request.app[keys.TOKENS]
     db = request.app[keys.DB]
-    if everywhere:
+    if session_id is None:  # a Better Auth token: it has no session here
+        token = request[keys.TOKEN]
+        if everywhere:
+            up_to = await db.val("end_better_auth_tokens", user_id=user_id)
+            if up_to is None:
+                raise AccountGone()
+            tokens.ended_better_auth_user(user_id, up_to)
+        else:
+            await db.exec(
+                "end_better_auth_token", token_digest=token.digest, expires_at=token.expires
+            )
+            tokens.ended_better_auth_token(token.digest)
+    elif everywhere:
         await db.exec("end_all_sessions", user_id=user_id)
         tokens.ended_user(user_id)
     else:

@@ -13,13 +13,17 @@ change, the account deleted. A worker that verified a token trusts it for
 CHECK_SECONDS, then asks the database again (one primary-key lookup, shared
 by the requests that arrive meanwhile), so an ended session is refused by
 every worker and replica within a second, through a transaction pooler too.
-A Better Auth token is checked the same way against its account's row.
+A Better Auth token is checked the same way, in one statement, against its
+account's row (gone, or signed out everywhere since its `iat`) and the
+tokens signed out alone (by the digest of its signed part), and against
+the key set: once a refresh no longer publishes its key, it is refused.
 bench/load.py measured this against a lookup on every request and against
 no check (README, "Sessions")."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -53,6 +57,9 @@ CACHE_SIZE = 10_000
 # under the contract's second.
 CHECK_SECONDS = 0.5
 SIGNED_OUT = "The session has ended (signed out, or the password changed); sign in again."
+KEY_WITHDRAWN = "The token is signed with a key the sign-in server no longer publishes."
+# Why a token is refused from now on (_Verified.ended).
+ENDED, GONE, WITHDRAWN = "ended", "gone", "withdrawn"
 FALLBACK_NAME = "Better Auth user"
 MAX_EPOCH = 2**53  # an `iat` past it is clamped: still a bigint, still after every deletion
 
@@ -69,9 +76,17 @@ class _Verified:
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
     checking: asyncio.Task[bool] | None = None  # the look under way, shared
-    # Seen ended: refused from now on without asking again (a session never
-    # comes back), so a signed-out token costs no query however often it is sent.
-    ended: bool = False
+    # Seen ended (ENDED, GONE or WITHDRAWN): refused from now on without
+    # asking again (a session never comes back), so a signed-out token costs
+    # no query however often it is sent.
+    ended: str | None = None
+    # A Better Auth token's key id, and the key set generation it was last
+    # seen published in; its `iat` and the digest of its signed part, which
+    # sign-out keys on.
+    kid: str | None = None
+    key_set: int = 0
+    issued: int = 0
+    digest: bytes = b""
 
 
 class TokenService:
@@ -83,7 +98,7 @@ class TokenService:
         self.ttl = settings.jwt_ttl_seconds
         self._db = db
         self.better_auth = better_auth
-        self._verified: dict[str, tuple[Caller, int]] = {}
+        self._verified: dict[str, _Verified] = {}
 
     def issue(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str:
         now = int(time.time())
@@ -104,9 +119,13 @@ class TokenService:
             known is not None
             and time.monotonic() - known.checked < CHECK_SECONDS
             and time.time() < known.expires + LEEWAY_SECONDS
+            and (known.kid is None or known.key_set == self._key_set())
         ):
             return known
         return None
+
+    def _key_set(self) -> int:
+        return self.better_auth.generation if self.better_auth is not None else 0
 
     async def authenticate(self, token: str) -> _Verified:
         """Verify a token the cache cannot vouch for, and see that its
@@ -122,11 +141,12 @@ class TokenService:
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = known
-        if known.ended or not await self._still_live(known):
-            _end(known)
-            if known.session is None:
-                raise AccountGone()
-            raise Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
+        elif known.ended is None and known.kid is not None and self.better_auth is not None:
+            _check_key(known, known.kid, self.better_auth)
+        if known.ended is None:
+            await self._still_live(known)  # ends it when it is not
+        if known.ended is not None:
+            raise _refusal(known.ended)
         return known
 
     async def _verify(self, token: str) -> _Verified:
@@ -134,22 +154,42 @@ class TokenService:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("The token is not valid.") from None
+        if not _header_shape_ok(header):
+            raise Unauthorized("The token is not valid.")
         if "kid" not in header:  # ours never carry one
             user_id, session, expires = self._verify_own(token)
             return _Verified((user_id, None), expires, session)
         if self.better_auth is None:
             raise Unauthorized("The token is not valid.")
+        key_set = self.better_auth.generation  # before: a fetch meanwhile is checked later
         claims = await self.better_auth.verify(token, header)
-        user_id = await self._link(self.better_auth.issuer, claims)
-        if user_id is None:
+        issued = min(max(int(claims["iat"]), 0), MAX_EPOCH)
+        # What the signature covers (header and claims as sent): a signature
+        # re-encoded or, for ECDSA, recomputed from the old one keeps it.
+        digest = hashlib.sha256(token.rpartition(".")[0].encode()).digest()
+        linked = await self._link(self.better_auth.issuer, claims, issued, digest)
+        if linked is None:
             raise AccountGone()
-        # Just found or made: live as of now.
-        return _Verified((user_id, claims["sub"]), int(claims["exp"]), None, time.monotonic())
+        # Just found or made: live as of now, unless it was signed out.
+        known = _Verified(
+            (linked["id"], claims["sub"]),
+            int(claims["exp"]),
+            None,
+            time.monotonic(),
+            kid=header["kid"],
+            key_set=key_set,
+            issued=issued,
+            digest=digest,
+        )
+        if not linked["live"]:
+            _end(known, ENDED)
+        return known
 
     async def _still_live(self, known: _Verified) -> bool:
-        """Whether the token's session (or account) is live, asked at most
-        once per CHECK_SECONDS: requests that arrive while one look is under
-        way share it."""
+        """Whether the token's session (or a Better Auth token's account and
+        sign-outs) is live, asked at most once per CHECK_SECONDS: requests
+        that arrive while one look is under way share it. A token that is
+        not is ended."""
         if time.monotonic() - known.checked < CHECK_SECONDS:
             return True
         task = known.checking
@@ -165,12 +205,21 @@ class TokenService:
         try:
             user_id = known.caller[0]
             if known.session is None:
-                live = await self._db.val("account_exists", id=user_id)
+                live = await self._db.val(
+                    "better_auth_token_is_live",
+                    id=user_id,
+                    issued_at=known.issued,
+                    token_digest=known.digest,
+                )
             else:
                 live = await self._db.val("session_is_live", id=known.session, user_id=user_id)
         finally:
             known.checking = None
-        if not live or known.ended:  # ended here while the look ran
+        if known.ended is not None:  # ended here while the look ran
+            return False
+        if not live:
+            # No row: the session, or a Better Auth token's account, is gone.
+            _end(known, GONE if live is None and known.session is None else ENDED)
             return False
         known.checked = started  # from when the look began: never later than the truth
         return True
@@ -180,13 +229,27 @@ class TokenService:
         refuses its cached tokens at once (the others within CHECK_SECONDS)."""
         for known in self._verified.values():
             if known.caller[0] == user_id:
-                _end(known)
+                _end(known, ENDED if known.session is not None else GONE)
 
     def ended_session(self, session: uuid.UUID) -> None:
         """This session just ended here: refuse its cached token at once."""
         for known in self._verified.values():
             if known.session == session:
-                _end(known)
+                _end(known, ENDED)
+
+    def ended_better_auth_token(self, digest: bytes) -> None:
+        """This Better Auth token was just signed out here: refuse it at once
+        (under any encoding of its signature)."""
+        for known in self._verified.values():
+            if known.digest == digest:
+                _end(known, ENDED)
+
+    def ended_better_auth_user(self, user_id: uuid.UUID, up_to: int) -> None:
+        """Every Better Auth token of this account issued up to second
+        `up_to` was just signed out here: refuse them at once."""
+        for known in self._verified.values():
+            if known.caller[0] == user_id and known.kid is not None and known.issued <= up_to:
+                _end(known, ENDED)
 
     def _verify_own(self, token: str) -> tuple[uuid.UUID, uuid.UUID, int]:
         """(user id, session id, expiry) of one of our own tokens."""
@@ -205,26 +268,61 @@ class TokenService:
         except (jwt.PyJWTError, ValueError, TypeError):
             raise Unauthorized("The token is not valid.") from None
 
-    async def _link(self, issuer: str, claims: dict[str, Any]) -> uuid.UUID | None:
-        """The account linked to this Better Auth user, made on first use;
-        None when it deleted itself after this token was issued."""
+    async def _link(self, issuer: str, claims: dict[str, Any], issued: int, digest: bytes) -> Any:
+        """The account linked to this Better Auth user, made on first use,
+        and whether this token is live (not signed out); None when the
+        account deleted itself after this token was issued."""
         email = _claimed_email(claims.get("email"))
         name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
-        return await self._db.val(
+        return await self._db.one(
             "link_better_auth_user",
             issuer=issuer,
             subject=claims["sub"],
             email=email,
             name=name or FALLBACK_NAME,
-            issued_at=min(max(int(claims["iat"]), 0), MAX_EPOCH),
+            issued_at=issued,
+            token_digest=digest,
         )
 
 
-def _end(known: _Verified) -> None:
+def _header_shape_ok(header: Any) -> bool:
+    """Whether the header's members have the types RFC 7515 gives them: any
+    other shape is a forged or broken token (401), never a value to compare,
+    hash or look up. Neither kind of token uses an extension, so a `crit`
+    (which must be refused when not understood) or an unencoded payload
+    (`b64`) is refused too."""
+    if not isinstance(header, dict) or not isinstance(header.get("alg"), str):
+        return False
+    if any(name in header and not isinstance(header[name], str) for name in ("kid", "typ", "cty")):
+        return False
+    return "crit" not in header and header.get("b64", True) is True
+
+
+def _end(known: _Verified, why: str) -> None:
     """Refused from now on: stale, so the hot path (cached) passes it to
     authenticate, which sees it ended."""
-    known.ended = True
+    known.ended = why
     known.checked = float("-inf")
+
+
+def _check_key(known: _Verified, kid: str, better_auth: BetterAuthVerifier) -> None:
+    """End a Better Auth token whose key the set, refreshed since it was
+    verified, no longer publishes: no signature is checked again."""
+    # Tokens served from the cache never reach verify(), which does this.
+    better_auth.refresh_if_stale()
+    if known.key_set != better_auth.generation:
+        if not better_auth.publishes(kid):
+            _end(known, WITHDRAWN)
+            return
+        known.key_set = better_auth.generation
+
+
+def _refusal(why: str) -> Unauthorized:
+    if why == GONE:
+        return AccountGone()
+    if why == WITHDRAWN:
+        return Unauthorized(KEY_WITHDRAWN)
+    return Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
 
 
 def _retrieved(task: asyncio.Task[bool]) -> None:
@@ -290,6 +388,7 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         known = tokens.cached(token) or await tokens.authenticate(token)
         user_id, subject = known.caller
         request[keys.USER_ID] = user_id
+        request[keys.TOKEN] = known
         if subject is not None:
             request[keys.AUTH_SUBJECT] = subject
         else:

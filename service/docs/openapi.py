@@ -61,7 +61,8 @@ bearer tokens (JWT), and each person's own tasks.
   send fewer at a time.
 * 503 (with `Retry-After`) means the database is unreachable, or (for a
   Better Auth token whose key the service does not hold yet) the sign-in
-  server's keys cannot be fetched; retry.
+  server's keys cannot be fetched, or too many such tokens already wait
+  for the next fetch; retry.
 * 429 (with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit`
   headers) means a rate limit is reached: sign-in failures per account (past
   it, even the right password waits), sign-up and sign-in attempts per
@@ -100,8 +101,8 @@ _ERRORS = {
         "(for a rate limit, RateLimit-Policy and RateLimit say the same, IETF syntax)."
     ),
     503: (
-        "The database is unreachable, or the Better Auth keys cannot be fetched; "
-        "retry after Retry-After seconds."
+        "The database is unreachable, or the Better Auth keys cannot be fetched (or too "
+        "many tokens wait for them); retry after Retry-After seconds."
     ),
 }
 # What the bearer-token check adds to every route that needs a token (429:

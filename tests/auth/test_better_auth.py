@@ -23,6 +23,8 @@ from tests.launcher import wait_until_async
 
 TASKS = "/api/tasks"
 ME = "/api/auth/me"
+# The order of NIST P-256, ES256's curve.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 def claims_of(token: str) -> dict:
@@ -258,14 +260,117 @@ async def test_a_claimed_name_follows_the_sign_up_rule(ba_client, better_auth):
         assert (await resp.json())["name"] == expected, given
 
 
-async def test_sign_out_and_password_belong_to_better_auth(ba_client, better_auth):
+async def test_the_password_belongs_to_better_auth(ba_client, better_auth):
     token = await better_auth.token(await better_auth.sign_up())
-    resp = await ba_client.post("/api/auth/signout", headers=bearer(token))
-    assert (await problem(resp, 403))["type"].endswith("/managed-by-better-auth")
     change = {"current_password": "correct horse battery", "new_password": "tangerine orbit"}
     resp = await ba_client.put("/api/auth/password", json=change, headers=bearer(token))
     assert (await problem(resp, 403))["type"].endswith("/managed-by-better-auth")
     assert (await ba_client.get(ME, headers=bearer(token))).status == 200  # nothing ended
+
+
+async def token_issued_after(better_auth, user, second: int) -> str:
+    """A token Better Auth issues for `user` with an `iat` past `second`
+    (its tokens carry no `jti`: two of one second are the same token)."""
+    later = {}
+
+    async def issued_after() -> bool:
+        later["token"] = await better_auth.token(user)
+        return claims_of(later["token"])["iat"] > second
+
+    await wait_until_async(issued_after, f"no token issued after {second}", 5)
+    return later["token"]
+
+
+async def another_worker(aiohttp_client, migrated_database, better_auth):
+    """Another instance of the service on the same database, that has seen
+    no token yet."""
+    settings = make_settings(DATABASE_URL=migrated_database, BETTER_AUTH_URL=better_auth.url)
+    return await aiohttp_client(create_app(settings))
+
+
+async def test_signing_out_a_better_auth_token_ends_that_token_only(
+    ba_client, better_auth, aiohttp_client, migrated_database
+):
+    user = await better_auth.sign_up()
+    token = await better_auth.token(user)
+    other = await token_issued_after(better_auth, user, claims_of(token)["iat"])
+    for t in (token, other):  # both verified, cached and live
+        assert (await ba_client.get(TASKS, headers=bearer(t))).status == 200
+
+    resp = await ba_client.post("/api/auth/signout", headers=bearer(token))
+    assert resp.status == 204, await resp.text()
+    fresh = await another_worker(aiohttp_client, migrated_database, better_auth)
+    for service in (ba_client, fresh):
+        for path in (TASKS, ME):
+            body = await problem(await service.get(path, headers=bearer(token)), 401)
+            assert body["type"].endswith("/session-ended")
+        assert (await service.get(TASKS, headers=bearer(other))).status == 200
+    assert (await ba_client.get(TASKS, headers=bearer(other))).status == 200
+    # The same person's later tokens work too.
+    later = await token_issued_after(better_auth, user, claims_of(other)["iat"])
+    assert (await ba_client.get(ME, headers=bearer(later))).status == 200
+
+
+async def test_a_signed_out_token_stays_ended_under_its_other_ecdsa_signature(
+    aiohttp_client, migrated_database, better_auth_es256
+):
+    """An ECDSA signature (r, s) has a twin, (r, n - s), that verifies as
+    well: anyone holding the token can make it. It is the same token."""
+    client = await aiohttp_client(
+        create_app(
+            make_settings(DATABASE_URL=migrated_database, BETTER_AUTH_URL=better_auth_es256.url)
+        )
+    )
+    token = await better_auth_es256.token(await better_auth_es256.sign_up())
+    signed, _, signature = token.rpartition(".")
+    raw = jwt.utils.base64url_decode(signature)
+    r, s = raw[:32], int.from_bytes(raw[32:], "big")
+    twin_s = (P256_ORDER - s).to_bytes(32, "big")
+    twin = signed + "." + jwt.utils.base64url_encode(r + twin_s).decode()
+    assert twin != token
+    assert (await client.get(TASKS, headers=bearer(twin))).status == 200  # it verifies
+
+    resp = await client.post("/api/auth/signout", headers=bearer(token))
+    assert resp.status == 204
+    for t in (token, twin):
+        body = await problem(await client.get(TASKS, headers=bearer(t)), 401)
+        assert body["type"].endswith("/session-ended")
+
+
+async def test_signing_out_everywhere_ends_every_better_auth_token_issued_until_then(
+    ba_client, better_auth, migrated_database, aiohttp_client
+):
+    user = await better_auth.sign_up()
+    first = await better_auth.token(user)
+    second = await token_issued_after(better_auth, user, claims_of(first)["iat"])
+    stranger = await better_auth.token(await better_auth.sign_up())
+    for t in (first, second, stranger):
+        assert (await ba_client.get(TASKS, headers=bearer(t))).status == 200
+
+    resp = await ba_client.post(
+        "/api/auth/signout", json={"everywhere": True}, headers=bearer(second)
+    )
+    assert resp.status == 204, await resp.text()
+    fresh = await another_worker(aiohttp_client, migrated_database, better_auth)
+    for service in (ba_client, fresh):
+        for t in (first, second):
+            body = await problem(await service.get(TASKS, headers=bearer(t)), 401)
+            assert body["type"].endswith("/session-ended")
+        assert (await service.get(TASKS, headers=bearer(stranger))).status == 200
+
+    with psycopg.connect(migrated_database) as conn:
+        (signed_out,) = conn.execute(
+            "SELECT extract(epoch FROM better_auth_signed_out_at) FROM users "
+            "WHERE auth_subject = %s",
+            (user.id,),
+        ).fetchone()
+    # Still signed in at Better Auth: a token issued after that second works,
+    # with the same account and its tasks.
+    later = await token_issued_after(better_auth, user, int(signed_out))
+    resp = await ba_client.get(ME, headers=bearer(later))
+    assert resp.status == 200, await resp.text()
+    resp = await ba_client.post("/api/auth/signout", headers=bearer(later))
+    assert resp.status == 204
 
 
 async def test_deleting_a_better_auth_account_needs_no_password_and_leaves_better_auth(
