@@ -7,6 +7,8 @@ import re
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import asyncpg
+
 PROBLEM = "application/problem+json"
 TASKS = "/api/tasks"
 # Passwords sign-up accepts (not guessable, service/auth/strength.py): one
@@ -130,3 +132,46 @@ def seed_attack(url: str, user_id: str, count: int = 10_000) -> None:
             (user_id, covering_text(ATTACK_Q), count),
         )
         conn.execute("ANALYZE tasks")
+
+
+class DatabaseLock:
+    """The test's own connection holding locks in one open transaction, so
+    that requests touching what it locked wait inside PostgreSQL, as slow
+    statements would; the interleaving is the test's, never the clock's.
+    `statement`, when given, takes the lock on entry."""
+
+    def __init__(self, url: str, statement: str | None = None) -> None:
+        self.url = url
+        self.statement = statement
+        self.held = False
+
+    async def __aenter__(self) -> DatabaseLock:
+        self.conn = await asyncpg.connect(self.url)
+        # pg_stat_activity is read once per transaction: watch from outside.
+        self.observer = await asyncpg.connect(self.url)
+        self.tx = self.conn.transaction()
+        await self.tx.start()
+        self.held = True
+        if self.statement is not None:
+            await self.hold(self.statement)
+        return self
+
+    async def hold(self, statement: str, *args: Any) -> None:
+        await self.conn.execute(statement, *args)
+
+    async def waiting(self) -> int:
+        """Backends of this database waiting on a lock: the held requests."""
+        return await self.observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+
+    async def release(self) -> None:
+        await self.tx.rollback()
+        self.held = False
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.held:
+            await self.tx.rollback()
+        await self.conn.close()
+        await self.observer.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,12 +16,14 @@ from service.app import create_app
 from service.db import UserShares
 from service.errors import TooManyInFlight
 from tests.conftest import make_settings
-from tests.helpers import bearer, make_task, problem, user_token
+from tests.helpers import DatabaseLock, bearer, make_task, problem, user_token
 from tests.launcher import wait_until_async
 
 # Longer than any test below holds its row lock: the stuck requests must be
 # released by the test, never by the statement timeout.
 HOLD_LIMIT = "60"
+# The test's row locks: requests writing those tasks wait on them.
+FOR_UPDATE = "SELECT 1 FROM tasks WHERE id = any($1::uuid[]) FOR UPDATE"
 
 
 async def samples(client) -> dict:
@@ -32,45 +33,6 @@ async def samples(client) -> dict:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
-
-
-class RowLock:
-    """The test's own connection holding `SELECT ... FOR UPDATE` on tasks,
-    so that requests writing them wait on the lock, as slow queries would."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def __aenter__(self) -> RowLock:
-        self.conn = await asyncpg.connect(self.url)
-        # pg_stat_activity is read once per transaction: watch from outside.
-        self.observer = await asyncpg.connect(self.url)
-        self.tx = self.conn.transaction()
-        await self.tx.start()
-        self.held = True
-        return self
-
-    async def hold(self, *task_ids: str) -> None:
-        await self.conn.execute(
-            "SELECT 1 FROM tasks WHERE id = any($1::uuid[]) FOR UPDATE", list(task_ids)
-        )
-
-    async def waiting(self) -> int:
-        """Backends of this database waiting on a lock: the stuck requests."""
-        return await self.observer.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-
-    async def release(self) -> None:
-        await self.tx.rollback()
-        self.held = False
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.held:
-            await self.tx.rollback()
-        await self.conn.close()
-        await self.observer.close()
 
 
 async def send(client, method: str, path: str, token: str, body: dict):
@@ -94,8 +56,8 @@ async def test_one_users_stuck_requests_get_429_while_another_user_is_served(
     bob_task = (await make_task(client, bob.token)).task["id"]
     refused_before = (await samples(client)).get(("todo_db_user_share_refused_total", ()), 0)
 
-    async with RowLock(migrated_database) as lock:
-        await lock.hold(ann_task)
+    async with DatabaseLock(migrated_database) as lock:
+        await lock.hold(FOR_UPDATE, [ann_task])
         path = f"/api/tasks/{ann_task}"
         writes = [
             asyncio.create_task(send(client, method, path, ann.token, {"title": f"edit {i}"}))
@@ -157,8 +119,8 @@ async def test_a_full_pool_is_counted_apart_from_an_outage(aiohttp_client, migra
     tasks = {u: (await make_task(client, u.token)).task["id"] for u in (ann, bob)}
     before = await samples(client)
 
-    async with RowLock(migrated_database) as lock:
-        await lock.hold(*tasks.values())
+    async with DatabaseLock(migrated_database) as lock:
+        await lock.hold(FOR_UPDATE, list(tasks.values()))
         stuck = [
             asyncio.create_task(send(client, "PATCH", f"/api/tasks/{t}", u.token, {"title": "x"}))
             for u, t in tasks.items()

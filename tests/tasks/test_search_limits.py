@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg
 import psycopg
 import pytest
 
@@ -21,6 +20,7 @@ from tests.conftest import make_settings
 from tests.helpers import (
     ATTACK_Q,
     TASKS,
+    DatabaseLock,
     bearer,
     make_task,
     problem,
@@ -40,39 +40,9 @@ async def app_client(aiohttp_client, url: str, **settings: str):
     return await aiohttp_client(create_app(make_settings(DATABASE_URL=url, **settings)))
 
 
-class TableLock:
-    """The test's own connection holding ACCESS EXCLUSIVE on tasks: every
-    statement reading tasks waits on it inside PostgreSQL."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def __aenter__(self) -> TableLock:
-        self.conn = await asyncpg.connect(self.url)
-        # pg_stat_activity is read once per transaction: watch from outside.
-        self.observer = await asyncpg.connect(self.url)
-        self.tx = self.conn.transaction()
-        await self.tx.start()
-        await self.conn.execute("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
-        self.held = True
-        return self
-
-    async def waiting(self) -> int:
-        """Backends of this database waiting on a lock: the held searches."""
-        return await self.observer.fetchval(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-
-    async def release(self) -> None:
-        await self.tx.rollback()
-        self.held = False
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.held:
-            await self.tx.rollback()
-        await self.conn.close()
-        await self.observer.close()
+def table_lock(url: str) -> DatabaseLock:
+    """ACCESS EXCLUSIVE on tasks: every statement reading tasks waits on it."""
+    return DatabaseLock(url, "LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE")
 
 
 async def search(client, token: str, q: str = "milk"):
@@ -124,7 +94,7 @@ async def test_a_second_search_of_the_same_user_is_a_429_while_the_first_runs(
     ann = await user_token(client)
     await make_task(client, ann.token, title="buy milk")
 
-    async with TableLock(migrated_database) as lock:
+    async with table_lock(migrated_database) as lock:
         first = asyncio.create_task(search(client, ann.token))
         await wait_until_async(
             lambda: _reaches(lock.waiting(), 1), "the first search never reached the lock", 10
@@ -156,7 +126,7 @@ async def test_with_search_concurrency_1_two_users_never_search_at_once(
     ann, bob = await user_token(client), await user_token(client, "bob@example.com")
     db = client.server.app[keys.DB]
 
-    async with TableLock(migrated_database) as lock:
+    async with table_lock(migrated_database) as lock:
         held = asyncio.create_task(search(client, ann.token))
         await wait_until_async(
             lambda: _reaches(lock.waiting(), 1), "ann's search never reached the lock", 10
@@ -180,7 +150,7 @@ async def test_with_search_concurrency_1_two_users_never_search_at_once(
 
     # The same observation sees two searches at once where two may run.
     client = await app_client(aiohttp_client, migrated_database, SEARCH_CONCURRENCY="2", **HOLD)
-    async with TableLock(migrated_database) as lock:
+    async with table_lock(migrated_database) as lock:
         both = [asyncio.create_task(search(client, u.token)) for u in (ann, bob)]
         await wait_until_async(
             lambda: _reaches(lock.waiting(), 2), "the two searches never ran at once", 10
@@ -200,7 +170,7 @@ async def test_a_waiting_search_its_client_abandons_leaves_no_hole(
     ann, bob = await user_token(client), await user_token(client, "bob@example.com")
     db = client.server.app[keys.DB]
 
-    async with TableLock(migrated_database) as lock:
+    async with table_lock(migrated_database) as lock:
         held = asyncio.create_task(search(client, ann.token))
         await wait_until_async(
             lambda: _reaches(lock.waiting(), 1), "ann's search never reached the lock", 10
@@ -228,7 +198,7 @@ async def test_a_waiting_search_its_client_abandons_leaves_no_hole(
 
     # No hole either way: Bob searches again, and there is still one slot.
     assert (await search(client, bob.token))[0] == 200
-    async with TableLock(migrated_database) as lock:
+    async with table_lock(migrated_database) as lock:
         held = asyncio.create_task(search(client, ann.token))
         await wait_until_async(
             lambda: _reaches(lock.waiting(), 1), "ann's search never reached the lock", 10
