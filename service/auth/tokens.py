@@ -379,7 +379,6 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     match = request.match_info
     if (
         match.http_exception is None  # unknown path or method: let 404/405 speak
-        and request.method != "OPTIONS"  # CORS preflight carries no credentials
         and match.route.resource is not None
         and needs_token(match.route.resource.canonical)
     ):
