@@ -5,6 +5,6 @@ keys, sqlfiles and docs.operation import nothing of the service; settings,
 errors and constraints sit on the schemas; db, logs and metrics on those;
 the resource packages (auth, tasks, health, docs) hold each resource's
 handlers, schemas and OpenAPI declarations; middlewares and app wire it all.
-The README's "Layout" names every module."""
+docs/developing.md names every module."""
 
 __version__ = "0.1.0"

@@ -17,8 +17,7 @@ A Better Auth token is checked the same way, in one statement, against its
 account's row (gone, or signed out everywhere since its `iat`) and the
 tokens signed out alone (by the digest of its signed part), and against
 the key set: once a refresh no longer publishes its key, it is refused.
-bench/load.py measured this against a lookup on every request and against
-no check (README, "Sessions")."""
+What this costs against a lookup on every request: docs/performance.md."""
 
 from __future__ import annotations
 
