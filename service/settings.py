@@ -1,6 +1,7 @@
 """One frozen settings object, read from the environment (and `.env`) and
 validated once at startup. A bad setting raises SettingsError with one line
-that names it; the command line prints that line and exits."""
+that names it; the command line prints that line and exits. Each field names
+its variable, default and parser; what depends on several is checked after."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,79 +30,218 @@ MIN_SECRET_LENGTH = 32
 RANDOM_KEY_RECIPE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 MIN_BCRYPT_ROUNDS = 10
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/todo"
-RATE_LIMIT_STORAGES = ("memory://", "redis://", "rediss://")
-_KEY_PREFIX = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 # The repository's sql/ folder; SQL_DIR overrides it (the container sets it).
 DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+# A parser takes the variable's name and its stripped, non-blank text.
+Parser = Callable[[str, str], Any]
+Rate = RateLimitItem | None  # None is `off`
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
 class SettingsError(Exception):
     """A setting is missing or invalid; str(self) is the one-line reason."""
 
 
+def get(variable: str, default: Any = None, parse: Parser | None = None, secret: bool = False):
+    """A field read from `variable`: `default` when unset or blank, else its
+    stripped text through `parse`."""
+    return field(repr=not secret, metadata={"read": (variable, default, parse)})
+
+
+def _int(variable: str, default: int | None, low: int, high: int, kind: str = "a whole number"):
+    return get(variable, default, _number(int, kind, low, high, ""))
+
+
+def _float(variable: str, default: float, low: float, high: float):
+    return get(variable, default, _number(float, "a number of seconds", low, high, " seconds"))
+
+
+def _duration(variable: str, default: float, low: float, high: float):
+    """Seconds, bare or with a unit: `300ms`, `1s`, `0.3`."""
+
+    def parse(variable: str, text: str) -> float:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s)?", text)
+        if not match:
+            raise SettingsError(
+                f"{variable} must be a duration like 300ms, 1s or 0.5, not {text!r}"
+            )
+        value = float(match[1]) / (1000 if match[2] == "ms" else 1)
+        if not low <= value <= high:
+            raise SettingsError(
+                f"{variable} must be between {low * 1000:g}ms and {high:g}s, not {text!r}"
+            )
+        return value
+
+    return get(variable, default, parse)
+
+
+def _rate(variable: str, default: str):
+    return get(variable, _parse_rate(variable, default), _parse_rate)
+
+
+def _one_of(*options: str) -> Parser:
+    def parse(variable: str, text: str) -> str:
+        for option in options:
+            if text.lower() == option.lower():
+                return option
+        raise SettingsError(f"{variable} must be one of {', '.join(options)}, not {text!r}")
+
+    return parse
+
+
+def _number(convert: Callable[[str], Any], kind: str, low: Any, high: Any, unit: str) -> Parser:
+    def parse(variable: str, text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise SettingsError(f"{variable} must be {kind}, not {text!r}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{variable} must be between {low} and {high}{unit}, not {value}")
+        return value
+
+    return parse
+
+
+def _parse_rate(variable: str, text: str) -> Rate:
+    """`N/PERIOD` in the `limits` notation (`10/15minutes`, `30/minute`), or
+    `off`. One limit per setting; N and the period's multiple at least 1."""
+    if text.lower() == "off":
+        return None
+    usage = f"{variable} must be N/PERIOD like 30/minute or 10/15minutes, or off; not {text!r}"
+    try:
+        items = parse_many(text)
+    except ValueError:
+        raise SettingsError(usage) from None
+    # `10/0seconds` would parse as 10 per second: refuse a zero period.
+    if len(items) != 1 or items[0].amount < 1 or re.search(r"/\s*0+\s*[A-Za-z]", text):
+        raise SettingsError(usage)
+    return items[0]
+
+
+def _networks(variable: str, text: str) -> Networks:
+    """Comma-separated CIDRs (a bare address is a /32 or /128)."""
+    found = []
+    for entry in filter(None, (entry.strip() for entry in text.split(","))):
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{variable} must be comma-separated CIDRs like 10.0.0.0/8,fd00::/8, not {entry!r}"
+            ) from None
+    return tuple(found)
+
+
+def _origins(variable: str, text: str) -> tuple[str, ...]:
+    return tuple(_origin(variable, entry) for entry in text.split(",") if entry.strip())
+
+
+def _origin(variable: str, text: str) -> str:
+    origin = text.strip().rstrip("/")
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+        raise SettingsError(
+            f"{variable} entries must be origins like https://app.example.com, not {origin!r}"
+        )
+    return origin
+
+
+def _url(variable: str, text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"{variable} must be an http(s) URL like https://app.example.com, not {text!r}"
+        )
+    return text
+
+
+def _storage(variable: str, text: str) -> str:
+    try:
+        parts = urlsplit(text)
+        has_host = bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number or out of range
+        has_host = False
+    if not text.startswith(("memory://", "redis://", "rediss://")) or (
+        text != "memory://" and not has_host
+    ):
+        raise SettingsError(
+            f"{variable} must be memory:// or a redis:// (rediss://) URL like redis://redis:6379/0"
+        )
+    return text
+
+
+def _key_prefix(variable: str, text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,64}", text):
+        raise SettingsError(f"{variable} must be 1-64 of A-Z a-z 0-9 . _ : -, not {text!r}")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    app_env: str = "development"
-    app_name: str = "TODO API"
-    database_url: str = field(default=DEV_DATABASE_URL, repr=False)
+    app_env: str = get("APP_ENV", "development", _one_of(*ENVIRONMENTS))
+    app_name: str = get("APP_NAME", "TODO API")
+    # Required in production; development fills in DEV_DATABASE_URL.
+    database_url: str = get("DATABASE_URL", secret=True)
     # A transaction-mode pooler (PgBouncer, Neon's -pooler, Supavisor) sits in
     # front of PostgreSQL: DATABASE_POOLER=transaction, or implied by the URL.
-    database_pooled: bool = False
-    auth_secret: str = field(default="", repr=False)
-    frontend_urls: tuple[str, ...] = ("http://localhost:3000",)
+    database_pooled: bool = get("DATABASE_POOLER", None, _one_of(*POOLERS))
+    # Required in production; development and test make one up per run.
+    auth_secret: str = get("BETTER_AUTH_SECRET", secret=True)
+    frontend_urls: tuple[str, ...] = get("FRONTEND_URL", ("http://localhost:3000",), _origins)
     # The service's public origin, for absolute URLs (Location, the listing's
     # Link); empty means "from the request's Host".
-    public_url: str = ""
-    jwt_ttl_seconds: int = 604800
-    jwt_issuer: str = "todo-api"
+    public_url: str = get("PUBLIC_URL", "", _origin)
+    jwt_ttl_seconds: int = _int("JWT_TTL_SECONDS", 604800, 60, 31_536_000)
+    jwt_issuer: str = get("JWT_ISSUER", "todo-api")
     # The frontend's Better Auth server (empty: its tokens are not accepted)
-    # and where its keys, `iss` and `aud` come from.
-    better_auth_url: str = ""
-    better_auth_jwks_url: str = ""
-    better_auth_issuer: str = ""
-    better_auth_audience: str = ""
-    bcrypt_rounds: int = 12
-    db_pool_min: int = 5
-    db_pool_max: int = 20
-    db_connect_timeout: float = 3.0
-    db_statement_timeout: float = 5.0
+    # and where its keys, `iss` and `aud` come from (by default, from it).
+    better_auth_url: str = get("BETTER_AUTH_URL", "", _url)
+    better_auth_jwks_url: str = get("BETTER_AUTH_JWKS_URL", "", _url)
+    better_auth_issuer: str = get("BETTER_AUTH_ISSUER", "")
+    better_auth_audience: str = get("BETTER_AUTH_AUDIENCE", "")
+    bcrypt_rounds: int = _int("BCRYPT_ROUNDS", 12, 4, 31)
+    db_pool_min: int = _int("DB_POOL_MIN", 5, 0, 1000)
+    db_pool_max: int = _int("DB_POOL_MAX", 20, 1, 1000)
+    db_connect_timeout: float = _float("DB_CONNECT_TIMEOUT", 3.0, 0.1, 60)
+    db_statement_timeout: float = _float("DB_STATEMENT_TIMEOUT", 5.0, 0.1, 600)
     # Issue 13's database protection: pool connections one user may hold at
-    # once (per process, like the pool), and the tasks one user may own.
-    db_max_per_user: int = 5
-    max_tasks_per_user: int = 10_000
+    # once (per process, like the pool; default a quarter of the pool, at
+    # least one), and the tasks one user may own.
+    db_max_per_user: int = _int("DB_MAX_PER_USER", None, 1, 1000)
+    max_tasks_per_user: int = _int("MAX_TASKS_PER_USER", 10_000, 1, 1_000_000_000)
     # Issue 25's bounded searches (API.md "Limits"): a `q` listing's own
     # statement timeout, and how many run at once in a process.
-    search_timeout: float = 0.3
-    search_concurrency: int = 1
-    log_level: str = "INFO"
-    log_format: str = "json"
+    search_timeout: float = _duration("SEARCH_TIMEOUT", 0.3, 0.001, 600)
+    search_concurrency: int = _int("SEARCH_CONCURRENCY", 1, 1, 1000)
+    log_level: str = get("LOG_LEVEL", "INFO", _one_of(*LOG_LEVELS))
+    log_format: str = get("LOG_FORMAT", "json", _one_of(*LOG_FORMATS))
     # /metrics on a listener of its own (None: on the API port outside
     # production, nowhere in production).
-    metrics_port: int | None = None
-    sql_dir: Path = DEFAULT_SQL_DIR
-    shutdown_timeout: float = 8.0
+    metrics_port: int | None = _int("METRICS_PORT", None, 1, 65535, "a port number")
+    sql_dir: Path = get("SQL_DIR", DEFAULT_SQL_DIR, lambda _, text: Path(text))
+    shutdown_timeout: float = _float("SHUTDOWN_TIMEOUT", 8.0, 0, 300)
     # Slow clients: a request's head must arrive within client_header_timeout
     # of the connection opening or of its first byte, its body within
     # client_body_timeout; an idle kept-alive connection closes after
     # keepalive_timeout (longer than a load balancer's idle timeout).
-    client_header_timeout: float = 10.0
-    client_body_timeout: float = 10.0
-    keepalive_timeout: float = 75.0
-    # Rate limits (API.md "Limits"); None is `off`.
-    rate_limit_signin_failures: RateLimitItem | None = parse_many("10/15minutes")[0]
-    rate_limit_auth_per_ip: RateLimitItem | None = parse_many("30/minute")[0]
+    client_header_timeout: float = _float("CLIENT_HEADER_TIMEOUT", 10.0, 0.1, 300)
+    client_body_timeout: float = _float("CLIENT_BODY_TIMEOUT", 10.0, 0.1, 300)
+    keepalive_timeout: float = _float("KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600)
+    # Rate limits (API.md "Limits").
+    rate_limit_signin_failures: Rate = _rate("RATE_LIMIT_SIGNIN_FAILURES", "10/15minutes")
+    rate_limit_auth_per_ip: Rate = _rate("RATE_LIMIT_AUTH_PER_IP", "30/minute")
     # Above the per-address (IPv6: per-/64) limit, one for each IPv6 /48.
-    rate_limit_auth_per_ipv6_48: RateLimitItem | None = parse_many("120/minute")[0]
-    rate_limit_per_user: RateLimitItem | None = parse_many("1200/minute")[0]
-    rate_limit_storage: str = field(default="memory://", repr=False)
-    rate_limit_key_prefix: str = "todo-api"
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    rate_limit_auth_per_ipv6_48: Rate = _rate("RATE_LIMIT_AUTH_PER_IPV6_48", "120/minute")
+    rate_limit_per_user: Rate = _rate("RATE_LIMIT_PER_USER", "1200/minute")
+    rate_limit_storage: str = get("RATE_LIMIT_STORAGE", "memory://", _storage, secret=True)
+    rate_limit_key_prefix: str = get("RATE_LIMIT_KEY_PREFIX", "todo-api", _key_prefix)
+    trusted_proxies: Networks = get("TRUSTED_PROXIES", (), _networks)
     # Settings the service filled in by itself (development/test only), for
     # the loud warning at startup.
-    filled_in: tuple[str, ...] = ()
+    filled_in: tuple[str, ...]
     # Why BETTER_AUTH_SECRET is guessable, in development (production refuses).
-    weak_secret: str | None = None
+    weak_secret: str | None
 
     @property
     def is_production(self) -> bool:
@@ -129,175 +269,11 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Settings:
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            if value is None or value.strip() == "":
-                return None
-            return value.strip()
-
-        filled: list[str] = []
-        app_env = (get("APP_ENV") or "development").lower()
-        if app_env not in ENVIRONMENTS:
-            raise SettingsError(
-                f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}"
-            )
-        production = app_env == "production"
-
-        database_url = get("DATABASE_URL")
-        if database_url is None:
-            if production:
-                raise SettingsError("DATABASE_URL is required when APP_ENV=production")
-            database_url = DEV_DATABASE_URL
-            filled.append("DATABASE_URL")
-        try:
-            parsed_url = parse_database_url(database_url)
-        except ValueError as exc:
-            raise SettingsError(f"DATABASE_URL {exc}") from None
-        pooler = (get("DATABASE_POOLER") or "").lower()
-        if pooler and pooler not in POOLERS:
-            raise SettingsError(f"DATABASE_POOLER must be one of {', '.join(POOLERS)}")
-
-        secret = get("BETTER_AUTH_SECRET")
-        if secret is None:
-            if production:
-                raise SettingsError(
-                    "BETTER_AUTH_SECRET is required when APP_ENV=production "
-                    f"(at least {MIN_SECRET_LENGTH} characters)"
-                )
-            secret = secrets.token_urlsafe(48)
-            filled.append("BETTER_AUTH_SECRET")
-        elif len(secret) < MIN_SECRET_LENGTH:
-            raise SettingsError(
-                f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters"
-            )
-        # Development only warns (a team's shared fill-in); tests never ask.
-        given = "BETTER_AUTH_SECRET" not in filled and app_env != "test"
-        weak_secret = guessable_secret_reason(secret) if given else None
-        if weak_secret and production:
-            raise SettingsError(
-                f"BETTER_AUTH_SECRET is guessable ({weak_secret}); use a random one, "
-                f"e.g. {RANDOM_KEY_RECIPE}"
-            )
-
-        origins = tuple(
-            o.strip().rstrip("/")
-            for o in (get("FRONTEND_URL") or "http://localhost:3000").split(",")
-            if o.strip()
-        )
-        for origin in origins:
-            _check_origin(origin)
-
-        public_url = (get("PUBLIC_URL") or "").rstrip("/")
-        if public_url:
-            _check_origin(public_url, "PUBLIC_URL")
-
-        better_auth_url = (get("BETTER_AUTH_URL") or "").rstrip("/")
-        if better_auth_url:
-            _check_url(better_auth_url, "BETTER_AUTH_URL")
-        for name in ("BETTER_AUTH_JWKS_URL", "BETTER_AUTH_ISSUER", "BETTER_AUTH_AUDIENCE"):
-            if get(name) and not better_auth_url:
-                raise SettingsError(f"{name} needs BETTER_AUTH_URL (the Better Auth server)")
-        jwks_url = get("BETTER_AUTH_JWKS_URL") or (
-            f"{better_auth_url}/api/auth/jwks" if better_auth_url else ""
-        )
-        if jwks_url:
-            _check_url(jwks_url, "BETTER_AUTH_JWKS_URL")
-
-        bcrypt_rounds = _int(env, "BCRYPT_ROUNDS", 12, low=4, high=31)
-        if bcrypt_rounds < MIN_BCRYPT_ROUNDS and app_env != "test":
-            raise SettingsError(
-                f"BCRYPT_ROUNDS below {MIN_BCRYPT_ROUNDS} is only allowed when APP_ENV=test"
-            )
-
-        pool_min = _int(env, "DB_POOL_MIN", 5, low=0, high=1000)
-        pool_max = _int(env, "DB_POOL_MAX", 20, low=1, high=1000)
-        if pool_min > pool_max:
-            raise SettingsError("DB_POOL_MIN must not be greater than DB_POOL_MAX")
-
-        # Database protection (issue 13). A share above the pool could never
-        # bind, so it is refused rather than silently clamped.
-        max_per_user = _int(env, "DB_MAX_PER_USER", max(1, pool_max // 4), low=1, high=1000)
-        if max_per_user > pool_max:
-            raise SettingsError(
-                f"DB_MAX_PER_USER must not be greater than DB_POOL_MAX ({pool_max})"
-            )
-        max_tasks = _int(env, "MAX_TASKS_PER_USER", 10_000, low=1, high=1_000_000_000)
-        statement_timeout = _float(env, "DB_STATEMENT_TIMEOUT", 5.0, low=0.1, high=600)
-        # Below the statement timeout, so a search past it is the search's
-        # own 422, never the database timeout's 503.
-        search_timeout = _duration(env, "SEARCH_TIMEOUT", 0.3, low=0.001, high=600)
-        if search_timeout >= statement_timeout:
-            raise SettingsError(
-                f"SEARCH_TIMEOUT must be shorter than DB_STATEMENT_TIMEOUT ({statement_timeout} s)"
-            )
-
-        log_level = (get("LOG_LEVEL") or "INFO").upper()
-        if log_level not in LOG_LEVELS:
-            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-        log_format = (get("LOG_FORMAT") or "json").lower()
-        if log_format not in LOG_FORMATS:
-            raise SettingsError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
-
-        sql_dir = Path(get("SQL_DIR") or DEFAULT_SQL_DIR)
-        if not (sql_dir / "queries").is_dir() or not (sql_dir / "migrations").is_dir():
-            raise SettingsError(f"SQL_DIR {str(sql_dir)!r} must hold queries/ and migrations/")
-
-        rate_limit_storage = get("RATE_LIMIT_STORAGE") or "memory://"
-        if not rate_limit_storage.startswith(RATE_LIMIT_STORAGES) or (
-            rate_limit_storage != "memory://" and not _has_host(rate_limit_storage)
-        ):
-            raise SettingsError(
-                "RATE_LIMIT_STORAGE must be memory:// or a redis:// (rediss://) URL "
-                "like redis://redis:6379/0"
-            )
-        key_prefix = get("RATE_LIMIT_KEY_PREFIX") or "todo-api"
-        if not _KEY_PREFIX.match(key_prefix):
-            raise SettingsError(
-                f"RATE_LIMIT_KEY_PREFIX must be 1-64 of A-Z a-z 0-9 . _ : -, not {key_prefix!r}"
-            )
-
-        return cls(
-            app_env=app_env,
-            app_name=get("APP_NAME") or "TODO API",
-            database_url=database_url,
-            database_pooled=pooler == "transaction" or (not pooler and parsed_url.pooler_hint),
-            auth_secret=secret,
-            frontend_urls=origins,
-            public_url=public_url,
-            jwt_ttl_seconds=_int(env, "JWT_TTL_SECONDS", 604800, low=60, high=31_536_000),
-            jwt_issuer=get("JWT_ISSUER") or "todo-api",
-            better_auth_url=better_auth_url,
-            better_auth_jwks_url=jwks_url,
-            # Without a trailing slash; the verifier accepts both spellings.
-            better_auth_issuer=(get("BETTER_AUTH_ISSUER") or better_auth_url).rstrip("/"),
-            better_auth_audience=(get("BETTER_AUTH_AUDIENCE") or better_auth_url).rstrip("/"),
-            bcrypt_rounds=bcrypt_rounds,
-            db_pool_min=pool_min,
-            db_pool_max=pool_max,
-            db_connect_timeout=_float(env, "DB_CONNECT_TIMEOUT", 3.0, low=0.1, high=60),
-            db_statement_timeout=statement_timeout,
-            db_max_per_user=max_per_user,
-            max_tasks_per_user=max_tasks,
-            search_timeout=search_timeout,
-            search_concurrency=_int(env, "SEARCH_CONCURRENCY", 1, low=1, high=1000),
-            log_level=log_level,
-            log_format=log_format,
-            metrics_port=_number(env, "METRICS_PORT", None, 1, 65535, int, "a port number", ""),
-            sql_dir=sql_dir,
-            shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 8.0, low=0, high=300),
-            client_header_timeout=_float(env, "CLIENT_HEADER_TIMEOUT", 10.0, low=0.1, high=300),
-            client_body_timeout=_float(env, "CLIENT_BODY_TIMEOUT", 10.0, low=0.1, high=300),
-            keepalive_timeout=_float(env, "KEEPALIVE_TIMEOUT", 75.0, low=0.1, high=3600),
-            rate_limit_signin_failures=_rate(env, "RATE_LIMIT_SIGNIN_FAILURES", "10/15minutes"),
-            rate_limit_auth_per_ip=_rate(env, "RATE_LIMIT_AUTH_PER_IP", "30/minute"),
-            rate_limit_auth_per_ipv6_48=_rate(env, "RATE_LIMIT_AUTH_PER_IPV6_48", "120/minute"),
-            rate_limit_per_user=_rate(env, "RATE_LIMIT_PER_USER", "1200/minute"),
-            rate_limit_storage=rate_limit_storage,
-            rate_limit_key_prefix=key_prefix,
-            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
-            filled_in=tuple(filled),
-            weak_secret=weak_secret,
-        )
+        values = {f.name: _read(env, *f.metadata["read"]) for f in fields(cls) if f.metadata}
+        _fill_in(values)
+        _better_auth(values)
+        _check_together(values)
+        return cls(**values)
 
     def warn_filled_in(self, logger: logging.Logger) -> None:
         """The loud warning for settings the service made up by itself, or
@@ -308,119 +284,98 @@ class Settings:
                 self.weak_secret,
                 RANDOM_KEY_RECIPE,
             )
-        for name in self.filled_in:
-            if name == "BETTER_AUTH_SECRET":
-                logger.warning(
-                    "BETTER_AUTH_SECRET is not set: using a random secret for this run "
-                    "(APP_ENV=%s). Tokens stop working when the service restarts. "
-                    "Set it in .env; production refuses to start without it.",
-                    self.app_env,
-                )
-            elif name == "DATABASE_URL":
-                logger.warning(
-                    "DATABASE_URL is not set: using the local default %s (APP_ENV=%s).",
-                    parse_database_url(self.database_url).redacted(),
-                    self.app_env,
-                )
+        if "BETTER_AUTH_SECRET" in self.filled_in:
+            logger.warning(
+                "BETTER_AUTH_SECRET is not set: using a random secret for this run "
+                "(APP_ENV=%s). Tokens stop working when the service restarts. "
+                "Set it in .env; production refuses to start without it.",
+                self.app_env,
+            )
+        if "DATABASE_URL" in self.filled_in:
+            logger.warning(
+                "DATABASE_URL is not set: using the local default %s (APP_ENV=%s).",
+                parse_database_url(self.database_url).redacted(),
+                self.app_env,
+            )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    return _number(env, name, default, low, high, int, "a whole number", "")
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
-    return _number(env, name, default, low, high, float, "a number of seconds", " seconds")
-
-
-def _duration(
-    env: Mapping[str, str], name: str, default: float, *, low: float, high: float
-) -> float:
-    """Seconds, bare or with a unit: `300ms`, `1s`, `0.3`."""
-    raw = (env.get(name) or "").strip()
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s)?", raw)
-    if raw and not match:
-        raise SettingsError(f"{name} must be a duration like 300ms, 1s or 0.5, not {raw!r}")
-    value = float(match[1]) / (1000 if match[2] == "ms" else 1) if match else default
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low * 1000:g}ms and {high:g}s, not {raw!r}")
-    return value
-
-
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: Any,
-    low: Any,
-    high: Any,
-    parse: Callable[[str], Any],
-    kind: str,
-    unit: str,
-) -> Any:
-    raw = (env.get(name) or "").strip()
-    if not raw:
+def _read(env: Mapping[str, str], variable: str, default: Any, parse: Parser | None) -> Any:
+    text = (env.get(variable) or "").strip()
+    if not text:
         return default
+    return parse(variable, text) if parse else text
+
+
+def _fill_in(values: dict[str, Any]) -> None:
+    """The database and the secret: required in production, made up (with a
+    loud warning) in development and test."""
+    production = values["app_env"] == "production"
+    filled = []
+    if values["database_url"] is None:
+        if production:
+            raise SettingsError("DATABASE_URL is required when APP_ENV=production")
+        values["database_url"] = DEV_DATABASE_URL
+        filled.append("DATABASE_URL")
     try:
-        value = parse(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be {kind}, not {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}{unit}, not {value}")
-    return value
+        pooler_hint = parse_database_url(values["database_url"]).pooler_hint
+    except ValueError as exc:
+        raise SettingsError(f"DATABASE_URL {exc}") from None
+    pooler = values["database_pooled"]
+    values["database_pooled"] = pooler == "transaction" or (pooler is None and pooler_hint)
 
-
-def _rate(env: Mapping[str, str], name: str, default: str) -> RateLimitItem | None:
-    """`N/PERIOD` in the `limits` notation (`10/15minutes`, `30/minute`), or
-    `off`. One limit per setting; N and the period's multiple at least 1."""
-    raw = (env.get(name) or "").strip() or default
-    if raw.lower() == "off":
-        return None
-    usage = f"{name} must be N/PERIOD like 30/minute or 10/15minutes, or off; not {raw!r}"
-    try:
-        items = parse_many(raw)
-    except ValueError:
-        raise SettingsError(usage) from None
-    # `10/0seconds` would parse as 10 per second: refuse a zero period.
-    if len(items) != 1 or items[0].amount < 1 or re.search(r"/\s*0+\s*[A-Za-z]", raw):
-        raise SettingsError(usage)
-    return items[0]
-
-
-def _networks(
-    env: Mapping[str, str], name: str
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated CIDRs (a bare address is a /32 or /128)."""
-    found = []
-    for entry in (env.get(name) or "").split(","):
-        if entry.strip():
-            try:
-                found.append(ipaddress.ip_network(entry.strip(), strict=False))
-            except ValueError:
-                raise SettingsError(
-                    f"{name} must be comma-separated CIDRs like 10.0.0.0/8,fd00::/8, "
-                    f"not {entry.strip()!r}"
-                ) from None
-    return tuple(found)
-
-
-def _has_host(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        return bool(parts.hostname) and (parts.port or 0) >= 0
-    except ValueError:  # a port that is not a number or out of range
-        return False
-
-
-def _check_url(url: str, name: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    secret = values["auth_secret"]
+    if secret is None:
+        if production:
+            raise SettingsError(
+                "BETTER_AUTH_SECRET is required when APP_ENV=production "
+                f"(at least {MIN_SECRET_LENGTH} characters)"
+            )
+        values["auth_secret"] = secrets.token_urlsafe(48)
+        filled.append("BETTER_AUTH_SECRET")
+    elif len(secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+    # Development only warns (a team's shared fill-in); tests never ask.
+    given = secret is not None and values["app_env"] != "test"
+    weak = values["weak_secret"] = guessable_secret_reason(secret) if given else None
+    if weak and production:
         raise SettingsError(
-            f"{name} must be an http(s) URL like https://app.example.com, not {url!r}"
+            f"BETTER_AUTH_SECRET is guessable ({weak}); use a random one, e.g. {RANDOM_KEY_RECIPE}"
         )
+    values["filled_in"] = tuple(filled)
 
 
-def _check_origin(origin: str, name: str = "FRONTEND_URL") -> None:
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+def _better_auth(values: dict[str, Any]) -> None:
+    url = values["better_auth_url"] = values["better_auth_url"].rstrip("/")
+    for variable in ("BETTER_AUTH_JWKS_URL", "BETTER_AUTH_ISSUER", "BETTER_AUTH_AUDIENCE"):
+        if values[variable.lower()] and not url:
+            raise SettingsError(f"{variable} needs BETTER_AUTH_URL (the Better Auth server)")
+    if url:
+        values["better_auth_jwks_url"] = values["better_auth_jwks_url"] or f"{url}/api/auth/jwks"
+    # Without a trailing slash; the verifier accepts both spellings.
+    for key in ("better_auth_issuer", "better_auth_audience"):
+        values[key] = (values[key] or url).rstrip("/")
+
+
+def _check_together(values: dict[str, Any]) -> None:
+    if values["bcrypt_rounds"] < MIN_BCRYPT_ROUNDS and values["app_env"] != "test":
         raise SettingsError(
-            f"{name} entries must be origins like https://app.example.com, not {origin!r}"
+            f"BCRYPT_ROUNDS below {MIN_BCRYPT_ROUNDS} is only allowed when APP_ENV=test"
         )
+    pool_max = values["db_pool_max"]
+    if values["db_pool_min"] > pool_max:
+        raise SettingsError("DB_POOL_MIN must not be greater than DB_POOL_MAX")
+    # A share above the pool could never bind: refused, not silently clamped.
+    if values["db_max_per_user"] is None:
+        values["db_max_per_user"] = max(1, pool_max // 4)
+    elif values["db_max_per_user"] > pool_max:
+        raise SettingsError(f"DB_MAX_PER_USER must not be greater than DB_POOL_MAX ({pool_max})")
+    # Below the statement timeout, so a search past it is the search's own
+    # 422, never the database timeout's 503.
+    if values["search_timeout"] >= values["db_statement_timeout"]:
+        raise SettingsError(
+            "SEARCH_TIMEOUT must be shorter than DB_STATEMENT_TIMEOUT "
+            f"({values['db_statement_timeout']} s)"
+        )
+    sql_dir = values["sql_dir"]
+    if not (sql_dir / "queries").is_dir() or not (sql_dir / "migrations").is_dir():
+        raise SettingsError(f"SQL_DIR {str(sql_dir)!r} must hold queries/ and migrations/")
