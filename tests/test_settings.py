@@ -311,13 +311,14 @@ def test_env_example_documents_every_setting():
 
     source = (REPO_ROOT / "service" / "settings.py").read_text()
     readers = "get|_int|_float|_duration|_rate|_networks"
-    read = set(re.findall(rf'(?:{readers})\((?:env, )?"([A-Z_]+)"', source))
+    read = set(re.findall(rf'(?:{readers})\((?:env, )?"([A-Z][A-Z0-9_]+)"', source))
     read.add("PROMETHEUS_MULTIPROC_DIR")  # read by the supervisor and prometheus-client
     example = (REPO_ROOT / ".env.example").read_text()
-    documented = set(re.findall(r"^#? ?([A-Z_]+)=", example, re.M))
+    documented = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.M))
     assert read <= documented, read - documented
     assert {"DATABASE_URL", "BETTER_AUTH_SECRET", "APP_ENV", "BCRYPT_ROUNDS"} <= read
     assert {"RATE_LIMIT_PER_USER", "TRUSTED_PROXIES", "RATE_LIMIT_STORAGE"} <= read
+    assert {"RATE_LIMIT_AUTH_PER_IPV6_48", "SEARCH_TIMEOUT", "METRICS_PORT"} <= read
 
 
 # --- Rate limits -------------------------------------------------------------
