@@ -85,8 +85,8 @@ class Tree:
             "$2b$12$" + "a" * 53,  # never checked: nobody signs in
         )
         # A tree before migration 0020 counts in stripes: this connection's own.
-        # After it, TRUNCATE tasks sets users.task_total to 0 (a trigger).
-        self.reset = ("VACUUM ANALYZE tasks, users",)
+        # After it, a trigger sets task_totals to 0 at TRUNCATE tasks.
+        self.reset = ("VACUUM ANALYZE tasks, task_totals",)
         if await self.conn.fetchval("SELECT to_regclass('task_counts') IS NOT NULL"):
             self.reset = (
                 "UPDATE task_counts SET task_total = 0",

@@ -534,7 +534,7 @@ async def set_stripes(conn, user_id: str, stripes: dict[int, int]) -> None:
 
 
 async def totals(conn) -> dict[str, int]:
-    return dict(await conn.fetch("SELECT id, task_total FROM users"))
+    return dict(await conn.fetch("SELECT user_id, task_total FROM task_totals"))
 
 
 async def stripe_sums(conn) -> dict[str, int]:
@@ -568,9 +568,12 @@ async def test_0020_carries_the_stripes_over_to_one_counter_and_back(empty_datab
         assert await conn.fetchval("SELECT to_regclass('task_counts')") is None
         await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'after')", linked)
         assert await totals(conn) == {ann: 130, bob: 3, linked: 1}
+        carol = await make_user(conn, email="carol@example.com")  # counted from the start
+        assert (await totals(conn))[carol] == 0
+        await conn.execute("DELETE FROM users WHERE id = $1", carol)  # and gone with it
         with pytest.raises(asyncpg.CheckViolationError) as info:
-            await conn.execute("UPDATE users SET task_total = -1 WHERE id = $1", bob)
-        assert info.value.constraint_name == "users_task_total_check"
+            await conn.execute("UPDATE task_totals SET task_total = -1 WHERE user_id = $1", bob)
+        assert info.value.constraint_name == "task_totals_task_total_check"
 
         assert rollback(empty_database, up_to_0020) == ["0020.one_task_counter_per_account"]
         assert schema(empty_database) == before
@@ -624,10 +627,10 @@ async def test_0020_counts_a_task_written_while_it_runs(empty_database, tmp_path
 
             await wait_until_async(enough, f"{count} backends never waited for a lock", 10)
 
-        # The holder keeps the migration at its users column, after it has
+        # The holder keeps the migration at its users lock, after it has
         # locked tasks; a DBA's insert then waits for the migration.
         async with holder.transaction():
-            await holder.execute("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE", ann)
+            await holder.execute("UPDATE users SET name = 'Held' WHERE id = $1", ann)
             migrating = asyncio.create_task(
                 asyncio.to_thread(migrate, empty_database, migrations_up_to("0020", tmp_path))
             )

@@ -1,9 +1,9 @@
 -- Rollback of 0020: back to task_counts' stripes, as 0005 made them, with
--- each account's users.task_total spread over them the way 0005 spread its
--- count; the triggers and users.task_total go. Tasks are untouched.
+-- each account's task_total spread over them the way 0005 spread its
+-- count; the triggers and task_totals go. Tasks are untouched.
 
 -- A rollback removes exactly what its migration created.
--- squawk-ignore-file ban-drop-column, ban-drop-function
+-- squawk-ignore-file ban-drop-table, ban-drop-function
 
 -- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
 -- (yoyo runs each migration in one transaction).
@@ -31,12 +31,14 @@ CREATE TABLE task_counts (
 
 INSERT INTO task_counts (user_id, stripe, task_total)
 SELECT
-    users.id,
+    totals.user_id,
     stripes.stripe,
-    users.task_total / 64 + (stripes.stripe < users.task_total % 64)::integer
-FROM users
+    totals.task_total / 64 + (stripes.stripe < totals.task_total % 64)::integer
+FROM task_totals AS totals
 CROSS JOIN generate_series(0, 63) AS stripes (stripe)
-WHERE users.task_total / 64 + (stripes.stripe < users.task_total % 64)::integer > 0;
+WHERE totals.task_total / 64 + (stripes.stripe < totals.task_total % 64)::integer > 0;
+
+DROP TRIGGER users_task_totals_trg ON users;
 
 DROP TRIGGER tasks_count_owner_trg ON tasks;
 
@@ -46,6 +48,8 @@ DROP TRIGGER tasks_count_delete_trg ON tasks;
 
 DROP TRIGGER tasks_count_insert_trg ON tasks;
 
-DROP FUNCTION tasks_count();
+DROP FUNCTION task_totals_open();
 
-ALTER TABLE users DROP COLUMN task_total;
+DROP FUNCTION task_totals_count();
+
+DROP TABLE task_totals;

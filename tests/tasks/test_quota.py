@@ -1,6 +1,6 @@
 """MAX_TASKS_PER_USER: one more task than the limit is a 403 of type
 task-limit-reached, deleting one frees a slot, parallel creates at the limit
-let exactly one through, and the account's users.task_total stays equal to
+let exactly one through, and the account's task_totals row stays equal to
 its count(*) whoever adds or removes tasks (the service, a DBA's SQL)."""
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ LIMIT = 3
 
 
 def counted(url: str, user_id: str) -> tuple[int, int]:
-    """(the account's users.task_total, count(*) of its tasks)."""
+    """(the account's task_totals row, count(*) of its tasks)."""
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT (SELECT task_total FROM users WHERE id = %s), "
+            "SELECT (SELECT task_total FROM task_totals WHERE user_id = %s), "
             "       (SELECT count(*) FROM tasks WHERE user_id = %s)",
             (user_id, user_id),
         ).fetchone()
@@ -77,13 +77,13 @@ async def test_parallel_creates_at_the_limit_let_exactly_one_through(
     for i in range(LIMIT - 1):
         await make_task(client, ann.token, title=f"t{i}")
 
-    # The test holds the account's row, the counter, so all creates queue
-    # on it and race for the one slot left the moment it is released.
+    # The test holds the account's counter row, so all creates queue on it
+    # and race for the one slot left the moment it is released.
     conn = await asyncpg.connect(migrated_database)
     observer = await asyncpg.connect(migrated_database)  # outside conn's snapshot
     try:
         async with conn.transaction():
-            await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", ann.id)
+            await conn.execute("SELECT 1 FROM task_totals WHERE user_id = $1 FOR UPDATE", ann.id)
 
             async def create(i: int) -> int:
                 resp = await client.post(
@@ -242,9 +242,8 @@ async def test_deleting_an_account_leaves_no_counter_and_no_other_changes(
     )
     assert resp.status == 204
     with psycopg.connect(migrated_database) as conn:
-        # The counter is a column of the account's row: nothing is left of it.
-        left = conn.execute("SELECT count(*) FROM users WHERE id = %s", (ann.id,)).fetchone()
-    assert left == (0,)
+        sql = "SELECT count(*) FROM task_totals WHERE user_id = %s"
+        assert conn.execute(sql, (ann.id,)).fetchone() == (0,)
     assert counted(migrated_database, bob.id) == (LIMIT - 1, LIMIT - 1)
     await make_task(client, bob.token, title="bob's last")
     await problem(await client.post(TASKS, json={"title": "x"}, headers=bearer(bob.token)), 403)

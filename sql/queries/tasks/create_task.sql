@@ -3,15 +3,16 @@
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
 --     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
 --     $10 repeat text
--- Create a task for the caller (user_id) while users.task_total, checked
--- under the account row's lock and counted by the tasks triggers (0020), is
--- under max_tasks; completed_at now if created done. No row: the limit, or
--- the account is gone.
--- Index: users_pkey (the account row); tasks_pkey (new row).
-WITH account AS (
-    SELECT id
-    FROM users
-    WHERE id = $1::uuid AND task_total < $5::integer
+-- Create a task for the caller (user_id) while the account's task_totals
+-- row, locked here and counted by the tasks triggers (0020), is under
+-- max_tasks; completed_at now if created done. No row: the limit, or the
+-- account is gone.
+-- Index: task_totals_pkey (the account's counter); tasks_pkey (new row);
+-- tasks_user_id_fkey checks users_pkey.
+WITH counter AS (
+    SELECT user_id
+    FROM task_totals
+    WHERE user_id = $1::uuid AND task_total < $5::integer
     FOR NO KEY UPDATE
 )
 
@@ -20,7 +21,7 @@ INSERT INTO tasks (
     remind_at, tags, repeat
 )
 SELECT
-    account.id,
+    counter.user_id,
     $2::text,
     $3::text,
     $4::boolean,
@@ -30,7 +31,7 @@ SELECT
     $8::timestamptz,
     $9::text[],
     $10::text
-FROM account
+FROM counter
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
     remind_at, tags, repeat, version, created_at, updated_at;
