@@ -13,10 +13,11 @@
 -- tables: an import of n tasks updates each account's row once. Not a
 -- users column: an UPDATE of users checks all of its CHECKs.
 --
--- Locks: task_counts, tasks, then users (SHARE ROW EXCLUSIVE: reads go on,
--- writes wait) are held to COMMIT, so no task or account appears or goes
--- between the count (one pass over tasks) and the triggers taking over: the
--- count is exact. A write of the previous release caught between two of
+-- Locks: task_counts (dropped here), then tasks and users (SHARE ROW
+-- EXCLUSIVE: reads go on, writes wait), held to COMMIT, so no task or
+-- account appears or goes between the count (one pass over tasks) and the
+-- triggers taking over: the count is exact, and a write that waited is
+-- counted by the triggers. A write of the previous release caught between two of
 -- these locks can deadlock with this file; PostgreSQL then cancels one of
 -- the two (if it is this file, run migrate again).
 --
