@@ -31,10 +31,7 @@ def _field(field: str, message: str, *raised_by: str) -> Constraint:
     return Constraint(422, raised_by, f"on `{field}`", field=field, message=message)
 
 
-# The three creates (create_task, then the other two when its counter row
-# is missing or full) insert the same row.
-_CREATES_TASKS = ("create_task", "create_task_any_stripe", "create_task_near_limit")
-_WRITES_TASKS = (*_CREATES_TASKS, "update_task")
+_WRITES_TASKS = ("create_task", "update_task")
 
 CONSTRAINTS: dict[str, Constraint] = {
     "users_password_email_key": Constraint(
@@ -59,7 +56,7 @@ CONSTRAINTS: dict[str, Constraint] = {
         "repeat", f"At most {REPEAT_MAX} characters, and only with a due_at.", *_WRITES_TASKS
     ),
     "tasks_user_id_fkey": Constraint(
-        401, _CREATES_TASKS, "the token's account is gone", problem="AccountGone"
+        401, ("create_task",), "the token's account is gone", problem="AccountGone"
     ),
 }
 

@@ -521,6 +521,132 @@ async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database
         await conn.close()
 
 
+# --- 0020: one task counter per account ---------------------------------------
+
+
+async def set_stripes(conn, user_id: str, stripes: dict[int, int]) -> None:
+    """The counters as the previous release left them: spread over stripes."""
+    await conn.execute("DELETE FROM task_counts WHERE user_id = $1", user_id)
+    await conn.executemany(
+        "INSERT INTO task_counts (user_id, stripe, task_total) VALUES ($1, $2, $3)",
+        [(user_id, stripe, total) for stripe, total in stripes.items()],
+    )
+
+
+async def totals(conn) -> dict[str, int]:
+    return dict(await conn.fetch("SELECT user_id, task_total FROM task_totals"))
+
+
+async def stripe_sums(conn) -> dict[str, int]:
+    return dict(
+        await conn.fetch("SELECT user_id, sum(task_total)::int FROM task_counts GROUP BY user_id")
+    )
+
+
+async def test_0020_carries_the_stripes_over_to_one_counter_and_back(empty_database, tmp_path):
+    up_to_0019 = migrations_up_to("0019", tmp_path)
+    migrate(empty_database, up_to_0019)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
+        linked = await make_linked(conn)  # no tasks: no stripe
+        for owner, count in ((ann, 130), (bob, 3)):
+            await conn.execute(
+                "INSERT INTO tasks (user_id, title) "
+                "SELECT $1, 't' || g FROM generate_series(1, $2::int) AS g",
+                owner,
+                count,
+            )
+        # Counted on whichever connections the creates ran on.
+        await set_stripes(conn, ann, {0: 61, 17: 40, 42: 28, 63: 1})
+        await set_stripes(conn, bob, {5: 2, 6: 1})
+        before = schema(empty_database)
+
+        up_to_0020 = migrations_up_to("0020", up_to_0019)
+        assert migrate(empty_database, up_to_0020) == ["0020.one_task_counter_per_account"]
+        assert await totals(conn) == {ann: 130, bob: 3, linked: 0}
+        assert await conn.fetchval("SELECT to_regclass('task_counts')") is None
+        await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'after')", linked)
+        assert await totals(conn) == {ann: 130, bob: 3, linked: 1}
+        carol = await make_user(conn, email="carol@example.com")  # counted from the start
+        assert (await totals(conn))[carol] == 0
+        await conn.execute("DELETE FROM users WHERE id = $1", carol)  # and gone with it
+        with pytest.raises(asyncpg.CheckViolationError) as info:
+            await conn.execute("UPDATE task_totals SET task_total = -1 WHERE user_id = $1", bob)
+        assert info.value.constraint_name == "task_totals_task_total_check"
+
+        assert rollback(empty_database, up_to_0020) == ["0020.one_task_counter_per_account"]
+        assert schema(empty_database) == before
+        assert await stripe_sums(conn) == {ann: 130, bob: 3, linked: 1}
+        # Spread as 0005 spread a count: 130 = 64 x 2 + 2, the first two one more.
+        ann_stripes = await conn.fetchval(
+            "SELECT array_agg(task_total ORDER BY stripe) FROM task_counts WHERE user_id = $1",
+            ann,
+        )
+        assert ann_stripes == [3, 3] + [2] * 62
+
+        assert migrate(empty_database, up_to_0020) == ["0020.one_task_counter_per_account"]
+        assert await totals(conn) == {ann: 130, bob: 3, linked: 1}
+    finally:
+        await conn.close()
+
+
+async def test_0020_counts_the_tasks_themselves_not_what_the_stripes_missed(
+    empty_database, tmp_path
+):
+    migrate(empty_database, migrations_up_to("0019", tmp_path))
+    conn = await asyncpg.connect(empty_database)
+    try:
+        ann = await make_user(conn)
+        # A DBA's import the previous release never counted (no stripe).
+        await conn.execute(
+            "INSERT INTO tasks (user_id, title) SELECT $1, 'imported' FROM generate_series(1, 4)",
+            ann,
+        )
+        assert await stripe_sums(conn) == {}
+        migrate(empty_database, migrations_up_to("0020", tmp_path))
+        assert await totals(conn) == {ann: 4}
+    finally:
+        await conn.close()
+
+
+async def test_0020_counts_a_task_written_while_it_runs(empty_database, tmp_path):
+    migrate(empty_database, migrations_up_to("0019", tmp_path))
+    holder, writer, observer = [await asyncpg.connect(empty_database) for _ in range(3)]
+    try:
+        ann = await make_user(holder)
+        await holder.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'before')", ann)
+        await set_stripes(holder, ann, {9: 1})
+
+        async def waiting(count: int) -> None:
+            async def enough() -> bool:
+                return count <= await observer.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+
+            await wait_until_async(enough, f"{count} backends never waited for a lock", 10)
+
+        # The holder keeps the migration at its users lock, after it has
+        # locked tasks; a DBA's insert then waits for the migration.
+        async with holder.transaction():
+            await holder.execute("UPDATE users SET name = 'Held' WHERE id = $1", ann)
+            migrating = asyncio.create_task(
+                asyncio.to_thread(migrate, empty_database, migrations_up_to("0020", tmp_path))
+            )
+            await waiting(1)
+            inserting = asyncio.create_task(
+                writer.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 'during')", ann)
+            )
+            await waiting(2)
+        assert await migrating == ["0020.one_task_counter_per_account"]
+        await inserting
+        assert await totals(observer) == {ann: 2}
+    finally:
+        for c in (holder, writer, observer):
+            await c.close()
+
+
 # --- the migration lock -------------------------------------------------------
 
 

@@ -250,16 +250,10 @@ async def create_task(request: web.Request) -> web.Response:
     if task["completed"] and task["repeat"] is not None:
         # Created done, a repeating task is due at its next occurrence instead.
         task.update(_completion(task) or {})
-    # This connection's counter row, else any free one with room (two
-    # writes), else the exact path, one create of the account at a time.
-    row = await db.one("create_task", **task) or await db.one("create_task_any_stripe", **task)
+    row = await db.one("create_task", **task)
     if row is None:
-        async with db.transaction() as conn:
-            if await db.val("lock_task_counts", conn=conn, user_id=user_id) is None:
-                raise AccountGone()
-            row = await db.one("create_task_near_limit", conn=conn, **task)
-        if row is None:
-            raise TaskLimitReached(limit)
+        await _account_exists(request, user_id)
+        raise TaskLimitReached(limit)
     location = public_url(request, f"/api/tasks/{row['id']}")
     return _task_response(row, status=201, headers={"Location": location})
 

@@ -233,7 +233,7 @@ async def test_deleting_the_account(client, migrated_database):
     resp = await client.request("DELETE", ME, json={"password": PASSWORD}, headers=bearer(token))
     assert resp.status == 204
     assert rows(migrated_database, "SELECT count(*) FROM users WHERE id = %s", user_id) == 0
-    for table in ("tasks", "task_counts", "sessions"):
+    for table in ("tasks", "task_totals", "sessions"):
         sql = f"SELECT count(*) FROM {table} WHERE user_id = %s"
         assert rows(migrated_database, sql, user_id) == 0, table
     for t in (token, other):

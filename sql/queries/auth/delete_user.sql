@@ -8,7 +8,7 @@
 -- better_auth_departures, so the Better Auth tokens issued until now make
 -- no new account; departures older than 30 days are deleted. Returns the
 -- id; no row when the account is gone or its password changed meanwhile.
--- Index: users_pkey; tasks_user_id_created_at_idx, task_counts_pkey and
+-- Index: users_pkey; tasks_user_id_created_at_idx, task_totals_pkey and
 -- sessions_user_id_idx serve the cascades; better_auth_departures_pkey and
 -- better_auth_departures_departed_at_idx.
 WITH deleted AS (

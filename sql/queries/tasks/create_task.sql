@@ -3,33 +3,17 @@
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
 --     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
 --     $10 repeat text
--- Create a task for the caller (user_id): title, description (NULL for
--- none), completed (completed_at now if so), priority, due_at and
--- remind_at (NULL for none), tags ('{}' for none), repeat (NULL for
--- none), counted in the
--- account's task_counts row ("stripe") that belongs to this server
--- connection, pg_backend_pid() % 64, while it is under its share of max_tasks (MAX_TASKS_PER_USER),
--- (max_tasks - stripe + 63) / 64. Concurrent creates of one account run on
--- different connections, hence different stripes, so they do not wait for
--- each other, and a create writes one counter row once (an UPDATE; no
--- SELECT ... FOR UPDATE before it). The UPDATE re-checks the share on the
--- committed row, so no stripe, hence no account, passes its limit. No row:
--- this connection's stripe is missing or full; the service then runs
--- create_task_any_stripe, then create_task_near_limit (which makes a
--- missing own stripe). An account thus has a stripe for each server
--- connection its creates ran on, at most 64; the pool hands out the most
--- recently used connection first, so someone creating one task at a time
--- uses few.
--- Index: task_counts_pkey (the account's stripe); tasks_pkey (new row);
+-- Create a task for the caller (user_id) while the account's task_totals
+-- row, locked here and counted by the tasks triggers (0020), is under
+-- max_tasks; completed_at now if created done. No row: the limit, or the
+-- account is gone.
+-- Index: task_totals_pkey (the account's counter); tasks_pkey (new row);
 -- tasks_user_id_fkey checks users_pkey.
-WITH counted AS (
-    UPDATE task_counts
-    SET task_total = task_total + 1
-    WHERE
-        user_id = $1::uuid
-        AND stripe = pg_backend_pid() % 64
-        AND task_total < ($5::integer - stripe + 63) / 64
-    RETURNING user_id
+WITH counter AS (
+    SELECT user_id
+    FROM task_totals
+    WHERE user_id = $1::uuid AND task_total < $5::integer
+    FOR NO KEY UPDATE
 )
 
 INSERT INTO tasks (
@@ -37,7 +21,7 @@ INSERT INTO tasks (
     remind_at, tags, repeat
 )
 SELECT
-    counted.user_id,
+    counter.user_id,
     $2::text,
     $3::text,
     $4::boolean,
@@ -47,7 +31,7 @@ SELECT
     $8::timestamptz,
     $9::text[],
     $10::text
-FROM counted
+FROM counter
 RETURNING
     id, user_id, title, description, completed, completed_at, priority, due_at,
     remind_at, tags, repeat, version, created_at, updated_at;
