@@ -1,6 +1,6 @@
--- Rollback of 0020: back to task_counts' stripes, as 0005 made them, with
--- each account's task_total spread over them the way 0005 spread its
--- count; the triggers and task_totals go. Tasks are untouched.
+-- Rollback of 0020: task_counts' stripes (kept by 0020) rewritten from
+-- each account's task_total, spread the way 0005 spread its count; the
+-- triggers and task_totals go. Tasks are untouched.
 
 -- A rollback removes exactly what its migration created.
 -- squawk-ignore-file ban-drop-table, ban-drop-function
@@ -14,20 +14,8 @@ SET LOCAL statement_timeout = '5min';
 -- No task appears or goes while the counts move back (reads go on).
 LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE;
 
-CREATE TABLE task_counts (
-    user_id uuid NOT NULL,
-    -- 0 to 63: a smallint, exactly as 0005 made it.
-    -- squawk-ignore prefer-bigint-over-smallint
-    stripe smallint NOT NULL,
-    -- Compared with the integer limit, exactly as 0005 made it.
-    -- squawk-ignore prefer-bigint-over-int
-    task_total integer NOT NULL DEFAULT 0,
-    CONSTRAINT task_counts_pkey PRIMARY KEY (user_id, stripe),
-    CONSTRAINT task_counts_user_id_fkey FOREIGN KEY (user_id)
-    REFERENCES users (id) ON DELETE CASCADE,
-    CONSTRAINT task_counts_stripe_check CHECK (stripe BETWEEN 0 AND 63),
-    CONSTRAINT task_counts_task_total_check CHECK (task_total >= 0)
-);
+-- 0020 kept the stripes; they went stale while it was applied.
+DELETE FROM task_counts;
 
 INSERT INTO task_counts (user_id, stripe, task_total)
 SELECT

@@ -4,7 +4,7 @@
 -- What: task_totals, one row an account (made with the account by
 -- users_task_totals_trg, gone with it by ON DELETE CASCADE): the number of
 -- tasks it owns. It replaces task_counts (0005's up to 64 stripes an
--- account). create_task.sql checks it under that row's lock, so one
+-- account; see Deploy). create_task.sql checks it under that row's lock, so one
 -- account's creates queue on the row and none passes MAX_TASKS_PER_USER;
 -- the create does not count. Triggers on tasks count every INSERT, DELETE
 -- and TRUNCATE, and a task moved to another account (UPDATE OF user_id),
@@ -13,25 +13,20 @@
 -- tables: an import of n tasks updates each account's row once. Not a
 -- users column: an UPDATE of users checks all of its CHECKs.
 --
--- Locks: task_counts (dropped here), then tasks and users (SHARE ROW
--- EXCLUSIVE: reads go on, writes wait), held to COMMIT, so no task or
--- account appears or goes between the count (one pass over tasks) and the
--- triggers taking over: the count is exact, and a write that waited is
--- counted by the triggers. A write of the previous release caught between two of
--- these locks can deadlock with this file; PostgreSQL then cancels one of
--- the two (if it is this file, run migrate again).
+-- Locks: tasks and users (SHARE ROW EXCLUSIVE: reads go on, writes wait),
+-- held to COMMIT, so no task or account appears or goes between the count
+-- (one pass over tasks) and the triggers taking over: the count is exact,
+-- and a write that waited is counted by the triggers.
 --
--- Deploy: the previous release's creates and deletes name task_counts, so
--- they fail from this COMMIT until the new release serves.
+-- Deploy: task_counts stays, so the previous release's creates and deletes
+-- keep working until the new release serves (its stripes go stale; nothing
+-- of this release reads them). A later release drops it.
 
 -- Fail fast instead of queueing traffic behind a lock; both reset at COMMIT
 -- (yoyo runs each migration in one transaction).
 SET LOCAL lock_timeout = '5s';
 
 SET LOCAL statement_timeout = '5min';
-
--- In the order the previous release's create takes them.
-LOCK TABLE task_counts IN ACCESS EXCLUSIVE MODE;
 
 LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE;
 
@@ -122,7 +117,3 @@ SELECT
     coalesce(counted.total, 0) AS task_total
 FROM users
 LEFT JOIN counted ON users.id = counted.user_id;
-
--- The stripes are replaced: see What above.
--- squawk-ignore ban-drop-table
-DROP TABLE task_counts;
