@@ -1,10 +1,8 @@
 """Prometheus metrics (prometheus-client), served at GET /metrics: on the
 API port outside production, or on METRICS_PORT alone (listener()).
 
-With `serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR
-before forking, every worker writes its samples there, and whichever worker
-answers the scrape sums them all (MultiProcessCollector), so counts are
-right whichever process served each request."""
+With `serve --workers N` the workers share PROMETHEUS_MULTIPROC_DIR and the
+one that answers the scrape sums them all (MultiProcessCollector)."""
 
 from __future__ import annotations
 
