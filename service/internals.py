@@ -98,15 +98,9 @@ MAX_HEAD_KEPT = 65536
 
 
 class _HeadDeadline(web_protocol.RequestHandler):
-    """aiohttp's request handler with a deadline for a request's head, which
-    aiohttp lacks (its keep-alive timer only closes an idle connection, and a
-    client trickling a header byte by byte resets nothing but holds the
-    connection). The head must be complete within `header_timeout` of the
-    connection opening, or of its first byte on a kept-alive connection;
-    otherwise the connection is closed. It also keeps the bytes of a head
-    the parser refused (`bad_head`), whose errors carry no headers, so that
-    answer can have the CORS headers of its Origin (`allowed_origins`, from
-    FRONTEND_URL). Both given through the application's handler_args."""
+    """aiohttp's request handler with a deadline for a request's head (a
+    client trickling headers otherwise holds the connection), which also
+    keeps a refused head's bytes (`bad_head`) so its answer gets CORS headers."""
 
     __slots__ = ("_head", "_head_timeout", "_head_timer", "allowed_origins", "bad_head")
 
