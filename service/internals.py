@@ -33,12 +33,9 @@ def skip_caller_lookup() -> None:
 def answer_malformed_http_with_problems(
     access_line: AccessLine, answer_headers: AnswerHeaders
 ) -> None:
-    """Requests too malformed to reach a handler (a bad request line, a
-    header over aiohttp's 8190-byte limit) are answered by aiohttp's
-    RequestHandler.handle_error, with text that echoes the input. Make those
-    problem documents too, each with its access line and the headers every
-    answer carries (no middleware ran), CORS ones included for an allowed
-    Origin found in the refused head. Idempotent."""
+    """Answer requests too malformed to reach a handler (aiohttp's
+    handle_error echoes the input) with problem documents too, each with its
+    access line and the headers every answer carries. Idempotent."""
     if getattr(web_protocol.RequestHandler.handle_error, "_problem", False):
         return
 

@@ -197,12 +197,9 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
 def listener(
     sock: socket.socket, middlewares: Sequence[Any]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """An aiohttp cleanup context for the API application: while it runs,
-    this process also answers GET /metrics, and nothing else, on `sock`
-    (METRICS_PORT, bound once by the command, so every gunicorn worker
-    accepts on it). Its own small application: no API route, middleware or
-    limit can be reached through it; `middlewares` make its 404 and 405
-    problem documents (passed in: the middlewares import this module)."""
+    """An aiohttp cleanup context: while it runs, this process also answers
+    GET /metrics, and nothing else, on `sock` (METRICS_PORT); `middlewares`
+    (passed in: they import this module) make its 404 and 405 problems."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]

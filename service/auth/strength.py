@@ -1,9 +1,7 @@
 """Is a new password guessable? One rule for sign-up and password change.
 
-NIST SP 800-63B: refuse common, repetitive, sequential and context-specific
-passwords, impose no composition rules. zxcvbn estimates the guesses an
-attacker needs with its lists of common passwords, words, names, keyboard
-patterns, dates and repeats, and with the account's own email and name.
+NIST SP 800-63B: refuse guessable passwords (zxcvbn's estimate, with the
+account's email and name), impose no composition rules.
 """
 
 from __future__ import annotations
