@@ -1,11 +1,7 @@
 """The database constraints a client can run into, by name, and what the
-client gets for each: the one table the error middleware
-(service/errors.py), scripts/sql-review (sql/README.md) and the OpenAPI
-document read. Plain data: it imports nothing that renders an error.
-
-Any violation not listed is a bug and answers 500: the validators refuse the
-same values first, and each CHECK limit equals its validator's limit
-(tests/test_limits.py).
+client gets for each: one table for service/errors.py, scripts/sql-review and
+the OpenAPI document. A violation not listed is a bug (500): the validators
+refuse the same values first (tests/test_limits.py).
 """
 
 from __future__ import annotations

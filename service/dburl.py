@@ -1,13 +1,9 @@
 """DATABASE_URL, as people paste it, turned into what each driver needs:
 asyncpg (serve) and psycopg/libpq (migrate, rollback).
 
-Accepted: `postgresql://`, `postgres://`, and the seeds' `postgresql+asyncpg://`
-and `postgresql+psycopg://`; libpq's `sslmode` (with `sslrootcert`, `sslcert`,
-`sslkey`, `sslcrl`), `channel_binding`, `options`, `host=/socket/dir`, `port`,
-`application_name`, `connect_timeout`, `target_session_attrs`; asyncpg's `ssl=`
-(an sslmode, or true/false); Prisma's and Supabase's `pgbouncer=true` (a
-transaction pooler). Anything else, or a URL that cannot work, is a ValueError
-with one line that never contains the password.
+Accepted: the schemes and libpq parameters below, asyncpg's `ssl=` and
+`pgbouncer=true` (docs/operating.md); anything else is a ValueError with one
+line that never contains the password.
 """
 
 from __future__ import annotations

@@ -33,12 +33,9 @@ def skip_caller_lookup() -> None:
 def answer_malformed_http_with_problems(
     access_line: AccessLine, answer_headers: AnswerHeaders
 ) -> None:
-    """Requests too malformed to reach a handler (a bad request line, a
-    header over aiohttp's 8190-byte limit) are answered by aiohttp's
-    RequestHandler.handle_error, with text that echoes the input. Make those
-    problem documents too, each with its access line and the headers every
-    answer carries (no middleware ran), CORS ones included for an allowed
-    Origin found in the refused head. Idempotent."""
+    """Answer requests too malformed to reach a handler (aiohttp's
+    handle_error echoes the input) with problem documents too, each with its
+    access line and the headers every answer carries. Idempotent."""
     if getattr(web_protocol.RequestHandler.handle_error, "_problem", False):
         return
 
@@ -98,15 +95,9 @@ MAX_HEAD_KEPT = 65536
 
 
 class _HeadDeadline(web_protocol.RequestHandler):
-    """aiohttp's request handler with a deadline for a request's head, which
-    aiohttp lacks (its keep-alive timer only closes an idle connection, and a
-    client trickling a header byte by byte resets nothing but holds the
-    connection). The head must be complete within `header_timeout` of the
-    connection opening, or of its first byte on a kept-alive connection;
-    otherwise the connection is closed. It also keeps the bytes of a head
-    the parser refused (`bad_head`), whose errors carry no headers, so that
-    answer can have the CORS headers of its Origin (`allowed_origins`, from
-    FRONTEND_URL). Both given through the application's handler_args."""
+    """aiohttp's request handler with a deadline for a request's head (a
+    client trickling headers otherwise holds the connection), which also
+    keeps a refused head's bytes (`bad_head`) so its answer gets CORS headers."""
 
     __slots__ = ("_head", "_head_timeout", "_head_timer", "allowed_origins", "bad_head")
 

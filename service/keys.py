@@ -1,9 +1,7 @@
 """Every web.AppKey and web.RequestKey of the service, in one place.
 
-This module imports nothing of the service, so any module may import it
-without a circle. The value types that are the service's own classes are
-named in a comment, not imported: a type-only import would tie this module
-to theirs (tests/test_layers.py)."""
+It imports nothing of the service (tests/test_layers.py), so any module may
+import it; the service's own value types are named in comments."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """Prometheus metrics (prometheus-client), served at GET /metrics: on the
 API port outside production, or on METRICS_PORT alone (listener()).
 
-With `serve --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR
-before forking, every worker writes its samples there, and whichever worker
-answers the scrape sums them all (MultiProcessCollector), so counts are
-right whichever process served each request."""
+With `serve --workers N` the workers share PROMETHEUS_MULTIPROC_DIR and the
+one that answers the scrape sums them all (MultiProcessCollector)."""
 
 from __future__ import annotations
 
@@ -199,12 +197,9 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
 def listener(
     sock: socket.socket, middlewares: Sequence[Any]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """An aiohttp cleanup context for the API application: while it runs,
-    this process also answers GET /metrics, and nothing else, on `sock`
-    (METRICS_PORT, bound once by the command, so every gunicorn worker
-    accepts on it). Its own small application: no API route, middleware or
-    limit can be reached through it; `middlewares` make its 404 and 405
-    problem documents (passed in: the middlewares import this module)."""
+    """An aiohttp cleanup context: while it runs, this process also answers
+    GET /metrics, and nothing else, on `sock` (METRICS_PORT); `middlewares`
+    (passed in: they import this module) make its 404 and 405 problems."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[keys.SETTINGS]

@@ -35,9 +35,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is kept when it is of sane length and plain characters.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # Host: a DNS-style name (underscores too: compose service names have them),
-# IPv4 or a bracketed IPv6, and an optional port. Dot-separated runs of one
-# class, so matching is linear. Anything else once became a 500 (yarl) or
-# was reflected into the listing's Link.
+# IPv4 or a bracketed IPv6, and an optional port; linear to match. Anything
+# else could reach yarl (a 500) or the listing's Link.
 _HOST = re.compile(r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
 _MAX_HOST = 262  # a 253-character name, ':' and a port, or brackets
 # Hosts already found valid: a service answers to a handful, so nearly

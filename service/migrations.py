@@ -1,13 +1,8 @@
 """yoyo, driven from the `todo-api migrate` and `rollback` commands.
 
-yoyo needs a synchronous driver; psycopg 3 is it, connected with the
-conninfo service.dburl makes from DATABASE_URL. It never prepares statements
-on the server (psycopg would after five runs of one query, and a transaction
-pooler hands a prepared statement to whichever client comes next), so
-migrate works the same directly and through PgBouncer in transaction mode.
-Every apply and rollback runs under yoyo's lock, so several replicas may run
-`migrate` at once: one applies, the others wait and then find nothing to do.
-Each migration is one transaction: it applies completely or not at all.
+yoyo runs on psycopg 3, which never prepares statements on the server here,
+so migrate also works through a transaction pooler; every apply and rollback
+runs under yoyo's lock (docs/operating.md, "Databases").
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """The rate limits of API.md "Limits": sign-in failures per account,
 sign-up and sign-in attempts per client address (and per IPv6 /48),
-authenticated requests per user. Counted by the `limits` library in this
-process (memory://) or in Redis (redis://, shared by every worker and
-replica).
+authenticated requests per user. Fixed windows of the `limits` library, in
+this process (memory://) or in Redis (redis://, shared by every process).
 
-Every limit is a fixed window (limits' FixedWindowRateLimiter): one counter
-per key, one increment per request (one INCR script in Redis), and the
-window that began with the first hit is exactly what a 429 waits out.
-
-While Redis cannot be reached (one ERROR line and a gauge per outage),
-Redis is tried again at most once every STORAGE_DOWN_SECONDS, so a Redis
-that hangs costs one timeout per few seconds, not one per request. Meanwhile
-the per-user limit counts in this process's memory: it protects capacity,
-and neither refusing every request nor skipping the limit would. The auth
-limits fail closed (503 with Retry-After, before any other work): a lockout
-counted per process would let a guesser multiply it by the processes, and
-as every such request is refused anyway, they count nothing meanwhile."""
+While Redis is down the per-user limit counts in memory and the auth limits
+answer 503, since a lockout counted per process multiplies (docs/limits.md)."""
 
 from __future__ import annotations
 
@@ -61,11 +50,9 @@ LOG_HASH_CHARS = 12
 
 
 class LocalCounters(Storage):
-    """memory://: fixed-window counters in this process. limits' own async
-    MemoryStorage starts a sweep over every key after each call (measured:
-    1 ms a request with 10,000 keys); this one forgets expired windows as
-    they are met and sweeps the rest at most once every SWEEP_SECONDS. No
-    await inside: each call is atomic on the event loop."""
+    """memory://: fixed-window counters in this process. Unlike limits' own
+    MemoryStorage (a sweep over every key after each call), it sweeps at most
+    once every SWEEP_SECONDS. No await inside: each call is atomic."""
 
     STORAGE_SCHEME = None  # built directly, never registered for a URL scheme
     SWEEP_SECONDS = 10.0
@@ -167,10 +154,8 @@ class RateLimits:
             await self._pool.aclose()
 
     def account(self, user_id: uuid.UUID | None, email_key: str | None = None) -> str:
-        """An account's key: an HMAC of the account's id or, for an address
-        with no password account, of the database's own normalised form of it
-        (get_user_for_signin's email_key). Both are what the database finds
-        the account by, so no spelling of an address has a counter of its own."""
+        """An account's key: an HMAC of its id or, with no password account,
+        of the database's normalised email_key, so no spelling has its own."""
         subject = f"user {user_id}" if user_id is not None else f"email {email_key}"
         return hmac.new(self._account_key, subject.encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -181,7 +166,7 @@ class RateLimits:
         if item is None:
             return
         if self._local is not None:
-            # The limiter's coroutines and key string cost 7% of a small request.
+            # Counted directly: the limiter's coroutines are the hot path's cost.
             self._count_in(self._local, item, user_id, client)
             return
         fallback = self._fallback
@@ -218,10 +203,8 @@ class RateLimits:
             await self._hit(self.auth_per_site, AUTH_PER_IPV6_48, site, "", client)
 
     async def count_signin(self, account: str, client: str) -> None:
-        """A password check for `account` (a key from account()) is counted
-        as a failure before the password is checked, so a locked account
-        costs no bcrypt work and concurrent guesses cannot overshoot the
-        limit; signed_in() takes it back."""
+        """Count a failure for `account` before its password is checked (no
+        bcrypt for a locked account, no overshoot); signed_in() takes it back."""
         if self.signin_failures is not None:
             who = f"account {account[:LOG_HASH_CHARS]}"
             await self._hit(self.signin_failures, SIGNIN_FAILURES, account, who, client)

@@ -13,16 +13,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
 # Fields the server owns. A frontend may send back an object it received.
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "completed_at"})
 
-# A title or a name is one line of text that shows. Refused: control
-# characters (C0, DEL, C1) and the line and paragraph separators; and text
-# that is only invisible: spaces (Unicode's, as str.isspace() has them, but
-# the controls among them), format characters that render nothing (soft
-# hyphen, zero-width and joiner characters, bidi controls, variation
-# selectors, word joiner, U+FEFF) and the blank letters (Hangul fillers,
-# braille blank). Joiners inside visible text (emoji sequences) are fine.
-# The OpenAPI pattern says the same in the regex dialect both Python and
-# JavaScript read (\u escapes, no \s: the two differ on it). The leading
-# class and the one after it are disjoint, so matching is linear.
+# A title or a name is one line that shows: no control or line-separator
+# characters, and not only spaces, format characters or blank letters.
+# Written in the dialect Python and JavaScript share (the OpenAPI pattern);
+# the leading class and the next are disjoint, so matching is linear.
 _FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _INVISIBLE = (
     r" \xa0\u1680\u2000-\u200a\u202f\u205f\u3000"  # spaces

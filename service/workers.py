@@ -1,18 +1,8 @@
 """`serve --workers N` (N > 1): gunicorn's arbiter runs the processes.
 
-The command has already bound the listening socket (one clear line when the
-port is taken), emptied or created PROMETHEUS_MULTIPROC_DIR and built the
-aiohttp application once (one clear line when it cannot be built); this
-module hands both to gunicorn with aiohttp's uvloop worker:
-
-- every worker serves that same application on the shared socket;
-- SIGTERM or SIGINT stops accepting, lets each worker drain its in-flight
-  requests for up to SHUTDOWN_TIMEOUT, and returns 0;
-- a worker that dies while serving is replaced (and its live gauges are
-  dropped from /metrics);
-- a worker that cannot boot logs one line and exits with gunicorn's
-  WORKER_BOOT_ERROR, on which the arbiter stops the other workers and the
-  command returns 1: never a restart loop.
+The command's bound socket and built application go to gunicorn with
+aiohttp's uvloop worker; a worker that cannot boot stops them all (exit 1),
+never a restart loop (docs/operating.md, "Workers").
 """
 
 from __future__ import annotations
@@ -121,17 +111,10 @@ class _Server(BaseApplication):
 
 
 class _Arbiter(Arbiter):
-    """gunicorn's arbiter with two fixes.
-
-    A stop signal sent to a worker between its fork and its own handlers
-    reached the arbiter's inherited handler and was lost: the worker served
-    on until the graceful timeout killed it. Stop signals are now blocked
-    across the fork; the worker unblocks them once its event loop runs.
-
-    When more than one worker fails to boot, the second exit code 3 raised
-    HaltServer again inside halt(), out of its wait for the other workers (a
-    traceback, workers left behind). Once stopping, such a worker is only
-    reaped."""
+    """gunicorn's arbiter with two fixes: stop signals are blocked across the
+    fork (else one sent before the worker's handlers is lost), and once
+    stopping, a second worker failing to boot is only reaped (not HaltServer
+    again inside halt(), leaving workers behind)."""
 
     stopping = False
 
@@ -177,10 +160,8 @@ class _Worker(GunicornUVLoopWebWorker):
 
 
 class _Log(glogging.Logger):
-    """gunicorn's own messages go through our logging set-up (JSON or text
-    lines on stderr), from WARNING up: a worker killed, timed out or failing
-    to boot is worth a line; its start-up chatter is not (but LOG_LEVEL=DEBUG
-    shows it all). No access log: service.access lines are ours."""
+    """gunicorn's own messages through our logging, from WARNING up (all with
+    LOG_LEVEL=DEBUG); no access log: service.access lines are ours."""
 
     def setup(self, cfg: Any) -> None:
         self.cfg = cfg

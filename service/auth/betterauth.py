@@ -1,19 +1,10 @@
 """Better Auth's JWT plugin tokens: verified with the keys its server
 publishes (JWKS), chosen by `kid`, the algorithm pinned to the key's.
 
-PyJWT parses the keys and verifies; this module only decides when to fetch
-them. Keys are cached. An unknown `kid` refetches the set, at most once per
-REFETCH_INTERVAL for every caller together, so forged key ids cannot turn
-the service into a load generator against the frontend. A token that
-arrives inside that window waits for the next fetch (when the window
-ends), since its key may have been published a moment after the last one;
-at most MAX_WAITING requests wait, the others get 503 at once, so forged
-key ids hold nothing. A set older than MAX_KEY_AGE is refreshed on use,
-and each good fetch bumps `generation`, so a key the frontend withdrew
-stops working, for tokens already verified too (tokens.py); when a refresh
-fails, the keys already held keep working. A token whose key is not held
-while the set cannot be fetched is a 503, not a 401: the caller's token may
-be fine.
+PyJWT verifies; this module decides when to fetch the keys: an unknown `kid`
+refetches at most once per REFETCH_INTERVAL for all callers (forged key ids
+generate no load), and a key missing while the set cannot be fetched is a
+503, not a 401 (docs/frontend.md).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """bcrypt, without its 72-byte truncation, off the event loop.
 
-bcrypt ignores every byte after the 72nd, so two long passwords sharing a
-prefix would both sign in. We never feed it the password itself: it gets
-base64(HMAC-SHA256(key=PREHASH_KEY, password)), 44 bytes with no NUL, so
-every byte of the password counts and any length works. The fixed HMAC key
-only separates this use of SHA-256 from any other; the salt and cost are
-bcrypt's. Changing the scheme would need a hash-version prefix and rehash on
-sign-in.
+bcrypt gets base64(HMAC-SHA256(PREHASH_KEY, password)), 44 bytes with no NUL,
+so every byte of a password of any length counts. Changing the scheme would
+need a hash-version prefix and a rehash on sign-in.
 """
 
 from __future__ import annotations
@@ -60,19 +56,10 @@ def check_password_sync(password: str, hashed: str) -> bool:
 
 
 class PasswordHasher:
-    """Hashes and checks in a thread pool (bcrypt releases the GIL), so the
-    event loop keeps serving while a sign-in burns 200 ms of CPU; bounds the
-    work admitted, so a flood of sign-ins is answered 503 at once instead of
-    queueing everyone behind it; and shares the queue between client
-    addresses, so whoever sends most does not take it (API.md, Limits).
-
-    Waiting work queues per address key (IPv6 per /64) and the addresses
-    take turns, one hash each; an address holds at most PER_ADDRESS places.
-    When the queue is full, the newest waiter of the address holding most
-    places (among equals, the one refused most while it held them: it asks
-    for more than its share) gives its place to a newcomer. Everything here
-    is touched on the event loop only, with no await between a check and
-    what it guards."""
+    """Hashes and checks in a thread pool, admitting only what drains in about
+    QUEUE_SECONDS (the rest: 503 at once), shared fairly between client
+    addresses (docs/limits.md, "The password queue"). Touched on the event
+    loop only, with no await between a check and what it guards."""
 
     def __init__(self, rounds: int, threads: int) -> None:
         self.rounds = rounds
@@ -126,10 +113,8 @@ class PasswordHasher:
         return ok and hashed is not None
 
     def refuse_when_full(self, kind: str, client: str) -> None:
-        """ServiceBusy now if `client`'s hash would not be admitted. Sign-up
-        and sign-in ask first, before their body, estimate or database
-        lookup, so a flood's 503s cost next to nothing. Asking takes no
-        place and refuses nobody else."""
+        """ServiceBusy now if `client`'s hash would not be admitted: asked
+        before any other work, so a flood's 503s are cheap. Takes no place."""
         self._make_room(kind, address_key(client), evict=False)
 
     async def _run(self, kind: str, client: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -171,11 +156,9 @@ class PasswordHasher:
         raise ServiceBusy(BUSY, retry_after=self._drain())
 
     def _spare(self, held: int) -> _Job | None:
-        """The waiter a full queue refuses to admit an address holding
-        `held` places: the newest of the address holding most, or among
-        equals the one refused most. A newcomer is never refused while
-        anyone waits; an address already queued takes a place only from one
-        holding two more, else they would only trade."""
+        """The waiter a full queue refuses to admit an address holding `held`
+        places: the newest of the address holding most (then refused most);
+        an address already queued takes only from one holding two more."""
         newest = [queue[-1] for queue in self.waiting.values()]
         if not newest:
             return None

@@ -1,9 +1,7 @@
 """Is a new password guessable? One rule for sign-up and password change.
 
-NIST SP 800-63B: refuse common, repetitive, sequential and context-specific
-passwords, impose no composition rules. zxcvbn estimates the guesses an
-attacker needs with its lists of common passwords, words, names, keyboard
-patterns, dates and repeats, and with the account's own email and name.
+NIST SP 800-63B: refuse guessable passwords (zxcvbn's estimate, with the
+account's email and name), impose no composition rules.
 """
 
 from __future__ import annotations
@@ -16,11 +14,8 @@ from zxcvbn import zxcvbn
 # online attacks"): it blocks the common and trivially guessable without the
 # refusals of a stricter bar; sign-in limits and bcrypt do the rest.
 MIN_SCORE = 2
-# zxcvbn is pure Python and grows faster than linearly with length (~2 ms
-# for 16 digits, ~30 ms for 72): it judges the first 16 characters only, so
-# sign-up never holds the event loop for long. Every character still counts
-# for the hash (service/auth/passwords.py); a long password is refused only
-# when its start alone is guessable.
+# zxcvbn's time grows faster than linearly with length: it judges the start
+# only, so sign-up never holds the event loop long (the hash uses every character).
 ESTIMATED_CHARACTERS = 16
 # The service's own name is as guessable as the user's (NIST's
 # "context-specific words").
@@ -53,11 +48,8 @@ def weak_password_reason(password: str, email: str = "", name: str = "") -> str 
     return " ".join([TOO_GUESSABLE, *(h for h in hints if h)])
 
 
-# A signing key (BETTER_AUTH_SECRET) must be random, not merely long. zxcvbn
-# credits a random character with about one decimal digit of guesses and a
-# word, date, sequence or repeat with far less. Measured, in digits a
-# character: token_urlsafe(32) >= 0.94, a 32-digit hex or a UUID >= 0.848
-# (3,000 draws each); dictionary phrases 0.68-0.82.
+# A signing key (BETTER_AUTH_SECRET) must be random, not merely long: zxcvbn
+# credits a random character with about one decimal digit, words far less.
 MIN_SECRET_DIGITS_PER_CHARACTER = 0.84
 MIN_SECRET_DISTINCT_CHARACTERS = 8
 SECRET_ESTIMATED_CHARACTERS = 64  # zxcvbn's cost grows fast; random starts suffice

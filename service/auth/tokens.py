@@ -7,17 +7,9 @@ no `kid`), and, when BETTER_AUTH_URL is set, the frontend's Better Auth
 tokens (a `kid` naming a key its server publishes; see betterauth.py),
 whose first use creates the linked account here.
 
-Revocation: each of our tokens names its session (`jti`, a row of
-`sessions`), and is refused once that row is gone: signed out, a password
-change, the account deleted. A worker that verified a token trusts it for
-CHECK_SECONDS, then asks the database again (one primary-key lookup, shared
-by the requests that arrive meanwhile), so an ended session is refused by
-every worker and replica within a second, through a transaction pooler too.
-A Better Auth token is checked the same way, in one statement, against its
-account's row (gone, or signed out everywhere since its `iat`) and the
-tokens signed out alone (by the digest of its signed part), and against
-the key set: once a refresh no longer publishes its key, it is refused.
-What this costs against a lookup on every request: docs/performance.md."""
+Revocation: a worker trusts a verified token for CHECK_SECONDS, then asks the
+database again whether its session (or Better Auth account and sign-outs)
+is live, so an ended one is refused everywhere within a second."""
 
 from __future__ import annotations
 
@@ -75,13 +67,10 @@ class _Verified:
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
     checking: asyncio.Task[bool] | None = None  # the look under way, shared
-    # Seen ended (ENDED, GONE or WITHDRAWN): refused from now on without
-    # asking again (a session never comes back), so a signed-out token costs
-    # no query however often it is sent.
+    # ENDED, GONE or WITHDRAWN: refused without asking again (none comes back).
     ended: str | None = None
-    # A Better Auth token's key id, and the key set generation it was last
-    # seen published in; its `iat` and the digest of its signed part, which
-    # sign-out keys on.
+    # A Better Auth token's key id, the key set generation it was last seen
+    # in, its `iat` and the digest of its signed part (sign-out keys on it).
     kid: str | None = None
     key_set: int = 0
     issued: int = 0
@@ -285,11 +274,8 @@ class TokenService:
 
 
 def _header_shape_ok(header: Any) -> bool:
-    """Whether the header's members have the types RFC 7515 gives them: any
-    other shape is a forged or broken token (401), never a value to compare,
-    hash or look up. Neither kind of token uses an extension, so a `crit`
-    (which must be refused when not understood) or an unencoded payload
-    (`b64`) is refused too."""
+    """Whether the header's members have RFC 7515's types (else a 401), with
+    no extension (`crit`, `b64`): neither kind of token uses one."""
     if not isinstance(header, dict) or not isinstance(header.get("alg"), str):
         return False
     if any(name in header and not isinstance(header[name], str) for name in ("kid", "typ", "cty")):

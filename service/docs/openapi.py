@@ -1,11 +1,6 @@
-"""The OpenAPI 3 document, built once at startup from the router: each
-handler declares its operation beside itself (service/docs/operation.py),
-with the same marshmallow schemas that validate its input. This module
-holds what is document-wide: info, security schemes, Problem, headers, and
-what each error status means.
-
-Every operation lists every status it can answer; every error is a problem
-document; every response carries X-Request-ID."""
+"""The OpenAPI 3 document, built once at startup from the router and the
+operations handlers declare (service/docs/operation.py); this module holds
+what is document-wide: info, security schemes, Problem, headers, statuses."""
 
 from __future__ import annotations
 

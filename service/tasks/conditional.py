@@ -20,11 +20,9 @@ def etag(version: int) -> str:
 
 
 def _tags(header: str) -> list[tuple[bool, str]] | None:
-    """(weak, opaque) pairs, or None for `*`. Junk yields no tags. Linear in
-    the header's length: each comma-separated member is matched once, whole
-    (a scan for tags anywhere was quadratic on runs of spaces). A comma inside
-    a tag splits it, and no version has one. Over 1 KiB the header never
-    gets here (service.middlewares.refuse_bad_head)."""
+    """(weak, opaque) pairs, or None for `*`; junk yields no tags. Linear:
+    each comma-separated member is matched once, whole (no version has a
+    comma); an oversized header never gets here (refuse_bad_head)."""
     if header.strip() == "*":
         return None
     members = (_ENTITY_TAG.fullmatch(member.strip()) for member in header.split(","))

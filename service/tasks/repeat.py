@@ -119,12 +119,9 @@ def _last_year(value: str, due_at: datetime) -> int:
 
 @contextmanager
 def _searching_until(year: int) -> Iterator[None]:
-    """dateutil looks for a rule's next date period by period until it finds
-    one, up to datetime.MAXYEAR: for a rule that never occurs, most of a
-    second of CPU. It reads that bound from its `datetime` module global, so
-    for the length of one search that global is a copy with a nearer bound.
-    Safe here: the search runs to its end on the event loop's thread, with
-    no await in between."""
+    """dateutil searches a rule that never occurs up to datetime.MAXYEAR: for
+    one search, its `datetime` global is a copy with a nearer bound (safe:
+    no await in between)."""
     real = dateutil.rrule.datetime
     dateutil.rrule.datetime = SimpleNamespace(**{**vars(real), "MAXYEAR": year})
     try:

@@ -1,10 +1,7 @@
 -- name: better_auth_token_is_live :val
 -- Params: $1 id uuid, $2 issued_at bigint, $3 token_digest bytea
--- Whether a Better Auth token of account id may still be used: TRUE while
--- it is; FALSE once it was signed out, alone (its token_digest is in
--- better_auth_ended_tokens) or everywhere at or after the second it was
--- issued (issued_at, its `iat`); no row once the account is gone. Each
--- worker asks at most every half second a token (service/auth/tokens.py).
+-- Whether a Better Auth token of account id is still live: not signed out
+-- alone (token_digest) nor everywhere since issued_at; no row: account gone.
 -- Index: users_pkey; better_auth_ended_tokens_pkey.
 SELECT
     (

@@ -1,15 +1,9 @@
 -- name: change_password :one
 -- Params: $1 id uuid, $2 old_hash text, $3 new_hash text,
 --     $4 ttl_seconds integer
--- PUT /api/auth/password, in one statement: account id's password hash
--- becomes new_hash, every session it had ends, and a new one begins
--- (expiring in ttl_seconds; session_id is the new token's `jti`). Only
--- while the hash is still old_hash, the one the current password was
--- checked against: no row when a concurrent change came first, or the
--- account is gone. The DELETE reads the sessions as they were before this
--- statement, so the new session stays.
--- Index: users_pkey; sessions_user_id_idx (the ended sessions);
--- sessions_pkey (new row).
+-- PUT /api/auth/password: new_hash replaces old_hash, every session ends, a
+-- new one begins; no row if the hash changed meanwhile or the account is gone.
+-- Index: users_pkey; sessions_user_id_idx; sessions_pkey.
 WITH changed AS (
     UPDATE users
     SET password_hash = $3::text

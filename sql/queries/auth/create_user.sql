@@ -1,13 +1,9 @@
 -- name: create_user :one
 -- Params: $1 email text, $2 password_hash text, $3 name text,
 --     $4 ttl_seconds integer
--- Sign-up: create a password account (the email as typed, its bcrypt
--- password_hash, the name) and its first session, expiring in ttl_seconds
--- (JWT_TTL_SECONDS); session_id is the token's `jti`. An email another
--- password account has, in any case or Unicode form, raises
--- users_password_email_key.
--- Index: users_password_email_key enforces the uniqueness; sessions_pkey
--- (new row).
+-- Sign-up: a password account and its first session (session_id is the
+-- token's `jti`); a taken email raises users_password_email_key.
+-- Index: users_password_email_key enforces the uniqueness; sessions_pkey.
 WITH created AS (
     INSERT INTO users (email, password_hash, name)
     VALUES ($1::text, $2::text, $3::text)

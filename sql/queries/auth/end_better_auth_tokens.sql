@@ -1,10 +1,7 @@
 -- name: end_better_auth_tokens :val
 -- Params: $1 user_id uuid
--- POST /api/auth/signout {"everywhere": true} with a Better Auth token:
--- every token of linked account user_id issued up to this second is
--- refused everywhere within a second; the tokens Better Auth issues after
--- it still work. Returns that second (Unix time), for this worker to
--- refuse the tokens it holds at once; no row when the account is gone.
+-- Sign-out everywhere with a Better Auth token: ends every token of linked
+-- account user_id issued up to now; returns that second; no row: account gone.
 -- Index: users_pkey.
 UPDATE users
 SET better_auth_signed_out_at = now()

@@ -1,7 +1,6 @@
 -- name: end_session :exec
 -- Params: $1 id uuid, $2 user_id uuid
--- POST /api/auth/signout: ends session id (the token's `jti`) of account
--- user_id (its `sub`); the token is refused everywhere within a second.
+-- Sign-out: ends session id (the token's `jti`) of account user_id.
 -- Index: sessions_pkey.
 DELETE FROM sessions
 WHERE

@@ -1,8 +1,7 @@
 -- name: get_user_credentials :one
 -- Params: $1 id uuid
--- Account id's email, name and password hash (NULL for an account linked
--- to Better Auth), to check the password a password change or an account
--- deletion must present. No row: the account is gone.
+-- Account id with its password hash (NULL: linked to Better Auth), for a
+-- password change or an account deletion to check.
 -- Index: users_pkey.
 SELECT
     id,

@@ -1,14 +1,8 @@
 -- name: get_user_for_signin :one
 -- Params: $1 email text
--- Always one row: email_key, the database's own normalised form of the
--- email (what the sign-in lockout counts an address with no account
--- under), and the password account with that form, in any letter case or
--- Unicode spelling, with its password hash; its columns are NULL when
--- there is none. Accounts linked to Better Auth have no password and never
--- match, nor do the duplicates migration 0009 set aside
--- (email_duplicate_of).
--- Index: users_password_email_key (lower(normalize(email, NFKC)),
--- password accounts).
+-- Always one row: the email's normalised form (email_key) and the password
+-- account with it, if any (its columns NULL when none).
+-- Index: users_password_email_key.
 SELECT
     sent.email_key,
     u.id,

@@ -1,7 +1,6 @@
 -- name: rename_user :one
 -- Params: $1 id uuid, $2 name text
--- PATCH /api/auth/me: the caller's (id) account gets a new name; returns
--- the account as GET /api/auth/me does. No row: the account is gone (401).
+-- PATCH /api/auth/me: account id gets a new name; no row: the account is gone.
 -- Index: users_pkey.
 UPDATE users
 SET name = $2::text

@@ -3,12 +3,9 @@
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
 --     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
 --     $10 repeat text
--- Create a task for the caller (user_id) while the account's task_totals
--- row, locked here and counted by the tasks triggers (0020), is under
--- max_tasks; completed_at now if created done. No row: the limit, or the
--- account is gone.
--- Index: task_totals_pkey (the account's counter); tasks_pkey (new row);
--- tasks_user_id_fkey checks users_pkey.
+-- Create a task while the account's task_totals row (kept by the tasks
+-- triggers) is under max_tasks; no row: the limit, or the account is gone.
+-- Index: task_totals_pkey (the account's counter); tasks_pkey.
 WITH counter AS (
     SELECT user_id
     FROM task_totals

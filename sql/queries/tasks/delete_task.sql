@@ -1,8 +1,6 @@
 -- name: delete_task :val
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[]
--- Delete task id of the caller (user_id), only while its version is one of
--- if_match (If-Match; NULL = no condition); the tasks triggers (0020) take
--- it off the account's task_totals row. Returns the id, or no row.
+-- Delete task id of user_id while its version is one of if_match (NULL: any).
 -- Index: tasks_pkey.
 DELETE FROM tasks
 WHERE

@@ -1,8 +1,7 @@
 -- name: get_task :one
 -- Params: $1 id uuid, $2 user_id uuid
--- Task id, only if it belongs to the caller (user_id): another user's task
--- is indistinguishable from a missing one.
--- Index: tasks_pkey (id), then the user_id check on that one row.
+-- Task id if it belongs to user_id (another's is as missing as none).
+-- Index: tasks_pkey.
 SELECT
     id,
     user_id,

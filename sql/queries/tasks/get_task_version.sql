@@ -1,8 +1,7 @@
 -- name: get_task_version :val
 -- Params: $1 id uuid, $2 user_id uuid
--- The current version of task id of the caller (user_id), or no row: after
--- a conditional write matched nothing, tells 412 (it exists, the version
--- moved) from 404.
+-- Task id's version, to tell 412 from 404 after a conditional write matched
+-- nothing.
 -- Index: tasks_pkey.
 SELECT version
 FROM tasks

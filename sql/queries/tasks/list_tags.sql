@@ -1,12 +1,8 @@
 -- name: list_tags :many
 -- Params: $1 user_id uuid
--- GET /api/tags: the caller's (user_id) tags with how many of their tasks
--- carry each, most used first, then by name. Tags that differ only in case
--- are one (lower(), as tasks_tags_check compares them within a task); its
--- name is the spelling on the caller's oldest task that has it. Reads every
--- task of the caller that has tags (at most MAX_TASKS_PER_USER).
--- Index: tasks_user_id_created_at_idx, or whichever (user_id, ...) btree
--- the planner finds cheapest: each holds exactly the caller's rows.
+-- GET /api/tags: the caller's tags (case-insensitive, spelled as on its oldest
+-- task) with how many tasks carry each, most used first.
+-- Index: tasks_user_id_created_at_idx, or any (user_id, ...) btree.
 SELECT
     (array_agg(tagged.tag ORDER BY tasks.created_at, tasks.id))[1] AS name,
     count(*) AS count

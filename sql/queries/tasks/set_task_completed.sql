@@ -1,13 +1,8 @@
 -- name: set_task_completed :one
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[],
 --     $4 completed boolean
--- PATCH .../complete: on task id of the caller (user_id), only while its
--- version is one of if_match (If-Match; NULL = no condition), set completed,
--- or toggle it when completed is NULL; completed_at is stamped when it
--- turns true and cleared when it turns false. Completing a repeating task
--- (repeat not NULL) changes nothing and returns no row: the service then
--- works out its next occurrence and writes it with update_task. Atomic for the same reason as
--- update_task.
+-- PATCH .../complete: set completed (NULL: toggle) while the version is one
+-- of if_match; no row for completing a repeating task (the service does that).
 -- Index: tasks_pkey.
 UPDATE tasks
 SET

@@ -5,21 +5,8 @@
 --     $10 due_at timestamptz, $11 remind_at_sent boolean,
 --     $12 remind_at timestamptz, $13 tags text[], $14 repeat_sent boolean,
 --     $15 repeat text, $16 repeat_checked boolean
--- PUT and PATCH: change the fields that were sent on task id of the caller
--- (user_id), only while its version is one of if_match (If-Match; NULL = no
--- condition). title, completed, priority and tags: NULL keeps the value.
--- description_sent, due_at_sent and remind_at_sent say whether that field
--- was sent, since NULL is a value for them (clear it). completed_at is
--- stamped when completed turns true and cleared when it turns false. A
--- write that would complete a repeating task (repeat, as sent or as
--- stored, not NULL) changes nothing and returns no row unless
--- repeat_checked: the service then reads the task, works out its next
--- occurrence (service/tasks/repeat.py) and writes that, with
--- repeat_checked and the version it read as if_match. The
--- row lock makes the version check atomic: of two writers sending the same
--- If-Match, the second re-reads the row, sees the new version, and updates
--- nothing. tasks_stamp_update_trg bumps version and
--- updated_at.
+-- PUT and PATCH: the sent fields (*_sent where NULL is a value) while the
+-- version is one of if_match; completing a repeating task needs repeat_checked.
 -- Index: tasks_pkey.
 UPDATE tasks
 SET
