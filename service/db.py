@@ -61,6 +61,11 @@ RECONNECT_BACKOFF_SECONDS = 1.0
 # reaches it, and learns within a second instead of after DB_CONNECT_TIMEOUT.
 USER_WAIT_SECONDS = 1.0
 
+# Every statement is planned with its values, so a listing's NULL filters
+# and other sorts fold away (sql/queries/tasks/list_tasks.sql). Through a
+# pooler the statements are unnamed, and an unnamed one always is.
+CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
+
 # The one key of the process-wide search turns (SEARCH_CONCURRENCY).
 _EVERY_USER = uuid.UUID(int=0)
 
@@ -344,7 +349,7 @@ class Database:
                     statement_cache_size=0 if self.pooled else 100,
                     server_settings={
                         "application_name": "todo-api",
-                        **({} if self.pooled else self._timeouts),
+                        **({} if self.pooled else {**self._timeouts, **CUSTOM_PLANS}),
                     },
                 )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
