@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import asyncpg
 import pytest
@@ -268,6 +269,21 @@ async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
         await conn.close()
         await db.close()
     assert found >= 5  # most of them find something
+
+
+async def test_a_listing_is_planned_with_its_values_and_nothing_else_is(settings):
+    # The plan mode tests/tasks/test_query_plans.py proves the listings with.
+    from service.db import LISTING_PLANS
+
+    db = Database(settings, QUERIES)
+    show = "SELECT current_setting('plan_cache_mode')"
+    async with db.listing() as conn:
+        assert await conn.fetchval(show) == LISTING_PLANS
+    async with db.search(uuid.uuid4()) as conn:
+        assert await conn.fetchval(show) == LISTING_PLANS
+    async with db.transaction() as conn:
+        assert await conn.fetchval(show) == "auto"
+    await db.close()
 
 
 async def test_every_statement_the_service_prepares_is_written_in_a_query_file(client):

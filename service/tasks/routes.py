@@ -507,7 +507,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
     if q is None:
-        rows = await _page(db, sort, page, value, after_id, None)
+        async with db.listing() as conn:
+            rows = await _page(db, sort, page, value, after_id, conn)
     else:  # bounded: API.md "Limits"
         async with db.search(user_id) as conn:
             rows = await _page(db, sort, page, value, after_id, conn)

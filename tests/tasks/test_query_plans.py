@@ -5,7 +5,7 @@ index, so a deep page costs what the first one does; a selective filter
 (overdue, due range, priority) reads its own index; and a search (q, tag)
 reads its GIN index, so one that matches nothing costs about what a plain
 page does, however many tasks the caller has. The listings are planned as
-the service runs them, with custom plans (service.db.CUSTOM_PLANS); the
+the service runs them, with custom plans (service.db.LISTING_PLANS); the
 other statements also with the generic plan."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from service.db import CUSTOM_PLANS, load_queries
+from service.db import LISTING_PLANS, load_queries
 from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR
 from tests.conftest import MIGRATIONS_DIR, create_database, drop_database
@@ -123,7 +123,7 @@ SORT_INDEXES = {
 }
 SORTS = sorted(key for column in SORT_INDEXES for key in (column, "-" + column))
 LISTINGS = {"list_tasks", "search_tasks"}
-SERVICE_MODE = CUSTOM_PLANS["plan_cache_mode"]
+SERVICE_MODE = LISTING_PLANS
 MODES = ["force_custom_plan", "force_generic_plan"]
 
 
