@@ -8,8 +8,10 @@ ceiling of the same get-one SQL at the same concurrency.
 
 Scenarios (32 connections, 2 wrk threads, 10 s each by default): get one
 task, list 20, create, patch, a mix (70% get, 15% list, 10% patch, 5%
-create), and list 20 by due date with a tag filter (over 300 older tasks
-with due dates, a third tagged "work"), all with the service's own token;
+create), list 20 by due date with a tag filter (over 300 older tasks
+with due dates, a third tagged "work"), and two selective filters that
+match nothing (overdue: every due date is ahead; due before 2000), all
+with the service's own token;
 then get one again with a Better Auth token (EdDSA, its key served by a
 local key server, as the frontend's Better Auth publishes it). Prints a
 table and writes it to bench/results/load.md.
@@ -67,6 +69,10 @@ local function list20() return wrk.format("GET", "/api/tasks?limit=20") end
 local function list20_due_tagged()
   return wrk.format("GET", "/api/tasks?limit=20&sort=due_at&tag=work")
 end
+local function list20_overdue() return wrk.format("GET", "/api/tasks?limit=20&overdue=true") end
+local function list20_due_before_2000()
+  return wrk.format("GET", "/api/tasks?limit=20&due_before=2000-01-01T00:00:00Z")
+end
 local function create()
   local body = '{{"title": "bench task", "description": "made by wrk"}}'
   return wrk.format("POST", "/api/tasks", nil, body)
@@ -92,6 +98,8 @@ request = function()
 end
 """,
     "list 20 by due date with a tag filter": "request = list20_due_tagged",
+    "list 20 overdue (none is)": "request = list20_overdue",
+    "list 20 due before 2000 (none is)": "request = list20_due_before_2000",
 }
 
 # The same routes on FastAPI + SQLModel, as the issue records them (req/s).

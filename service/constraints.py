@@ -58,10 +58,8 @@ CONSTRAINTS: dict[str, Constraint] = {
 
 
 def raised_by(query: str) -> dict[str, Constraint]:
-    """The constraints a query file's statement can violate, by name; a
-    listing's statements (`list_tasks[title]`) count as their file."""
-    file = query.partition("[")[0]
-    return {name: c for name, c in CONSTRAINTS.items() if file in c.raised_by}
+    """The constraints a query file's statement can violate, by name."""
+    return {name: c for name, c in CONSTRAINTS.items() if query in c.raised_by}
 
 
 def statuses(query: str) -> frozenset[int]:

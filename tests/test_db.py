@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import asyncpg
 import pytest
@@ -19,7 +20,7 @@ def test_every_query_file_loads_with_its_name_and_shape():
     assert sorted({q.path.stem for q in QUERIES.values()}) == files
     for query in QUERIES.values():
         assert query.sql.startswith(f"-- name: {query.path.stem} {query.shape}")
-        assert query.name == query.path.stem or query.sort is not None
+        assert query.name == query.path.stem
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -36,21 +37,14 @@ def test_every_header_names_the_placeholders_its_statement_uses(name):
         assert None not in used[p.number], f"${p.number} needs its cast"
 
 
-def test_a_listing_has_both_pages_of_every_sort_the_api_resolves():
-    from service.tasks.routes import _SORT_QUERIES
+def test_the_listings_order_by_every_sort_the_api_resolves():
+    from service.tasks.schemas import SORTS, TaskListQuerySchema
 
-    for (sort, searches), (first, after, _) in _SORT_QUERIES.items():
-        assert QUERIES[first].sort == QUERIES[after].sort
-        assert QUERIES[first].sort.key == sort
-        assert (QUERIES[first].after, QUERIES[after].after) == (False, True)
-        for name in (first, after):
-            assert tuple(s.param for s in QUERIES[name].search) == searches
-    listed = {
-        (q.sort.key, tuple(s.param for s in q.search))
-        for q in QUERIES.values()
-        if q.path.stem == "list_tasks"
-    }
-    assert listed == set(_SORT_QUERIES)
+    canonical = {TaskListQuerySchema().load({"sort": sort})["sort"] for sort in SORTS}
+    assert len(canonical) == 10
+    for name in ("list_tasks", "search_tasks"):
+        for sort in canonical:
+            assert f"CASE $2::text WHEN '{sort}' THEN" in QUERIES[name].sql, (name, sort)
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -94,89 +88,6 @@ def test_a_bad_query_header_is_refused(tmp_path, filename, text, message):
     (tmp_path / filename).write_text(text)
     with pytest.raises(QueryFileError, match=message):
         load_queries(tmp_path)
-
-
-LISTING = """-- name: l :many
--- Params: $1 limit integer, $2 after_id uuid
--- Why.
--- Sort id: tasks_pkey
---     ORDER BY id ASC
---     AND id > $2::uuid
-SELECT id FROM tasks
-WHERE TRUE
-    AND id > $2::uuid -- per sort: after the cursor
-ORDER BY id ASC -- per sort: ORDER BY
-LIMIT $1::integer;
-"""
-
-
-def test_a_listing_is_two_statements_a_sort(tmp_path):
-    (tmp_path / "l.sql").write_text(LISTING)
-    first, after = load_queries(tmp_path).values()
-    assert (first.name, first.names, after.name, after.names) == (
-        "l[id]",
-        ("limit",),
-        "l[id,after]",
-        ("limit", "after_id"),
-    )
-    assert "$2" not in first.sql
-    assert "per sort" not in after.sql
-    assert "    AND id > $2::uuid\n" in after.sql
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "message"),
-    [
-        (" -- per sort: ORDER BY", "", "mark exactly one line"),
-        ("AND id > $2::uuid -- per", "AND id >= $2::uuid -- per", "one Sort entry's"),
-        ("--     ORDER BY id ASC\n", "", "needs its ORDER BY and AND lines"),
-    ],
-)
-def test_a_listing_refuses_what_it_cannot_expand(tmp_path, old, new, message):
-    (tmp_path / "l.sql").write_text(LISTING.replace(old, new, 1))
-    with pytest.raises(QueryFileError, match=message):
-        load_queries(tmp_path)
-
-
-SEARCHING = """-- name: l :many
--- Params: $1 a text, $2 b text, $3 limit integer, $4 after_id uuid
--- Why.
--- Search a: index_a
--- Search b: index_b
--- Sort id: tasks_pkey
---     ORDER BY id ASC
---     AND id
---         > $4::uuid
-SELECT id FROM tasks
-WHERE -- with a or b
-    TRUE -- with a or b
-    AND title = $1::text -- with a
-    AND description = $2::text -- with b
-    AND id > $4::uuid -- per sort: after the cursor
-ORDER BY id ASC -- per sort: ORDER BY
-LIMIT $3::integer;
-"""
-
-
-def test_each_set_of_searches_is_its_own_statement_numbered_from_1(tmp_path):
-    (tmp_path / "l.sql").write_text(SEARCHING)
-    queries = load_queries(tmp_path)
-    assert sorted(queries) == sorted(
-        f"l[id{s}{a}]" for s in ("", ",a", ",b", ",a,b") for a in ("", ",after")
-    )
-    plain, b_after = queries["l[id]"], queries["l[id,b,after]"]
-    assert plain.names == ("limit",)
-    assert "WHERE" not in plain.sql
-    assert "LIMIT $1::integer" in plain.sql
-    # $2 and $4 of the file, as $1 and $3 here: PostgreSQL needs every number.
-    assert b_after.names == ("b", "limit", "after_id")
-    assert "description = $1::text" in b_after.sql
-    assert "AND id > $3::uuid" in b_after.sql  # the Sort entry's two lines, as one
-    assert "title" not in b_after.sql
-    both = queries["l[id,a,b]"]
-    assert ("title = $1::text" in both.sql, "description = $2::text" in both.sql) == (True, True)
-    assert [s.param for s in both.search] == ["a", "b"]
-    assert both.index_name == "index_a"
 
 
 def test_a_query_name_may_not_repeat(tmp_path):
@@ -252,18 +163,22 @@ async def test_a_transaction_commits_together_or_not_at_all(settings):
     async with db.transaction() as conn:
         await db.one(CREATE, conn=conn, **task(user_id, "kept"))
         await db.one(CREATE, conn=conn, **task(user_id, "kept too"))
-    rows = await db.many("list_tasks[title]", user_id=user_id, **NO_FILTERS, limit=10)
+    rows = await db.many("list_tasks", user_id=user_id, **NO_FILTERS, limit=10)
     assert [r["title"] for r in rows] == ["kept", "kept too"]
     await db.close()
 
 
 NO_FILTERS = {
+    "sort": "title",
     "completed": None,
     "q": None,
     "priorities": None,
     "due_after": None,
     "due_before": None,
     "overdue": None,
+    "after_at": None,
+    "after_text": None,
+    "after_id": None,
 }
 CREATE = "create_task"
 
@@ -296,7 +211,7 @@ async def asyncpg_user(url: str):
 
 
 async def test_a_search_finds_what_the_filter_finds(settings):
-    # list_tasks[title,q] (the trigram index) and list_tasks[title] (strpos
+    # search_tasks (the trigram index) and list_tasks (strpos
     # on lower()) must agree on every q, including LIKE's own characters
     # and text where lower() and ILIKE would differ.
     db = Database(settings, QUERIES)
@@ -310,8 +225,8 @@ async def test_a_search_finds_what_the_filter_finds(settings):
     found = 0
     for q in queries:
         page = {"user_id": user_id, **NO_FILTERS, "q": q, "limit": 50}
-        indexed = await db.many("list_tasks[title,q]", **page)
-        filtered = await db.many("list_tasks[title]", **page)
+        indexed = await db.many("search_tasks", **page, indexed_q=q, tags=None)
+        filtered = await db.many("list_tasks", **page)
         assert [r["id"] for r in indexed] == [r["id"] for r in filtered], q
         found += len(indexed)
     assert found >= len(queries) - 1  # all but "none" find something
@@ -319,7 +234,7 @@ async def test_a_search_finds_what_the_filter_finds(settings):
 
 
 async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
-    # list_tasks[title,tags] (tasks_tag_keys_idx) must find exactly the
+    # search_tasks with tags (tasks_tag_keys_idx) must find exactly the
     # tasks where every wanted tag equals one of the task's under
     # PostgreSQL's lower(), which tasks_tags_check and GET /api/tags use too.
     db = Database(settings, QUERIES)
@@ -344,11 +259,66 @@ async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
             expected = {
                 f"t{i}" for i, have in enumerate(tagsets) if have and want <= await lower(have)
             }
-            page = {"user_id": user_id, **NO_FILTERS, "tags": tags, "limit": 50}
-            rows = await db.many("list_tasks[title,tags]", **page)
+            page = {"user_id": user_id, **NO_FILTERS, "indexed_q": None, "tags": tags, "limit": 50}
+            rows = await db.many("search_tasks", **page)
             assert {r["title"] for r in rows} == expected, tags
             found += len(rows)
     finally:
         await conn.close()
         await db.close()
     assert found >= 5  # most of them find something
+
+
+async def test_a_listing_is_planned_with_its_values_and_nothing_else_is(settings):
+    # The plan mode tests/tasks/test_query_plans.py proves the listings with.
+    from service.db import LISTING_PLANS
+
+    db = Database(settings, QUERIES)
+    show = "SELECT current_setting('plan_cache_mode')"
+    async with db.listing() as conn:
+        assert await conn.fetchval(show) == LISTING_PLANS
+    async with db.search(uuid.uuid4()) as conn:
+        assert await conn.fetchval(show) == LISTING_PLANS
+    async with db.transaction() as conn:
+        assert await conn.fetchval(show) == "auto"
+    await db.close()
+
+
+async def test_every_statement_the_service_prepares_is_written_in_a_query_file(client):
+    # The text a DBA reads in sql/queries/ is the text the server runs: the
+    # server's own list of what the service's connections prepared, after
+    # the service listed through every sort, page, search and filter.
+    from service import keys
+    from tests.helpers import TASKS, bearer, make_task, user_token, walk
+
+    ann = await user_token(client)
+    for i, (due, tags) in enumerate([("2030-01-01T00:00:00Z", ["work"]), (None, []), (None, [])]):
+        await make_task(client, ann.token, title=f"t{i}", due_at=due, tags=tags, priority="low")
+    filters = ["", "&q=t1", "&q=t", "&tag=work", "&q=t0&tag=work", "&overdue=false"]
+    filters += ["&priority=low,high&completed=false&due_after=2000-01-01T00:00:00Z"]
+    for column in ("created_at", "updated_at", "title", "due_at", "priority"):
+        for sort in (column, "-" + column):
+            for more in filters:
+                await walk(client, ann.token, f"sort={sort}&limit=1{more}")
+    task = (await (await client.get(TASKS, headers=bearer(ann.token))).json())[0]
+    assert (await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))).status == 200
+    assert (await client.get("/api/tags", headers=bearer(ann.token))).status == 200
+
+    db = client.app[keys.DB]
+    probe = "SELECT statement FROM pg_prepared_statements -- the test's"
+    conns = [await db.pool.acquire() for _ in range(db.pool_max)]  # every one it has
+    try:
+        prepared = {row[0] for conn in conns for row in await conn.fetch(probe)}
+    finally:
+        for conn in conns:
+            await db.pool.release(conn)
+    driver = {v for v in vars(asyncpg.introspection).values() if isinstance(v, str)}
+    prepared -= {probe, *driver}  # asyncpg's own catalogue lookups
+
+    def words(text: str) -> str:
+        return " ".join(text.split())
+
+    files = {words(p.read_text()) for p in (DEFAULT_SQL_DIR / "queries").rglob("*.sql")}
+    assert [s for s in prepared if words(s) not in files] == []
+    names = {s.split(None, 3)[2] for s in prepared}
+    assert {"list_tasks", "search_tasks", "get_task", "list_tags"} <= names, names

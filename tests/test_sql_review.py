@@ -102,19 +102,19 @@ def test_every_query_has_a_full_header(path):
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     assert re.fullmatch(rf"-- name: {path.stem} :(one|many|val|exec)", lines[0])
-    # A purpose, then one `-- Index:` line or a listing's `-- Sort` entries.
-    for query in read(path, SQL / "queries"):
-        assert query.purpose, "say what the query is for"
-        assert re.search(r"^-- (Index|Sort [-\w]+): \w+", text, re.MULTILINE)
-        if query.index_name == "none":
-            assert "/tasks/" not in path.as_posix(), "every task query names its index"
-        else:
-            assert query.index_name in _created_index_names(), (
-                f"{query.index_name} is not created by any migration"
-            )
-        named = {p.number for p in query.params}
-        used = set(placeholders(query.sql))
-        assert used <= named, f"say what ${min(used - named)} is"
+    # A purpose, then one `-- Index:` line.
+    query = read(path)
+    assert query.purpose, "say what the query is for"
+    assert re.search(r"^-- Index: \w+", text, re.MULTILINE)
+    if query.index_name == "none":
+        assert "/tasks/" not in path.as_posix(), "every task query names its index"
+    else:
+        assert query.index_name in _created_index_names(), (
+            f"{query.index_name} is not created by any migration"
+        )
+    named = {p.number for p in query.params}
+    used = set(placeholders(query.sql))
+    assert used <= named, f"say what ${min(used - named)} is"
     assert "SELECT *" not in text.upper()
 
 

@@ -25,7 +25,6 @@ from service.errors import (
 )
 from service.jsonio import has_body, json_response, read_json
 from service.middlewares import MAX_LIST_HEADER, public_url
-from service.sqlfiles import variant
 from service.tasks import repeat as rrules
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
@@ -57,21 +56,6 @@ PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
 # without a Cache-Control of its own does (service.middlewares).
 PER_USER = {"Vary": "Authorization"}
 
-# (canonical sort, searches) -> (first page, page after a cursor, the
-# column the cursor carries): the statements sql/queries/tasks/list_tasks.sql
-# makes per sort, without and with q through its trigram index and tags
-# through theirs.
-SEARCHES = ((), ("q",), ("tags",), ("q", "tags"))
-_SORT_QUERIES = {
-    (sort, searches): (
-        variant("list_tasks", sort, False, searches),
-        variant("list_tasks", sort, True, searches),
-        column,
-    )
-    for column in ("created_at", "updated_at", "title", "due_at", "priority")
-    for sort in (column, "-" + column)
-    for searches in SEARCHES
-}
 _TIMESTAMPS = frozenset({"created_at", "updated_at", "due_at"})
 # Three letters or digits in a row always make a trigram; a q without any
 # may have none, and a GIN search for no trigram reads the whole column.
@@ -494,9 +478,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     sort, limit = params["sort"], params["limit"]
     q = params.get("q") or None
     tags = params.get("tag")
-    searches = ("q",) if q and _INDEXED_Q.search(q) else ()
-    searches += ("tags",) if tags else ()
-    column = _SORT_QUERIES[sort, searches][2]
+    column = sort.lstrip("-")
     completed = params.get("completed")
     filters = {
         "priorities": params.get("priority"),
@@ -505,8 +487,9 @@ async def list_tasks(request: web.Request) -> web.Response:
         "overdue": params.get("overdue"),
     }
     page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **filters}
-    if tags:
-        page["tags"] = tags  # only the tags statements take them
+    indexed_q = q if q and _INDEXED_Q.search(q) else None
+    if indexed_q or tags:  # through their GIN indexes first
+        page.update(indexed_q=indexed_q, tags=tags or None)
     # The cursor holds for this caller, sort and filters only: the newer
     # filters only when given (cursors made before them still hold), the
     # tags as they are compared.
@@ -518,10 +501,11 @@ async def list_tasks(request: web.Request) -> web.Response:
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
     if q is None:
-        rows = await _page(db, sort, searches, page, value, after_id, None)
+        async with db.listing() as conn:
+            rows = await _page(db, sort, page, value, after_id, conn)
     else:  # bounded: API.md "Limits"
         async with db.search(user_id) as conn:
-            rows = await _page(db, sort, searches, page, value, after_id, conn)
+            rows = await _page(db, sort, page, value, after_id, conn)
     if not rows:
         await _account_exists(request, user_id)
 
@@ -536,43 +520,49 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 
 async def _page(
-    db: Any,
-    sort: str,
-    searches: tuple[str, ...],
-    page: dict[str, Any],
-    value: Any,
-    after_id: Any,
-    conn: Any,
+    db: Any, sort: str, page: dict[str, Any], value: Any, after_id: Any, conn: Any
 ) -> list[Any]:
     if sort == "-due_at":
-        return await _latest_due_first(db, searches, page, value, after_id, conn)
-    first, after, _ = _SORT_QUERIES[sort, searches]
-    if after_id is None:
-        return await db.many(first, conn=conn, **page)
-    return await db.many(after, conn=conn, **page, after_value=value, after_id=after_id)
+        return await _latest_due_first(db, page, value, after_id, conn)
+    return await db.many(_statement(page), conn=conn, **page, **_after(sort, value, after_id))
+
+
+def _statement(page: dict[str, Any]) -> str:
+    return "search_tasks" if "tags" in page else "list_tasks"
+
+
+def _after(sort: str, value: Any, after_id: Any) -> dict[str, Any]:
+    """The cursor as the statements take it: the sort's value by its type."""
+    timestamp = sort.lstrip("-") in _TIMESTAMPS
+    return {
+        "sort": sort,
+        "after_at": value if timestamp else None,
+        "after_text": None if timestamp else value,
+        "after_id": after_id,
+    }
 
 
 # Below every id: "after" ('infinity', NIL) starts a due_at read at the
-# edge of the tasks without a due_at (list_tasks.sql, Sort -due_at).
+# edge of the tasks without a due_at, which sort as 'infinity'.
 _NIL = uuid.UUID(int=0)
 
 
 async def _latest_due_first(
-    db: Any, searches: tuple[str, ...], page: dict[str, Any], value: Any, after_id: Any, conn: Any
+    db: Any, page: dict[str, Any], value: Any, after_id: Any, conn: Any
 ) -> list[Any]:
     """A -due_at page off the one due_at index: the tasks with a due_at,
     read backward from just below those without; then, while the page has
     room, the tasks without one, forward. A cursor without a value (a task
     without a due_at) is already in the second part."""
     rows: list[Any] = []
+    statement = _statement(page)
     if after_id is None or value is not None:
-        _, dated, _ = _SORT_QUERIES["-due_at", searches]
-        rows = await db.many(dated, conn=conn, **page, after_value=value, after_id=after_id or _NIL)
+        after = _after("-due_at", value, after_id or _NIL)
+        rows = await db.many(statement, conn=conn, **page, **after)
     if len(rows) < page["limit"]:
-        _, undated, _ = _SORT_QUERIES["due_at", searches]
         start = after_id if after_id is not None and value is None else _NIL
         rest = {**page, "limit": page["limit"] - len(rows)}
-        rows += await db.many(undated, conn=conn, **rest, after_value=None, after_id=start)
+        rows += await db.many(statement, conn=conn, **rest, **_after("due_at", None, start))
     return rows
 
 

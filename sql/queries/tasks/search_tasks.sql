@@ -1,0 +1,139 @@
+-- name: search_tasks :many
+-- Params: $1 user_id uuid, $2 sort text, $3 completed boolean, $4 q text,
+--     $5 priorities text[], $6 due_after timestamptz, $7 due_before timestamptz,
+--     $8 overdue boolean, $9 after_at timestamptz, $10 after_text text,
+--     $11 after_id uuid, $12 limit integer, $13 indexed_q text, $14 tags text[]
+-- list_tasks, for a q with 3 letters or digits in a row (indexed_q, the
+-- same q) or tags (every one, case-insensitively), or both: the matches
+-- first, through their GIN indexes, then sorted and paged (OFFSET 0 keeps
+-- the planner from reading the caller's rows in order instead). The caller
+-- is named only in forms those indexes answer: ARRAY[user_id] with q as a
+-- LIKE pattern (its \ % and _ escaped), and the caller's tag keys. Its cost
+-- grows with the matches, not with the caller's other tasks. Not for
+-- neither: the CTE would read every task.
+-- Index: tasks_user_id_text_trgm_idx for q, tasks_tag_keys_idx for tags.
+WITH matches AS (
+    SELECT
+        id,
+        user_id,
+        title,
+        description,
+        completed,
+        completed_at,
+        priority,
+        due_at,
+        remind_at,
+        tags,
+        repeat,
+        version,
+        created_at,
+        updated_at
+    FROM tasks
+    WHERE
+        (
+            $13::text IS NULL
+            OR ARRAY[user_id] @> ARRAY[$1::uuid]
+            AND (
+                lower(title) LIKE '%' || replace(
+                    replace(replace(lower($13::text), '\', '\\'), '%', '\%'), '_', '\_'
+                ) || '%'
+                OR lower(description) LIKE '%' || replace(
+                    replace(replace(lower($13::text), '\', '\\'), '%', '\%'), '_', '\_'
+                ) || '%'
+            )
+        )
+        AND (
+            $14::text[] IS NULL
+            OR tasks_tag_keys(user_id, tags) @> tasks_tag_keys($1::uuid, $14::text[])
+            AND tags <> '{}'
+        )
+    -- noqa: disable=AM09
+    OFFSET 0
+    -- noqa: enable=AM09
+)
+
+SELECT
+    id,
+    user_id,
+    title,
+    description,
+    completed,
+    completed_at,
+    priority,
+    due_at,
+    remind_at,
+    tags,
+    repeat,
+    version,
+    created_at,
+    updated_at
+FROM matches
+WHERE
+    user_id = $1::uuid
+    AND ($3::boolean IS NULL OR completed = $3::boolean)
+    AND (
+        $4::text IS NULL
+        OR strpos(lower(title), lower($4::text)) > 0
+        OR strpos(lower(description), lower($4::text)) > 0
+    )
+    AND (
+        $5::text[] IS NULL
+        OR tasks_priority_rank(priority) IN (
+            tasks_priority_rank(($5::text[])[1]), tasks_priority_rank(($5::text[])[2]),
+            tasks_priority_rank(($5::text[])[3]), tasks_priority_rank(($5::text[])[4])
+        )
+    )
+    AND (
+        $6::timestamptz IS NULL AND $7::timestamptz IS NULL
+        OR coalesce(due_at, 'infinity') >= coalesce($6::timestamptz, '-infinity')
+        AND coalesce(due_at, 'infinity') < coalesce($7::timestamptz, 'infinity')
+    )
+    AND ($8::boolean IS NOT TRUE OR NOT completed AND coalesce(due_at, 'infinity') < now())
+    AND ($8::boolean IS NOT FALSE OR completed OR coalesce(due_at, 'infinity') >= now())
+    AND (
+        $11::uuid IS NULL
+        OR CASE $2::text
+            WHEN 'created_at' THEN (created_at, id) > ($9::timestamptz, $11::uuid)
+            WHEN '-created_at' THEN (created_at, id) < ($9::timestamptz, $11::uuid)
+            WHEN 'updated_at' THEN (updated_at, id) > ($9::timestamptz, $11::uuid)
+            WHEN '-updated_at' THEN (updated_at, id) < ($9::timestamptz, $11::uuid)
+            WHEN 'title'
+                THEN
+                    (title COLLATE "und-x-icu", id)
+                    > ($10::text COLLATE "und-x-icu", $11::uuid)
+            WHEN '-title'
+                THEN
+                    (title COLLATE "und-x-icu", id)
+                    < ($10::text COLLATE "und-x-icu", $11::uuid)
+            WHEN 'due_at'
+                THEN
+                    (coalesce(due_at, 'infinity'), id)
+                    > (coalesce($9::timestamptz, 'infinity'), $11::uuid)
+            WHEN '-due_at'
+                THEN
+                    (coalesce(due_at, 'infinity'), id)
+                    < (coalesce($9::timestamptz, 'infinity'), $11::uuid)
+            WHEN 'priority'
+                THEN
+                    (tasks_priority_rank(priority), id)
+                    > (tasks_priority_rank($10::text), $11::uuid)
+            WHEN '-priority'
+                THEN
+                    (tasks_priority_rank(priority), id)
+                    < (tasks_priority_rank($10::text), $11::uuid)
+        END
+    )
+ORDER BY
+    CASE $2::text WHEN 'created_at' THEN created_at END ASC,
+    CASE $2::text WHEN '-created_at' THEN created_at END DESC,
+    CASE $2::text WHEN 'updated_at' THEN updated_at END ASC,
+    CASE $2::text WHEN '-updated_at' THEN updated_at END DESC,
+    CASE $2::text WHEN 'title' THEN title COLLATE "und-x-icu" END ASC,
+    CASE $2::text WHEN '-title' THEN title COLLATE "und-x-icu" END DESC,
+    CASE $2::text WHEN 'due_at' THEN coalesce(due_at, 'infinity') END ASC,
+    CASE $2::text WHEN '-due_at' THEN coalesce(due_at, 'infinity') END DESC,
+    CASE $2::text WHEN 'priority' THEN tasks_priority_rank(priority) END ASC,
+    CASE $2::text WHEN '-priority' THEN tasks_priority_rank(priority) END DESC,
+    CASE WHEN $2::text LIKE '-%' THEN id END DESC,
+    CASE WHEN $2::text NOT LIKE '-%' THEN id END ASC
+LIMIT $12::integer;
