@@ -140,9 +140,9 @@ async def test_calling_a_query_with_the_wrong_shape_is_an_error(settings):
 async def test_a_missing_or_unknown_parameter_is_a_bug_raised_before_connecting(settings):
     db = Database(settings, QUERIES)
     with pytest.raises(QueryParamsError, match="missing user_id"):
-        await db.one("get_task", id=None)
+        await db.val("get_task", id=None)
     with pytest.raises(QueryParamsError, match="unknown owner"):
-        await db.one("get_task", id=None, user_id=None, owner=None)
+        await db.val("get_task", id=None, user_id=None, owner=None)
     with pytest.raises(QueryParamsError, match="unknown id"):
         await db.many("list_applied_migrations", id=None)
     assert db.pool is None
@@ -155,16 +155,16 @@ async def test_a_transaction_commits_together_or_not_at_all(settings):
 
     async def abandoned() -> None:
         async with db.transaction() as conn:
-            await db.one(CREATE, conn=conn, **task(user_id, "first"))
+            await db.val(CREATE, conn=conn, **task(user_id, "first"))
             raise RuntimeError("changed my mind")
 
     with pytest.raises(RuntimeError):
         await abandoned()
     async with db.transaction() as conn:
-        await db.one(CREATE, conn=conn, **task(user_id, "kept"))
-        await db.one(CREATE, conn=conn, **task(user_id, "kept too"))
+        await db.val(CREATE, conn=conn, **task(user_id, "kept"))
+        await db.val(CREATE, conn=conn, **task(user_id, "kept too"))
     rows = await db.many("list_tasks", user_id=user_id, **NO_FILTERS, limit=10)
-    assert [r["title"] for r in rows] == ["kept", "kept too"]
+    assert [r[0]["title"] for r in rows] == ["kept", "kept too"]
     await db.close()
 
 
@@ -219,7 +219,7 @@ async def test_a_search_finds_what_the_filter_finds(settings):
     texts = ["100% done", "snake_case", "snakeXcase", "back\\slash", "ΣΟΦΊΑΣ σοφίας", "İstanbul"]
     texts += ["STRASSE", "straße", "ǅemal", "ﬁle", "Ärger"]
     for text in texts:
-        await db.one(CREATE, **{**task(user_id, text), "description": f"re: {text}"})
+        await db.val(CREATE, **{**task(user_id, text), "description": f"re: {text}"})
     queries = ["100%", "0% d", "ke_ca", "k\\sl", "σοφίασ", "σοφίας", "istanbul", "i̇stanbul"]
     queries += ["strasse", "STRAßE", "ǆemal", "dže", "file", "ﬁle", "ärger", "e: s", "none"]
     found = 0
@@ -227,7 +227,7 @@ async def test_a_search_finds_what_the_filter_finds(settings):
         page = {"user_id": user_id, **NO_FILTERS, "q": q, "limit": 50}
         indexed = await db.many("search_tasks", **page, indexed_q=q, tags=None)
         filtered = await db.many("list_tasks", **page)
-        assert [r["id"] for r in indexed] == [r["id"] for r in filtered], q
+        assert [r[0]["id"] for r in indexed] == [r[0]["id"] for r in filtered], q
         found += len(indexed)
     assert found >= len(queries) - 1  # all but "none" find something
     await db.close()
@@ -242,7 +242,7 @@ async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
     tagsets = [["İstanbul"], ["STRASSE"], ["straße"], ["Ǆemal", "ﬁle"], ["Work"], ["work", "x"]]
     tagsets += [["ΣΟΦΊΑΣ"], ["100%"], ["a_b"], []]
     for i, tags in enumerate(tagsets):
-        await db.one(CREATE, **{**task(user_id, f"t{i}"), "tags": tags})
+        await db.val(CREATE, **{**task(user_id, f"t{i}"), "tags": tags})
     wanted = [["istanbul"], ["i̇stanbul"], ["strasse"], ["STRAßE"], ["ǆemal"], ["ǅemal", "FILE"]]
     wanted += [["ﬁle"], ["WORK"], ["work", "X"], ["σοφίας"], ["σοφίασ"], ["100%"], ["a%b"]]
     conn = await asyncpg.connect(settings.database_url)
@@ -261,7 +261,7 @@ async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
             }
             page = {"user_id": user_id, **NO_FILTERS, "indexed_q": None, "tags": tags, "limit": 50}
             rows = await db.many("search_tasks", **page)
-            assert {r["title"] for r in rows} == expected, tags
+            assert {r[0]["title"] for r in rows} == expected, tags
             found += len(rows)
     finally:
         await conn.close()
@@ -314,6 +314,8 @@ async def test_every_statement_the_service_prepares_is_written_in_a_query_file(c
             await db.pool.release(conn)
     driver = {v for v in vars(asyncpg.introspection).values() if isinstance(v, str)}
     prepared -= {probe, *driver}  # asyncpg's own catalogue lookups
+    # and the JIT switch around them (it reads the task row's type once)
+    prepared = {s for s in prepared if "set_config('jit'" not in s}
 
     def words(text: str) -> str:
         return " ".join(text.split())

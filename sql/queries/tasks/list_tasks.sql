@@ -15,21 +15,7 @@
 -- selective filter, that filter's index.
 -- Index: tasks_user_id_created_at_idx, _updated_at_idx, _title_idx,
 -- _due_at_idx or _priority_idx: the sort's, or a selective filter's.
-SELECT
-    id,
-    user_id,
-    title,
-    description,
-    completed,
-    completed_at,
-    priority,
-    due_at,
-    remind_at,
-    tags,
-    repeat,
-    version,
-    created_at,
-    updated_at
+SELECT tasks
 FROM tasks
 WHERE
     user_id = $1::uuid

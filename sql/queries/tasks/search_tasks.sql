@@ -5,29 +5,16 @@
 --     $11 after_id uuid, $12 limit integer, $13 indexed_q text, $14 tags text[]
 -- list_tasks, for a q with 3 letters or digits in a row (indexed_q, the
 -- same q) or tags (every one, case-insensitively), or both: the matches
--- first, through their GIN indexes, then sorted and paged (OFFSET 0 keeps
--- the planner from reading the caller's rows in order instead). The caller
+-- first, through their GIN indexes, then read back by ctid, filtered, sorted
+-- and paged (OFFSET 0 keeps the planner from reading the caller's rows in
+-- order instead). The caller
 -- is named only in forms those indexes answer: ARRAY[user_id] with q as a
 -- LIKE pattern (its \ % and _ escaped), and the caller's tag keys. Its cost
 -- grows with the matches, not with the caller's other tasks. Not for
 -- neither: the CTE would read every task.
 -- Index: tasks_user_id_text_trgm_idx for q, tasks_tag_keys_idx for tags.
 WITH matches AS (
-    SELECT
-        id,
-        user_id,
-        title,
-        description,
-        completed,
-        completed_at,
-        priority,
-        due_at,
-        remind_at,
-        tags,
-        repeat,
-        version,
-        created_at,
-        updated_at
+    SELECT ctid
     FROM tasks
     WHERE
         (
@@ -52,24 +39,11 @@ WITH matches AS (
     -- noqa: enable=AM09
 )
 
-SELECT
-    id,
-    user_id,
-    title,
-    description,
-    completed,
-    completed_at,
-    priority,
-    due_at,
-    remind_at,
-    tags,
-    repeat,
-    version,
-    created_at,
-    updated_at
-FROM matches
+SELECT tasks
+FROM tasks
 WHERE
-    user_id = $1::uuid
+    ctid = any(array(SELECT matches.ctid FROM matches))
+    AND (user_id = $1::uuid) IS TRUE
     AND ($3::boolean IS NULL OR completed = $3::boolean)
     AND (
         $4::text IS NULL
