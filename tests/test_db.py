@@ -42,9 +42,8 @@ def test_the_listings_order_by_every_sort_the_api_resolves():
 
     canonical = {TaskListQuerySchema().load({"sort": sort})["sort"] for sort in SORTS}
     assert len(canonical) == 10
-    for name in ("list_tasks", "search_tasks"):
-        for sort in canonical:
-            assert f"CASE $2::text WHEN '{sort}' THEN" in QUERIES[name].sql, (name, sort)
+    for sort in canonical:
+        assert f"CASE $2::text WHEN '{sort}' THEN" in QUERIES["list_tasks"].sql, sort
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -179,6 +178,8 @@ NO_FILTERS = {
     "after_at": None,
     "after_text": None,
     "after_id": None,
+    "indexed_q": None,
+    "tags": None,
 }
 CREATE = "create_task"
 
@@ -211,7 +212,7 @@ async def asyncpg_user(url: str):
 
 
 async def test_a_search_finds_what_the_filter_finds(settings):
-    # search_tasks (the trigram index) and list_tasks (strpos
+    # list_tasks with indexed_q (the trigram index) and without (strpos
     # on lower()) must agree on every q, including LIKE's own characters
     # and text where lower() and ILIKE would differ.
     db = Database(settings, QUERIES)
@@ -225,7 +226,7 @@ async def test_a_search_finds_what_the_filter_finds(settings):
     found = 0
     for q in queries:
         page = {"user_id": user_id, **NO_FILTERS, "q": q, "limit": 50}
-        indexed = await db.many("search_tasks", **page, indexed_q=q, tags=None)
+        indexed = await db.many("list_tasks", **{**page, "indexed_q": q})
         filtered = await db.many("list_tasks", **page)
         assert [r[0]["id"] for r in indexed] == [r[0]["id"] for r in filtered], q
         found += len(indexed)
@@ -234,7 +235,7 @@ async def test_a_search_finds_what_the_filter_finds(settings):
 
 
 async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
-    # search_tasks with tags (tasks_tag_keys_idx) must find exactly the
+    # list_tasks with tags (tasks_tag_keys_idx) must find exactly the
     # tasks where every wanted tag equals one of the task's under
     # PostgreSQL's lower(), which tasks_tags_check and GET /api/tags use too.
     db = Database(settings, QUERIES)
@@ -259,8 +260,8 @@ async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
             expected = {
                 f"t{i}" for i, have in enumerate(tagsets) if have and want <= await lower(have)
             }
-            page = {"user_id": user_id, **NO_FILTERS, "indexed_q": None, "tags": tags, "limit": 50}
-            rows = await db.many("search_tasks", **page)
+            page = {"user_id": user_id, **NO_FILTERS, "tags": tags, "limit": 50}
+            rows = await db.many("list_tasks", **page)
             assert {r[0]["title"] for r in rows} == expected, tags
             found += len(rows)
     finally:
@@ -323,4 +324,4 @@ async def test_every_statement_the_service_prepares_is_written_in_a_query_file(c
     files = {words(p.read_text()) for p in (DEFAULT_SQL_DIR / "queries").rglob("*.sql")}
     assert [s for s in prepared if words(s) not in files] == []
     names = {s.split(None, 3)[2] for s in prepared}
-    assert {"list_tasks", "search_tasks", "get_task", "list_tags"} <= names, names
+    assert {"list_tasks", "get_task", "list_tags"} <= names, names

@@ -488,8 +488,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     }
     page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **filters}
     indexed_q = q if q and _INDEXED_Q.search(q) else None
-    if indexed_q or tags:  # through their GIN indexes first
-        page.update(indexed_q=indexed_q, tags=tags or None)
+    page.update(indexed_q=indexed_q, tags=tags or None)  # through their GIN indexes first
     # The cursor holds for this caller, sort and filters only: the newer
     # filters only when given (cursors made before them still hold), the
     # tags as they are compared.
@@ -525,11 +524,7 @@ async def _page(
 ) -> list[Any]:
     if sort == "-due_at":
         return await _latest_due_first(db, page, value, after_id, conn)
-    return await db.many(_statement(page), conn=conn, **page, **_after(sort, value, after_id))
-
-
-def _statement(page: dict[str, Any]) -> str:
-    return "search_tasks" if "tags" in page else "list_tasks"
+    return await db.many("list_tasks", conn=conn, **page, **_after(sort, value, after_id))
 
 
 def _after(sort: str, value: Any, after_id: Any) -> dict[str, Any]:
@@ -556,14 +551,13 @@ async def _latest_due_first(
     room, the tasks without one, forward. A cursor without a value (a task
     without a due_at) is already in the second part."""
     rows: list[Any] = []
-    statement = _statement(page)
     if after_id is None or value is not None:
         after = _after("-due_at", value, after_id or _NIL)
-        rows = await db.many(statement, conn=conn, **page, **after)
+        rows = await db.many("list_tasks", conn=conn, **page, **after)
     if len(rows) < page["limit"]:
         start = after_id if after_id is not None and value is None else _NIL
         rest = {**page, "limit": page["limit"] - len(rows)}
-        rows += await db.many(statement, conn=conn, **rest, **_after("due_at", None, start))
+        rows += await db.many("list_tasks", conn=conn, **rest, **_after("due_at", None, start))
     return rows
 
 
