@@ -72,7 +72,7 @@ def fail_a_build(url: str) -> None:
 
 def search(url: str, q: str) -> tuple[list, int]:
     """(the plan, the count) of the service's first page for q, by title."""
-    statement = load_queries(DEFAULT_SQL_DIR / "queries")["search_tasks"]
+    statement = load_queries(DEFAULT_SQL_DIR / "queries")["list_tasks"]
     with psycopg.connect(url) as conn:
         # Whether the index serves the statement, not the planner's choice
         # for 3,000 rows: that turns on whether autovacuum (on in the SCRAM

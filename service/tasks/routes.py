@@ -234,7 +234,7 @@ async def create_task(request: web.Request) -> web.Response:
     if task["completed"] and task["repeat"] is not None:
         # Created done, a repeating task is due at its next occurrence instead.
         task.update(_completion(task) or {})
-    row = await db.one("create_task", **task)
+    row = await db.val("create_task", **task)
     if row is None:
         await _account_exists(request, user_id)
         raise TaskLimitReached(limit)
@@ -255,7 +255,7 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     """Get one task."""
     user_id = _caller(request)
     task_id = await _task_id(request, user_id)
-    row = await request.app[keys.DB].one("get_task", id=task_id, user_id=user_id)
+    row = await request.app[keys.DB].val("get_task", id=task_id, user_id=user_id)
     if row is None:
         await _account_exists(request, user_id)
         raise _not_found()
@@ -306,7 +306,7 @@ async def _run_update(
     if_match: list[int] | None,
     repeat_checked: bool = False,
 ) -> Any:
-    return await request.app[keys.DB].one(
+    return await request.app[keys.DB].val(
         "update_task",
         id=task_id,
         user_id=user_id,
@@ -335,7 +335,7 @@ async def _check_repeat(
     if "repeat" in data and "due_at" in data:
         effective = data
     else:
-        row = await request.app[keys.DB].one("get_task", id=task_id, user_id=user_id)
+        row = await request.app[keys.DB].val("get_task", id=task_id, user_id=user_id)
         if row is None:
             return  # the update answers 404
         effective = {"repeat": row["repeat"], "due_at": row["due_at"], **data}
@@ -376,7 +376,7 @@ async def _complete_repeating(
     (404 or 412, as _written decides)."""
     db = request.app[keys.DB]
     for _ in range(3):
-        row = await db.one("get_task", id=task_id, user_id=user_id)
+        row = await db.val("get_task", id=task_id, user_id=user_id)
         if row is None or (if_match is not None and row["version"] not in if_match):
             return None
         task = {**dict(row), **data}
@@ -407,7 +407,7 @@ async def complete_task(request: web.Request) -> web.Response:
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
     if_match = if_match_versions(request)
-    row = await request.app[keys.DB].one(
+    row = await request.app[keys.DB].val(
         "set_task_completed",
         id=task_id,
         user_id=user_id,
@@ -488,8 +488,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     }
     page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **filters}
     indexed_q = q if q and _INDEXED_Q.search(q) else None
-    if indexed_q or tags:  # through their GIN indexes first
-        page.update(indexed_q=indexed_q, tags=tags or None)
+    page.update(indexed_q=indexed_q, tags=tags or None)  # through their GIN indexes first
     # The cursor holds for this caller, sort and filters only: the newer
     # filters only when given (cursors made before them still hold), the
     # tags as they are compared.
@@ -506,6 +505,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     else:  # bounded: API.md "Limits"
         async with db.search(user_id) as conn:
             rows = await _page(db, sort, page, value, after_id, conn)
+    rows = [r[0] for r in rows]  # each row is one column: the task
     if not rows:
         await _account_exists(request, user_id)
 
@@ -524,11 +524,7 @@ async def _page(
 ) -> list[Any]:
     if sort == "-due_at":
         return await _latest_due_first(db, page, value, after_id, conn)
-    return await db.many(_statement(page), conn=conn, **page, **_after(sort, value, after_id))
-
-
-def _statement(page: dict[str, Any]) -> str:
-    return "search_tasks" if "tags" in page else "list_tasks"
+    return await db.many("list_tasks", conn=conn, **page, **_after(sort, value, after_id))
 
 
 def _after(sort: str, value: Any, after_id: Any) -> dict[str, Any]:
@@ -555,14 +551,13 @@ async def _latest_due_first(
     room, the tasks without one, forward. A cursor without a value (a task
     without a due_at) is already in the second part."""
     rows: list[Any] = []
-    statement = _statement(page)
     if after_id is None or value is not None:
         after = _after("-due_at", value, after_id or _NIL)
-        rows = await db.many(statement, conn=conn, **page, **after)
+        rows = await db.many("list_tasks", conn=conn, **page, **after)
     if len(rows) < page["limit"]:
         start = after_id if after_id is not None and value is None else _NIL
         rest = {**page, "limit": page["limit"] - len(rows)}
-        rows += await db.many(statement, conn=conn, **rest, **_after("due_at", None, start))
+        rows += await db.many("list_tasks", conn=conn, **rest, **_after("due_at", None, start))
     return rows
 
 

@@ -122,7 +122,7 @@ SORT_INDEXES = {
     "priority": "tasks_user_id_priority_idx",
 }
 SORTS = sorted(key for column in SORT_INDEXES for key in (column, "-" + column))
-LISTINGS = {"list_tasks", "search_tasks"}
+LISTINGS = {"list_tasks"}
 SERVICE_MODE = LISTING_PLANS
 MODES = ["force_custom_plan", "force_generic_plan"]
 
@@ -281,7 +281,7 @@ def test_a_search_reads_the_trigram_index_for_the_caller_only(big_database, samp
     # plan would then read the caller's rows off a btree and filter them by
     # q, were the caller not named in a form only this index answers.
     page = page_for(sort, sample, True, q="task 5", indexed_q="task 5")
-    nodes = explain(big_database, "search_tasks", page, SERVICE_MODE, setup=claiming(users))
+    nodes = explain(big_database, "list_tasks", page, SERVICE_MODE, setup=claiming(users))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     # Not the sort's index with q as a filter: the matches, then the page.
@@ -331,7 +331,7 @@ def test_a_search_that_matches_nothing_costs_about_what_a_plain_page_costs(
 ):
     plain = plain_page(big_database, big_user, "-created_at")
     page = page_for("-created_at", {"user_id": big_user}, q=q, indexed_q=q)
-    search, rows = buffers(big_database, "search_tasks", page)
+    search, rows = buffers(big_database, "list_tasks", page)
     assert rows == 0
     # Before the trigram index this read all 25,000 of the user's rows:
     # hundreds of times a page.
@@ -344,7 +344,7 @@ def test_a_tag_filter_reads_the_tags_index_for_the_caller_only(big_database, sam
     # The keys name the caller and the tag together: no btree on user_id
     # can answer them, whatever the statistics say of tasks per user.
     page = page_for(sort, sample, True, tags=["Home", "errand 7"])
-    nodes = explain(big_database, "search_tasks", page, SERVICE_MODE, setup=claiming(users))
+    nodes = explain(big_database, "list_tasks", page, SERVICE_MODE, setup=claiming(users))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     assert [n["Index Name"] for n in scans] == [TAGS_INDEX], nodes
@@ -354,7 +354,7 @@ def test_a_tag_filter_reads_the_tags_index_for_the_caller_only(big_database, sam
 @pytest.mark.parametrize("sort", SORTS)
 def test_q_with_a_tag_reads_only_the_search_indexes(big_database, sample, sort):
     page = page_for(sort, sample, True, q="task 5", indexed_q="task 5", tags=["work"])
-    nodes = explain(big_database, "search_tasks", {**page, **EVERY_FILTER}, SERVICE_MODE)
+    nodes = explain(big_database, "list_tasks", {**page, **EVERY_FILTER}, SERVICE_MODE)
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = {n["Index Name"] for n in nodes if "Index Name" in n}
     assert scans, nodes
@@ -369,7 +369,7 @@ def test_a_tag_filter_that_matches_nothing_costs_about_what_a_plain_page_costs(
     # The big user has 5,000 tasks tagged "work" and 5,000 "home", none both.
     plain = plain_page(big_database, big_user, sort)
     page = page_for(sort, {"user_id": big_user}, tags=tags)
-    tagged, rows = buffers(big_database, "search_tasks", page)
+    tagged, rows = buffers(big_database, "list_tasks", page)
     assert rows == 0
     assert tagged <= 2 * plain, (tagged, plain)
 

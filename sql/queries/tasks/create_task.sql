@@ -1,4 +1,4 @@
--- name: create_task :one
+-- name: create_task :val
 -- Params: $1 user_id uuid, $2 title text, $3 description text,
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
 --     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
@@ -29,6 +29,4 @@ SELECT
     $9::text[],
     $10::text
 FROM counter
-RETURNING
-    id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, repeat, version, created_at, updated_at;
+RETURNING tasks;

@@ -1,4 +1,4 @@
--- name: set_task_completed :one
+-- name: set_task_completed :val
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[],
 --     $4 completed boolean
 -- PATCH .../complete: set completed (NULL: toggle) while the version is one
@@ -17,6 +17,4 @@ WHERE
     AND user_id = $2::uuid
     AND ($3::integer[] IS NULL OR version = any($3::integer[]))
     AND (completed OR NOT coalesce($4::boolean, TRUE) OR repeat IS NULL)
-RETURNING
-    id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, repeat, version, created_at, updated_at;
+RETURNING tasks;

@@ -1,4 +1,4 @@
--- name: update_task :one
+-- name: update_task :val
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[], $4 title text,
 --     $5 description_sent boolean, $6 description text,
 --     $7 completed boolean, $8 priority text, $9 due_at_sent boolean,
@@ -33,6 +33,4 @@ WHERE
         OR NOT coalesce($7::boolean, FALSE)
         OR CASE WHEN $14::boolean THEN $15::text ELSE repeat END IS NULL
     )
-RETURNING
-    id, user_id, title, description, completed, completed_at, priority, due_at,
-    remind_at, tags, repeat, version, created_at, updated_at;
+RETURNING tasks;
