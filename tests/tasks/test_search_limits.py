@@ -55,6 +55,15 @@ async def _reaches(count, n: int) -> bool:
     return await count == n
 
 
+async def held_search(client, lock: DatabaseLock, token: str) -> asyncio.Task:
+    """A search of `token`'s, started and seen waiting on `lock` in PostgreSQL."""
+    task = asyncio.create_task(search(client, token))
+    await wait_until_async(
+        lambda: _reaches(lock.waiting(), 1), "the search never reached the lock", 10
+    )
+    return task
+
+
 async def test_a_search_built_to_be_slow_is_a_422_and_the_connection_serves_on(
     aiohttp_client, migrated_database
 ):
@@ -95,10 +104,7 @@ async def test_a_second_search_of_the_same_user_is_a_429_while_the_first_runs(
     await make_task(client, ann.token, title="buy milk")
 
     async with table_lock(migrated_database) as lock:
-        first = asyncio.create_task(search(client, ann.token))
-        await wait_until_async(
-            lambda: _reaches(lock.waiting(), 1), "the first search never reached the lock", 10
-        )
+        first = await held_search(client, lock, ann.token)
         status, headers, body = await search(client, ann.token)
         assert status == 429, body
         assert b"/problems/search-in-progress" in body
@@ -127,10 +133,7 @@ async def test_with_search_concurrency_1_two_users_never_search_at_once(
     db = client.server.app[keys.DB]
 
     async with table_lock(migrated_database) as lock:
-        held = asyncio.create_task(search(client, ann.token))
-        await wait_until_async(
-            lambda: _reaches(lock.waiting(), 1), "ann's search never reached the lock", 10
-        )
+        held = await held_search(client, lock, ann.token)
         # Bob's search waits for the one slot, outside PostgreSQL, then
         # gives up with 503; it never ran beside Ann's.
         status, headers, body = await search(client, bob.token)
@@ -171,10 +174,7 @@ async def test_a_waiting_search_its_client_abandons_leaves_no_hole(
     db = client.server.app[keys.DB]
 
     async with table_lock(migrated_database) as lock:
-        held = asyncio.create_task(search(client, ann.token))
-        await wait_until_async(
-            lambda: _reaches(lock.waiting(), 1), "ann's search never reached the lock", 10
-        )
+        held = await held_search(client, lock, ann.token)
         # Bob's client gives up while his search waits for the slot.
         abandoned = asyncio.create_task(search(client, bob.token))
         await wait_until_async(lambda: _queued(db), "bob's search never queued", 10)
@@ -199,10 +199,7 @@ async def test_a_waiting_search_its_client_abandons_leaves_no_hole(
     # No hole either way: Bob searches again, and there is still one slot.
     assert (await search(client, bob.token))[0] == 200
     async with table_lock(migrated_database) as lock:
-        held = asyncio.create_task(search(client, ann.token))
-        await wait_until_async(
-            lambda: _reaches(lock.waiting(), 1), "ann's search never reached the lock", 10
-        )
+        held = await held_search(client, lock, ann.token)
         assert (await search(client, bob.token))[0] == 503
         await lock.release()
     assert (await held)[0] == 200
