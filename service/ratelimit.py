@@ -231,7 +231,7 @@ class RateLimits:
         busy = "Signing up and in is briefly unavailable; retry shortly."
         wait = self._retry_storage_at - time.monotonic()
         if self._fallback is not None and wait > 0:
-            raise ServiceBusy(busy, math.ceil(wait))
+            raise ServiceBusy(busy, retry_after=math.ceil(wait))
         try:
             allowed = await self._limiter.hit(item, name, key)
             self._storage_answered()
@@ -239,7 +239,7 @@ class RateLimits:
                 await self._refuse(item, name, key, who, client)
         except _STORAGE_ERRORS as exc:
             self._storage_failed(exc)
-            raise ServiceBusy(busy, math.ceil(STORAGE_DOWN_SECONDS)) from None
+            raise ServiceBusy(busy, retry_after=math.ceil(STORAGE_DOWN_SECONDS)) from None
 
     async def _refuse(
         self, item: RateLimitItem, name: str, key: str, who: str, client: str
@@ -265,7 +265,7 @@ class RateLimits:
         raise TooManyRequests(
             f"{_DETAILS[name]} (at most {item.amount} per {_period(item)}); "
             f"retry in {seconds} seconds.",
-            seconds,
+            retry_after=seconds,
             headers={
                 "RateLimit-Policy": f'"{name}";q={item.amount};w={item.get_expiry()}',
                 "RateLimit": f'"{name}";r=0;t={seconds}',
