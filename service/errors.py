@@ -314,9 +314,12 @@ def problem_response(problem: Problem, instance: str) -> web.Response:
     )
 
 
-def is_timeout(exc: BaseException) -> bool:
-    """A DatabaseUnavailable that is the statement timeout, not an outage."""
-    return isinstance(exc, _TIMEOUTS)
+def db_error_kind(problem: DatabaseUnavailable, exc: BaseException) -> str:
+    """The todo_db_errors_total label: a full pool is not an outage, nor a
+    statement timeout."""
+    if isinstance(problem, PoolExhausted):
+        return "pool_exhausted"
+    return "timeout" if isinstance(exc, _TIMEOUTS) else "unavailable"
 
 
 def _normalise_errors(errors: Mapping[Any, Any]) -> dict[str, Any]:

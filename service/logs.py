@@ -3,9 +3,7 @@ request stamped with its request id."""
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import contextlib
 import contextvars
 import json
 import logging
@@ -13,6 +11,7 @@ import os
 import re
 import sys
 import time
+import types
 from typing import Any, NamedTuple
 
 import orjson
@@ -148,15 +147,9 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class _Output:
-    """Where `configure` sends lines: the buffered stream and its formatter.
-    The access line skips the LogRecord and goes straight to them."""
-
-    stream: Any = None
-    formatter: JsonFormatter | TextFormatter = JsonFormatter()
-
-
-_output = _Output()
+# Where `configure` sends lines: the buffered stream and its formatter. The
+# access line skips the LogRecord and goes straight to them.
+_output = types.SimpleNamespace(stream=None, formatter=JsonFormatter())
 ACCESS = logging.getLogger("service.access")
 FLUSH_SECONDS = 0.5
 
@@ -195,23 +188,8 @@ def access_line(
     _output.stream.write(line + "\n")
 
 
-async def flusher_ctx(_app: Any) -> Any:
-    """aiohttp cleanup_ctx: flush buffered lines twice a second and at exit."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            _flush()
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    _flush()
-
-
-def _flush() -> None:
+def flush() -> None:
+    """Write out the buffered lines (service.app: every FLUSH_SECONDS, and at exit)."""
     if _output.stream is not None:
         _output.stream.flush()
 
