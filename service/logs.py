@@ -26,23 +26,18 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
-def _install_record_factory() -> None:
-    """Stamp every record with the current request id at creation, so any
+_plain_record = logging.getLogRecordFactory()
+
+
+def _stamped_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every record stamped with the current request id at creation, so any
     handler (ours, pytest's, a library's) sees it."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "_stamps_request_id", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        record.request_id = request_id_var.get()
-        return record
-
-    factory._stamps_request_id = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
+    record = _plain_record(*args, **kwargs)
+    record.request_id = request_id_var.get()
+    return record
 
 
-_install_record_factory()
+logging.setLogRecordFactory(_stamped_record)
 
 
 def printable(text: str) -> str:
