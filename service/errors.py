@@ -35,11 +35,13 @@ class Problem(Exception):
     title: str | None = None
     detail: str | None = None  # when the raiser gives none
     retry_after: int | None = None  # seconds, sent as Retry-After
-    headers: Mapping[str, str] = {}
+    headers: Mapping[str, str] = {}  # sent by every instance, with the raiser's
 
     def __init_subclass__(cls, **defaults: Any) -> None:
         super().__init_subclass__()
         for name, value in defaults.items():
+            if name not in Problem.__annotations__:
+                raise TypeError(f"{cls.__name__}: a Problem has no default {name!r}")
             setattr(cls, name, value)
 
     def __init__(

@@ -109,6 +109,13 @@ _TOKEN_PROBLEMS = (401, 429, 503)
 # (service.middlewares.refuse_bad_head).
 _EVERY_ROUTE_PROBLEMS = (400,)
 _NO_MOUNT = Mount("", tag="")
+_TAGS = {
+    "health": "Liveness and readiness.",
+    "auth": "Accounts and tokens.",
+    "tasks": "The caller's tasks.",
+    "tasks (by user id)": "The same task routes under the caller's own user id.",
+    "docs": "This document and its viewer.",
+}
 _SECURITY_SCHEMES = {
     "bearerAuth": "The service's own token (HS256), from sign-up or sign-in.",
     "betterAuth": (
@@ -163,16 +170,7 @@ def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
         plugins=[_Plugin()],
         info={"description": DESCRIPTION},
         security=[{"bearerAuth": []}, {"betterAuth": []}],
-        tags=[
-            {"name": "health", "description": "Liveness and readiness."},
-            {"name": "auth", "description": "Accounts and tokens."},
-            {"name": "tasks", "description": "The caller's tasks."},
-            {
-                "name": "tasks (by user id)",
-                "description": "The same task routes under the caller's own user id.",
-            },
-            {"name": "docs", "description": "This document and its viewer."},
-        ],
+        tags=[{"name": name, "description": text} for name, text in _TAGS.items()],
     )
     c = spec.components
     for name, description in _SECURITY_SCHEMES.items():
