@@ -168,8 +168,7 @@ def access_line(
     user = "" if user_id is None else f" user {user_id}"
     # The path is decoded: a %0A in it must not start a forged text line.
     msg = f"{client} {method} {printable(path)} {status}{took}{user}"
-    fields = {"method": method, "path": path, "route": route, "status": status}
-    fields["duration_ms"] = ms
+    fields = {"method": method, "path": path, "route": route, "status": status, "duration_ms": ms}
     fields["client"] = client
     if user_id is not None:
         fields["user_id"] = user_id
