@@ -33,8 +33,7 @@ def _name() -> Text:
 
 
 def _password() -> Text:
-    """A new password, as sign-up's: the guessability check needs the
-    account's email and name, so the handler runs it."""
+    """A new password; its guessability check needs the email and name."""
     return Text(
         required=True,
         validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
@@ -104,8 +103,7 @@ class DeleteAccountSchema(StrictSchema):
 
 
 class SigninSchema(StrictSchema):
-    # Only shape is checked: a malformed email or a wrong-length password is
-    # simply not a valid credential (401), which leaks nothing.
+    # Only shape is checked: anything else is just not a valid credential (401).
     email = Text(required=True, validate=validate.Length(min=1, max=1024))
     password = _presented_password()
 
@@ -116,8 +114,7 @@ class SigninSchema(StrictSchema):
 
 
 class UserSchema(Schema):
-    """The user as the API returns it: documents the output, and `user_json`
-    is generated from it."""
+    """The user as the API returns it (`user_json` is generated from it)."""
 
     id = fields.UUID(required=True)
     email = fields.String(
