@@ -1,8 +1,6 @@
 -- name: create_user :one
--- Params: $1 email text, $2 password_hash text, $3 name text,
---     $4 ttl_seconds integer
--- Sign-up: a password account and its first session (session_id is the
--- token's `jti`); a taken email raises users_password_email_key.
+-- Params: $1 email text, $2 password_hash text, $3 name text, $4 ttl_seconds integer
+-- Sign-up: a password account and its first session; a taken email raises users_password_email_key.
 -- Index: users_password_email_key enforces the uniqueness; sessions_pkey.
 WITH created AS (
     INSERT INTO users (email, password_hash, name)
@@ -20,9 +18,6 @@ started AS (
 )
 
 SELECT
-    created.id,
-    created.email,
-    created.name,
-    created.created_at,
+    created.*,
     started.id AS session_id
 FROM created, started;
