@@ -45,15 +45,13 @@ MAX_EPOCH = 2**53  # an `iat` past it is clamped: still a bigint, still after ev
 # What users_email_check takes: no whitespace or NUL, one @ between two parts.
 CLAIMED_EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+")
 
-# (user id here, Better Auth user id or None)
-Caller = tuple[uuid.UUID, str | None]
-
 
 @dataclass(slots=True)
 class _Verified:
     """A token whose signature and claims checked out."""
 
-    caller: Caller
+    user_id: uuid.UUID
+    subject: str | None  # the Better Auth user id
     expires: int  # its `exp`
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
@@ -105,16 +103,20 @@ class TokenService:
         """Verify a token the cache cannot vouch for and see that it is still
         live; Unauthorized for anything else."""
         known = self._verified.get(token)
-        if known is not None and time.time() >= known.expires + LEEWAY_SECONDS:
-            del self._verified[token]
-            known = None
-        if known is None:
+        if known is None or time.time() >= known.expires + LEEWAY_SECONDS:
+            self._verified.pop(token, None)  # expired: verified again, and refused
             known = await self._verify(token)
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = known
-        elif known.ended is None and known.kid is not None and self.better_auth is not None:
-            _check_key(known, known.kid, self.better_auth)
+        elif known.ended is None and known.kid is not None:
+            # Served from the cache, it skipped verify(): its key must still be published.
+            self.better_auth.refresh_if_stale()
+            if known.key_set != self.better_auth.generation:
+                if self.better_auth.publishes(known.kid):
+                    known.key_set = self.better_auth.generation
+                else:
+                    _end(known, WITHDRAWN)
         if known.ended is None:
             await self._still_live(known)  # ends it when it is not
         if known.ended is not None:
@@ -139,7 +141,7 @@ class TokenService:
                     options={"require": REQUIRED_CLAIMS},
                 )
                 user_id, session = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"]))
-                return _Verified((user_id, None), int(claims["exp"]), session)
+                return _Verified(user_id, None, int(claims["exp"]), session)
             except jwt.ExpiredSignatureError:
                 raise Unauthorized("The token has expired; sign in again.") from None
             except (jwt.PyJWTError, ValueError, TypeError):
@@ -151,12 +153,23 @@ class TokenService:
         issued = min(max(int(claims["iat"]), 0), MAX_EPOCH)
         # What the signature covers: a signature re-encoded (or recomputed, for ECDSA) keeps it.
         digest = hashlib.sha256(token.rpartition(".")[0].encode()).digest()
-        linked = await self._link(self.better_auth.issuer, claims, issued, digest)
-        if linked is None:
+        email = _claimed_email(claims.get("email"))
+        name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
+        linked = await self._db.one(
+            "link_better_auth_user",
+            issuer=self.better_auth.issuer,
+            subject=claims["sub"],
+            email=email,
+            name=name or FALLBACK_NAME,
+            issued_at=issued,
+            token_digest=digest,
+        )
+        if linked is None:  # the account was deleted after the token was issued
             raise AccountGone()
         # Just found or made: live as of now, unless it was signed out.
         known = _Verified(
-            (linked["id"], claims["sub"]),
+            linked["id"],
+            claims["sub"],
             int(claims["exp"]),
             None,
             time.monotonic(),
@@ -177,7 +190,8 @@ class TokenService:
         task = known.checking
         if task is None:
             task = asyncio.get_running_loop().create_task(self._look(known))
-            task.add_done_callback(_retrieved)  # its waiters may all have gone
+            # Its waiters may all have gone: retrieve its exception anyway.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
             known.checking = task
         # A request that goes away must not cancel the look for the others.
         return await asyncio.shield(task)
@@ -185,16 +199,17 @@ class TokenService:
     async def _look(self, known: _Verified) -> bool:
         started = time.monotonic()
         try:
-            user_id = known.caller[0]
             if known.session is None:
                 live = await self._db.val(
                     "better_auth_token_is_live",
-                    id=user_id,
+                    id=known.user_id,
                     issued_at=known.issued,
                     token_digest=known.digest,
                 )
             else:
-                live = await self._db.val("session_is_live", id=known.session, user_id=user_id)
+                live = await self._db.val(
+                    "session_is_live", id=known.session, user_id=known.user_id
+                )
         finally:
             known.checking = None
         if known.ended is not None:  # ended here while the look ran
@@ -209,7 +224,7 @@ class TokenService:
     def ended_user(self, user_id: uuid.UUID) -> None:
         """Every session of this account just ended here: refuse its tokens at once."""
         for known in self._verified.values():
-            if known.caller[0] == user_id:
+            if known.user_id == user_id:
                 _end(known, ENDED if known.session is not None else GONE)
 
     def ended_session(self, session: uuid.UUID) -> None:
@@ -228,23 +243,8 @@ class TokenService:
         """The account's Better Auth tokens issued up to second `up_to` were
         just signed out here: refuse them at once."""
         for known in self._verified.values():
-            if known.caller[0] == user_id and known.kid is not None and known.issued <= up_to:
+            if known.user_id == user_id and known.kid is not None and known.issued <= up_to:
                 _end(known, ENDED)
-
-    async def _link(self, issuer: str, claims: dict[str, Any], issued: int, digest: bytes) -> Any:
-        """The linked account (made on first use) and whether this token is
-        live; None when the account was deleted after the token was issued."""
-        email = _claimed_email(claims.get("email"))
-        name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
-        return await self._db.one(
-            "link_better_auth_user",
-            issuer=issuer,
-            subject=claims["sub"],
-            email=email,
-            name=name or FALLBACK_NAME,
-            issued_at=issued,
-            token_digest=digest,
-        )
 
 
 def _header_shape_ok(header: Any) -> bool:
@@ -263,28 +263,12 @@ def _end(known: _Verified, why: str) -> None:
     known.checked = float("-inf")
 
 
-def _check_key(known: _Verified, kid: str, better_auth: BetterAuthVerifier) -> None:
-    """End a cached Better Auth token whose key the set, refreshed since it
-    was verified, no longer publishes."""
-    better_auth.refresh_if_stale()
-    if known.key_set != better_auth.generation:
-        if not better_auth.publishes(kid):
-            _end(known, WITHDRAWN)
-            return
-        known.key_set = better_auth.generation
-
-
 def _refusal(why: str) -> Unauthorized:
     if why == GONE:
         return AccountGone()
     if why == WITHDRAWN:
         return Unauthorized(KEY_WITHDRAWN)
     return Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
-
-
-def _retrieved(task: asyncio.Task[bool]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 def _claimed_email(value: Any) -> str | None:
@@ -331,15 +315,14 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         tokens = request.app[keys.TOKENS]
         token = bearer_token(request)
         known = tokens.cached(token) or await tokens.authenticate(token)
-        user_id, subject = known.caller
-        request[keys.USER_ID] = user_id
+        request[keys.USER_ID] = known.user_id
         request[keys.TOKEN] = known
-        if subject is not None:
-            request[keys.AUTH_SUBJECT] = subject
+        if known.subject is not None:
+            request[keys.AUTH_SUBJECT] = known.subject
         else:
             request[keys.SESSION_ID] = known.session
-        await request.app[keys.RATE_LIMITS].count_request(user_id, request[keys.CLIENT])
-        acting = keys.ACTING_USER.set(user_id)
+        await request.app[keys.RATE_LIMITS].count_request(known.user_id, request[keys.CLIENT])
+        acting = keys.ACTING_USER.set(known.user_id)
         try:
             return await handler(request)
         finally:
