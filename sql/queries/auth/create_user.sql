@@ -10,10 +10,7 @@ WITH created AS (
 
 started AS (
     INSERT INTO sessions (user_id, expires_at)
-    SELECT
-        created.id,
-        now() + make_interval(secs => $4::integer) AS expires_at
-    FROM created
+    VALUES ((SELECT created.id FROM created), now() + make_interval(secs => $4::integer))
     RETURNING id
 )
 
