@@ -58,6 +58,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def assert_session_ended(client, token: str, path: str = TASKS) -> None:
+    """`token` was signed out: `path` answers it 401 session-ended."""
+    body = await problem(await client.get(path, headers=bearer(token)), 401)
+    assert body["type"].endswith("/session-ended")
+
+
 async def user_token(client, email="ann@example.com") -> User:
     """Sign up a user; their id and token."""
     body = await signup(client, email=email)
