@@ -1,17 +1,8 @@
 """The asyncpg pool's lifecycle and the named SQL it runs.
 
-Every `sql/queries/<resource>/<name>.sql` is read once at startup, with the
-header grammar of service/sqlfiles.py (sqlc/aiosql style):
-
-    -- name: get_user_by_id :one
-    -- Params: $1 id uuid
-    -- Purpose in one line.
-    -- Index: users_pkey.
-
-The file's text is exactly what the server runs, so a DBA can paste it into
-psql. Handlers pass the parameters by name, `db.one("get_user_by_id",
-id=user_id)`, and never hold SQL; a missing or unknown name is a bug
-(QueryParamsError) raised before any connection is taken.
+Every `sql/queries/**/<name>.sql` (service/sqlfiles.py) is read at startup and
+run as written. Handlers pass parameters by name, `db.one("get_user_by_id",
+id=user_id)`; a missing or unknown one is a bug (QueryParamsError).
 """
 
 from __future__ import annotations
@@ -27,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 
@@ -44,7 +35,8 @@ from service.errors import (
 from service.keys import ACTING_USER
 from service.logs import first_line
 from service.settings import Settings
-from service.sqlfiles import Query, QueryFileError, load
+from service.sqlfiles import Query, QueryFileError
+from service.sqlfiles import load as load_queries
 
 __all__ = ["Database", "Query", "QueryFileError", "QueryParamsError", "load_queries"]
 
@@ -55,16 +47,11 @@ log = logging.getLogger("service.db")
 RECONNECT_BACKOFF_SECONDS = 1.0
 
 # How long a request past its user's DB_MAX_PER_USER waits for one of that
-# user's connections to come back before it answers 429. A healthy request
-# holds a connection for milliseconds, so a burst queues and is served well
-# within it; only a user whose requests are stuck (row locks, slow searches)
-# reaches it, and learns within a second instead of after DB_CONNECT_TIMEOUT.
+# user's connections before it answers 429: only a stuck user's burst reaches it.
 USER_WAIT_SECONDS = 1.0
 
-# The listings are planned with their values, so their NULL filters and
-# other sorts fold away (sql/queries/tasks/list_tasks.sql); the other
-# statements keep the generic plans PostgreSQL chooses, which cost no
-# planning. Through a pooler every statement is unnamed: always planned so.
+# Listings are planned with their values so their NULL filters and other sorts
+# fold away (list_tasks.sql); other statements keep PostgreSQL's generic plans.
 LISTING_PLANS = "force_custom_plan"
 
 # The one key of the process-wide search turns (SEARCH_CONCURRENCY).
@@ -72,10 +59,8 @@ _EVERY_USER = uuid.UUID(int=0)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Replaces asyncpg's per-release `RESET ALL; UNLISTEN *; ...`, a round
-    trip on every request. The service never changes session state (no SET,
-    LISTEN, advisory locks or temp tables), and asyncpg still rolls back any
-    transaction left open before calling this."""
+    """Replaces asyncpg's per-release `RESET ALL; ...` round trip: the service
+    never changes session state, and asyncpg still rolls back an open transaction."""
 
 
 _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
@@ -83,8 +68,7 @@ _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificat
 
 def connect_failure(exc: BaseException) -> tuple[str, str]:
     """(the kind of failure, for /ready; the full reason, for the log). /ready
-    never repeats the server's words: they name roles, databases and hosts
-    (API.md). The log has them; they never hold the password."""
+    never repeats the server's words: they name roles, databases and hosts."""
     text = first_line(exc) or type(exc).__name__
     if isinstance(exc, _REFUSED):
         if "SSL" in text or "encryption" in text:
@@ -105,29 +89,15 @@ Conn = asyncpg.Connection | None  # one/many/val/exec run on it inside transacti
 
 
 class QueryParamsError(TypeError):
-    """A query called with a parameter its header does not name, or without
-    one it does: a bug in the caller."""
-
-
-def load_queries(root: Path) -> dict[str, Query]:
-    """Every statement under `root` by name; QueryFileError on a bad file."""
-    return load(root)
-
-
-class _Statement(NamedTuple):
-    """A query ready to run: its arguments picked from keywords in $n order."""
-
-    query: Query
-    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    """A query called with a parameter its header does not name, or without one it does."""
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    if len(names) > 1:
-        return itemgetter(*names)
-    if names:
+    """The arguments from keywords in $n order."""
+    if len(names) == 1:
         one = itemgetter(names[0])
         return lambda params: (one(params),)
-    return lambda params: ()
+    return itemgetter(*names) if names else lambda params: ()
 
 
 def _params_error(query: Query, given: Mapping[str, Any]) -> QueryParamsError:
@@ -141,8 +111,7 @@ def _params_error(query: Query, given: Mapping[str, Any]) -> QueryParamsError:
 
 
 def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
-    """yoyo's ids for the migrations on disk, in order: the file name without
-    `.sql`, rollback files excluded."""
+    """yoyo's ids for the migrations on disk, in order (rollback files excluded)."""
     return tuple(
         sorted(
             p.name.removesuffix(".sql")
@@ -158,14 +127,16 @@ def _too_many_in_flight(user: uuid.UUID) -> Exception:
     return TooManyInFlight()
 
 
-def _search_in_progress(user: uuid.UUID) -> Exception:
-    metrics.SEARCH_REFUSED.labels("in_progress").inc()
-    return SearchInProgress()
+def _search_refused(reason: str, error: type[Exception]) -> Callable[[uuid.UUID], Exception]:
+    def refuse(_key: uuid.UUID) -> Exception:
+        metrics.SEARCH_REFUSED.labels(reason).inc()
+        return error()
+
+    return refuse
 
 
-def _searches_busy(_key: uuid.UUID) -> Exception:
-    metrics.SEARCH_REFUSED.labels("busy").inc()
-    return SearchesBusy()
+def _set_local(values: Mapping[str, str]) -> str:
+    return "; ".join(f"SET LOCAL {k} = {v}" for k, v in values.items())
 
 
 def _give_up(waiter: asyncio.Future[None]) -> None:
@@ -174,13 +145,10 @@ def _give_up(waiter: asyncio.Future[None]) -> None:
 
 
 class UserShares:
-    """At most `share` pool connections per user at a time, per process.
-    Past it, a user's request waits, first come first served, for one of
-    that user's own connections to come back (handed straight to it), at
-    most `wait` seconds, then TooManyInFlight. It takes nothing from the pool
-    while it waits, so other users never queue behind it. A user has an
-    entry only while holding connections (or waiting for one). `refuse`
-    makes what a waiter that gave up raises instead (the search turns)."""
+    """At most `share` pool connections per user at a time, per process. Past
+    it, a request waits (first come, first served, taking nothing from the
+    pool) up to `wait` seconds for one of that user's own to come back, then
+    raises `refuse(user)`. A user has an entry only while holding or waiting."""
 
     def __init__(
         self, share: int, wait: float, refuse: Callable[[uuid.UUID], Exception] | None = None
@@ -191,6 +159,10 @@ class UserShares:
         self.held: dict[uuid.UUID, int] = {}
         self.waiting: dict[uuid.UUID, deque[asyncio.Future[None]]] = {}
 
+    async def take(self, user: uuid.UUID) -> None:
+        if not self.try_take(user):
+            await self.wait_for_one(user)
+
     def try_take(self, user: uuid.UUID) -> bool:
         """Take one of the user's share if one is free (the hot path)."""
         held = self.held.get(user, 0)
@@ -200,15 +172,11 @@ class UserShares:
         return False
 
     async def wait_for_one(self, user: uuid.UUID) -> None:
-        """Wait for a connection the user gives back; TooManyInFlight after
-        `wait` seconds. A plain timer, not asyncio.timeout: this runs for
-        every request past the share, and the timer costs a third less."""
+        """Wait for a connection the user gives back; refused after `wait`
+        seconds (a plain timer costs a third less than asyncio.timeout)."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        queue = self.waiting.get(user)
-        if queue is None:
-            queue = self.waiting[user] = deque()
-        queue.append(waiter)
+        self.waiting.setdefault(user, deque()).append(waiter)
         timer = loop.call_later(self.wait, _give_up, waiter)
         try:
             await waiter
@@ -249,55 +217,42 @@ class UserShares:
 
 
 class Database:
-    """A pool that may not exist yet. The service starts and serves /health
-    with the database down; the first request after it returns builds the
-    pool. Connection trouble becomes DatabaseUnavailable (503)."""
+    """A pool that may not exist yet: the service starts with the database down
+    and the first request after it returns builds it. Trouble is a 503."""
 
     def __init__(self, settings: Settings, queries: dict[str, Query]) -> None:
         self.settings = settings
         self.queries = queries
-        self._statements = {n: _Statement(q, _picker(q.names)) for n, q in queries.items()}
+        self._statements = {n: (q, _picker(q.names)) for n, q in queries.items()}
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
         self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
         # Searches (API.md "Limits"): one at a time per user, then at most
-        # SEARCH_CONCURRENCY in the process, each waiting as briefly as a
-        # share does; neither holds a connection while it waits.
-        self.search_turns = UserShares(1, USER_WAIT_SECONDS, _search_in_progress)
+        # SEARCH_CONCURRENCY in the process; neither holds a connection while waiting.
+        self.search_turns = UserShares(
+            1, USER_WAIT_SECONDS, _search_refused("in_progress", SearchInProgress)
+        )
         self.search_slots = UserShares(
-            settings.search_concurrency, USER_WAIT_SECONDS, _searches_busy
+            settings.search_concurrency, USER_WAIT_SECONDS, _search_refused("busy", SearchesBusy)
         )
         self._in_use = 0  # connections _acquire handed out, not yet released
-        self.timeout = settings.db_statement_timeout + 1.0
         self.pooled = settings.database_pooled
-        # Why the last connect failed, with the server's reason, for /ready;
-        # None once a pool exists.
-        self.last_failure: str | None = None
+        # Through a transaction pooler, asyncpg's own timeout cancels the
+        # statement (no SET per statement); else the client gives up 1 s after the server.
+        self.timeout = settings.db_statement_timeout + (0.0 if self.pooled else 1.0)
+        self.last_failure: str | None = None  # for /ready; None once a pool exists
         statement_ms = int(settings.db_statement_timeout * 1000)
         self._timeouts = {
             "statement_timeout": str(statement_ms),
             "idle_in_transaction_session_timeout": str(statement_ms * 2),
         }
-        if self.pooled:
-            # A transaction pooler refuses these as startup parameters, and a
-            # SET would leak to its other clients. asyncpg cancels a statement
-            # that outlives its timeout (PgBouncer forwards the cancel), which
-            # costs no round trip, where SET LOCAL would need a transaction
-            # around every statement.
-            self.timeout = settings.db_statement_timeout
-        self._set_local = "; ".join(f"SET LOCAL {k} = {v}" for k, v in self._timeouts.items())
-        search_ms = max(1, round(settings.search_timeout * 1000))
-        custom_plans = f"SET LOCAL plan_cache_mode = {LISTING_PLANS}"
-        self._search_begin = "; ".join(
-            ["BEGIN READ ONLY", custom_plans]
-            + [
-                f"SET LOCAL {k} = {search_ms if k == 'statement_timeout' else v}"
-                for k, v in self._timeouts.items()
-                if self.pooled or k == "statement_timeout"
-            ]
-        )
-        self._listing_begin = f"BEGIN READ ONLY; {custom_plans}"
+        self._set_local = _set_local(self._timeouts)
+        search = {"statement_timeout": str(max(1, round(settings.search_timeout * 1000)))}
+        self._listing_begin = f"BEGIN READ ONLY; SET LOCAL plan_cache_mode = {LISTING_PLANS}"
+        if self.pooled:  # a pooler refuses startup settings, and a SET would leak
+            search = {**self._timeouts, **search}
+        self._search_begin = f"{self._listing_begin}; {_set_local(search)}"
 
     @property
     def pool(self) -> asyncpg.Pool | None:
@@ -346,9 +301,7 @@ class Database:
                     command_timeout=self.timeout,
                     max_inactive_connection_lifetime=300,
                     reset=_keep_session,
-                    # A pooler would hand named statements to other clients;
-                    # unnamed ones stay put (asyncpg's Parse is followed by
-                    # Flush, not Sync, so the server is not released between).
+                    # A pooler would hand named statements to other clients.
                     statement_cache_size=0 if self.pooled else 100,
                     server_settings={
                         "application_name": "todo-api",
@@ -380,9 +333,7 @@ class Database:
             self._in_use += 1
             try:
                 if self._in_use <= self.settings.db_pool_max:
-                    # One is free now (asyncpg's get_idle_size() walks every
-                    # connection): no timeout, whose extra task costs more.
-                    # Connecting has its own.
+                    # One is free: no timeout, whose extra task costs more.
                     return pool, await pool.acquire(), user
                 return pool, await self._wait_for_pool(pool), user
             except BaseException as exc:
@@ -396,8 +347,7 @@ class Database:
             raise
 
     async def _wait_for_pool(self, pool: asyncpg.Pool) -> asyncpg.Connection:
-        """Every connection is busy (or not yet made): wait up to
-        DB_CONNECT_TIMEOUT, counted in todo_db_pool_wait_seconds."""
+        """Every connection is busy: wait up to DB_CONNECT_TIMEOUT (todo_db_pool_wait_seconds)."""
         start = time.perf_counter()
         try:
             return await pool.acquire(timeout=self.settings.db_connect_timeout)
@@ -439,51 +389,42 @@ class Database:
         if self.pooled:
             yield None
             return
-        pool, conn, user = await self._acquire()
-        try:
-            await conn.execute(self._listing_begin)
-            try:
-                yield conn
-            finally:
-                if not conn.is_closed():
-                    await conn.execute("ROLLBACK")  # it only read
-        finally:
-            await self._release(pool, conn, user)
+        async with self._read_only(self._listing_begin) as conn:
+            yield conn
 
     @asynccontextmanager
     async def search(self, user: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
         """A connection for a `q` listing's statements (pass it as `conn=`):
-        the user's one search turn (SearchInProgress, 429, after a short
-        wait), one of the process's SEARCH_CONCURRENCY (SearchesBusy, 503),
-        then a listing's transaction whose statement_timeout is SEARCH_TIMEOUT; past
-        it, SearchTooBroad (422). Turns pass first come, first served; one
-        whose waiter is cancelled passes on."""
-        await self._take(self.search_turns, user)
+        the user's one search turn (else SearchInProgress, 429), one of the
+        process's SEARCH_CONCURRENCY (else SearchesBusy, 503), then a listing's
+        transaction with statement_timeout SEARCH_TIMEOUT (past it, SearchTooBroad, 422)."""
+        await self.search_turns.take(user)
         try:
-            await self._take(self.search_slots, _EVERY_USER)
+            await self.search_slots.take(_EVERY_USER)
             try:
-                pool, conn, acting = await self._acquire()
-                try:
-                    await conn.execute(self._search_begin)  # one round trip for both
-                    try:
-                        yield conn
-                    finally:
-                        if not conn.is_closed():
-                            await conn.execute("ROLLBACK")  # it only read
-                except asyncpg.QueryCanceledError:
-                    metrics.SEARCH_REFUSED.labels("too_broad").inc()
-                    raise SearchTooBroad() from None
-                finally:
-                    await self._release(pool, conn, acting)
+                async with self._read_only(self._search_begin) as conn:
+                    yield conn
+            except asyncpg.QueryCanceledError:
+                metrics.SEARCH_REFUSED.labels("too_broad").inc()
+                raise SearchTooBroad() from None
             finally:
                 self.search_slots.give_back(_EVERY_USER)
         finally:
             self.search_turns.give_back(user)
 
-    @staticmethod
-    async def _take(turns: UserShares, key: uuid.UUID) -> None:
-        if not turns.try_take(key):
-            await turns.wait_for_one(key)
+    @asynccontextmanager
+    async def _read_only(self, begin: str) -> AsyncIterator[asyncpg.Connection]:
+        """A read-only transaction opened with `begin` (one round trip), rolled back."""
+        pool, conn, user = await self._acquire()
+        try:
+            await conn.execute(begin)
+            try:
+                yield conn
+            finally:
+                if not conn.is_closed():
+                    await conn.execute("ROLLBACK")
+        finally:
+            await self._release(pool, conn, user)
 
     async def _run(
         self,
