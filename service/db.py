@@ -224,7 +224,8 @@ class Database:
         self.settings = settings
         self.queries = queries
         self._statements = {n: (q, _picker(q.names)) for n, q in queries.items()}
-        self._pool: asyncpg.Pool | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.pool_max = settings.db_pool_max
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
         self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
@@ -254,14 +255,6 @@ class Database:
             search = {**self._timeouts, **search}
         self._search_begin = f"{self._listing_begin}; {_set_local(search)}"
 
-    @property
-    def pool(self) -> asyncpg.Pool | None:
-        return self._pool
-
-    @property
-    def pool_max(self) -> int:
-        return self.settings.db_pool_max
-
     async def open(self) -> None:
         try:
             await self._ensure_pool()
@@ -269,7 +262,7 @@ class Database:
             log.warning("database unreachable at startup; serving anyway, will retry on demand")
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self.pool = self.pool, None
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=self.settings.shutdown_timeout)
@@ -277,11 +270,11 @@ class Database:
                 pool.terminate()
 
     async def _ensure_pool(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
+        if self.pool is not None:
+            return self.pool
         async with self._lock:
-            if self._pool is not None:
-                return self._pool
+            if self.pool is not None:
+                return self.pool
             if time.monotonic() < self._next_attempt:
                 raise DatabaseUnavailable()
             s = self.settings
@@ -293,7 +286,7 @@ class Database:
                     url.params.get("sslmode", "prefer"),
                 )
             try:
-                self._pool = await asyncpg.create_pool(
+                self.pool = await asyncpg.create_pool(
                     url.asyncpg_dsn(),
                     min_size=s.db_pool_min,
                     max_size=s.db_pool_max,
@@ -320,7 +313,7 @@ class Database:
                 s.db_pool_max,
                 ", through a transaction pooler" if self.pooled else "",
             )
-            return self._pool
+            return self.pool
 
     async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection, uuid.UUID | None]:
         """A pool connection, within the acting user's share; hand all three
@@ -329,10 +322,10 @@ class Database:
         if user is not None and not self.shares.try_take(user):
             await self.shares.wait_for_one(user)
         try:
-            pool = self._pool or await self._ensure_pool()
+            pool = self.pool or await self._ensure_pool()
             self._in_use += 1
             try:
-                if self._in_use <= self.settings.db_pool_max:
+                if self._in_use <= self.pool_max:
                     # One is free: no timeout, whose extra task costs more.
                     return pool, await pool.acquire(), user
                 return pool, await self._wait_for_pool(pool), user
@@ -352,7 +345,7 @@ class Database:
         try:
             return await pool.acquire(timeout=self.settings.db_connect_timeout)
         except TimeoutError as exc:
-            if pool.get_idle_size() == 0 and pool.get_size() >= self.settings.db_pool_max:
+            if pool.get_idle_size() == 0 and pool.get_size() >= self.pool_max:
                 raise PoolExhausted() from exc  # up, but full: not an outage
             raise
         finally:
