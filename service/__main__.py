@@ -146,56 +146,46 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     metrics_dir = _metrics_dir() if workers > 1 else None  # before prometheus_client is imported
     master = os.getpid()
     try:
+        # Built once, before any worker exists: a broken query file stops the
+        # command in one line. Every worker serves it (forked, as preload_app).
+        from service.app import create_app
+
+        try:
+            app = create_app(settings)
+        except Exception as exc:
+            log.error("cannot start: %s: %s", type(exc).__name__, logs.first_line(exc))
+            return 1
         url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-        return _serve_on(settings, sock, metrics_sock, workers, url)
+        log.info(
+            "todo-api %s serving on %s with %d worker(s) (APP_ENV=%s)",
+            __version__,
+            url,
+            workers,
+            settings.app_env,
+        )
+        if metrics_sock is not None:
+            from service import metrics
+            from service.middlewares import problem_middleware
+
+            # Every process answers scrapes on it too (see metrics.listener).
+            app.cleanup_ctx.append(metrics.listener(metrics_sock, [problem_middleware]))
+            port = metrics_sock.getsockname()[1]
+            log.info("/metrics on port %d only (METRICS_PORT), not on %s", port, url)
+        elif settings.is_production:
+            log.info("/metrics is not served: APP_ENV=production and METRICS_PORT is not set")
+        if workers == 1:
+            _run_app(app, settings, sock)
+            code = 0
+        else:
+            from service import workers as gunicorn_workers
+
+            code = gunicorn_workers.serve(app, sock, workers, settings.shutdown_timeout)
+        if code == 0:
+            log.info("stopped")
+        return code
     finally:
         if metrics_dir and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _serve_on(
-    settings: Settings,
-    sock: socket.socket,
-    metrics_sock: socket.socket | None,
-    workers: int,
-    url: str,
-) -> int:
-    # Built once, before any worker exists: a broken query file stops the
-    # command in one line. Every worker serves it (forked, as preload_app).
-    from service.app import create_app
-
-    try:
-        app = create_app(settings)
-    except Exception as exc:
-        log.error("cannot start: %s: %s", type(exc).__name__, logs.first_line(exc))
-        return 1
-    log.info(
-        "todo-api %s serving on %s with %d worker(s) (APP_ENV=%s)",
-        __version__,
-        url,
-        workers,
-        settings.app_env,
-    )
-    if metrics_sock is not None:
-        from service import metrics
-        from service.middlewares import problem_middleware
-
-        # Every process answers scrapes on it too (see metrics.listener).
-        app.cleanup_ctx.append(metrics.listener(metrics_sock, [problem_middleware]))
-        port = metrics_sock.getsockname()[1]
-        log.info("/metrics on port %d only (METRICS_PORT), not on %s", port, url)
-    elif settings.is_production:
-        log.info("/metrics is not served: APP_ENV=production and METRICS_PORT is not set")
-    if workers == 1:
-        _run_app(app, settings, sock)
-        code = 0
-    else:
-        from service import workers as gunicorn_workers
-
-        code = gunicorn_workers.serve(app, sock, workers, settings.shutdown_timeout)
-    if code == 0:
-        log.info("stopped")
-    return code
 
 
 def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> None:
@@ -221,9 +211,8 @@ async def _unblock_stop_signals(_app: object) -> None:
 
 
 def _metrics_dir() -> str | None:
-    """Workers share metrics through files in PROMETHEUS_MULTIPROC_DIR. Use
-    the operator's folder (emptied: old samples would be counted) or a
-    private temporary one. Returns the folder to remove at exit, if ours."""
+    """PROMETHEUS_MULTIPROC_DIR for the workers: the operator's, emptied of old
+    samples, or a private temporary one, returned to be removed at exit."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         os.makedirs(given, exist_ok=True)
