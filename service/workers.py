@@ -38,6 +38,11 @@ def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_time
     """Serve `app` from `workers` processes on the listening `sock` until SIGTERM or
     SIGINT (blocked by the caller until gunicorn's handlers are in place): 0 after
     a graceful stop, 1 when a worker could not boot or the arbiter failed."""
+    from service.metrics import mark_worker_dead
+
+    async def runner() -> web.AppRunner:  # as with one process; the access line is ours
+        return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+
     master = os.getpid()
     options = {
         "bind": [f"fd://{sock.detach()}"],
@@ -49,11 +54,12 @@ def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_time
         "accesslog": None,
         "proc_name": "todo-api",
         "control_socket_disable": True,  # else one in $HOME, shared by the user's gunicorns
-        "when_ready": _unblock_stop_signals,
-        "child_exit": _child_exit,
+        # gunicorn's handlers are installed: a stop during start-up is handled gracefully.
+        "when_ready": lambda _arbiter: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS),
+        "child_exit": lambda _arbiter, worker: mark_worker_dead(worker.pid),
     }
     try:
-        _Server(app, shutdown_timeout, options).run()
+        _Server(runner, options).run()
         code: Any = 0
     except SystemExit as exc:
         code = exc.code
@@ -68,10 +74,9 @@ class _Server(BaseApplication):
     """gunicorn configured from a dict, never the command line, a file or GUNICORN_CMD_ARGS."""
 
     def __init__(
-        self, app: web.Application, shutdown_timeout: float, options: dict[str, Any]
+        self, runner: Callable[[], Awaitable[web.AppRunner]], options: dict[str, Any]
     ) -> None:
-        self._app = app
-        self._shutdown_timeout = shutdown_timeout
+        self._runner = runner
         self._options = options
         super().__init__(prog="todo-api")
 
@@ -87,13 +92,7 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Callable[[], Awaitable[web.AppRunner]]:
-        # Served on gunicorn's socket as with one process (the access line is ours).
-        app, shutdown_timeout = self._app, self._shutdown_timeout
-
-        async def runner() -> web.AppRunner:
-            return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-
-        return runner
+        return self._runner  # the worker serves it on gunicorn's socket
 
 
 class _Arbiter(Arbiter):
@@ -152,17 +151,6 @@ class _Log(glogging.Logger):
         ours = logging.getLogger().getEffectiveLevel()
         self.loglevel = ours if ours <= logging.DEBUG else max(ours, logging.WARNING)
         self.error_log.setLevel(self.loglevel)
-
-
-def _unblock_stop_signals(_arbiter: Any) -> None:
-    # gunicorn's handlers are installed: a stop during start-up is handled gracefully.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-def _child_exit(_arbiter: Any, worker: Any) -> None:
-    from service.metrics import mark_worker_dead
-
-    mark_worker_dead(worker.pid)
 
 
 def describe(exc: BaseException) -> str:
