@@ -112,13 +112,8 @@ def _params_error(query: Query, given: Mapping[str, Any]) -> QueryParamsError:
 
 def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
     """yoyo's ids for the migrations on disk, in order (rollback files excluded)."""
-    return tuple(
-        sorted(
-            p.name.removesuffix(".sql")
-            for p in migrations_dir.glob("*.sql")
-            if not p.name.endswith(".rollback.sql")
-        )
-    )
+    names = (p.name.removesuffix(".sql") for p in migrations_dir.glob("*.sql"))
+    return tuple(sorted(name for name in names if not name.endswith(".rollback")))
 
 
 def _too_many_in_flight(user: uuid.UUID) -> Exception:

@@ -66,13 +66,12 @@ class DatabaseURL:
         return self._url(dict(self.params), password=False)
 
     def _url(self, query: Mapping[str, str], *, password: bool = True) -> str:
-        auth = ""
+        netloc = ""
         if self.user:
-            auth = quote(self.user, safe="")
+            netloc = quote(self.user, safe="")
             if password and self.password is not None:
-                auth += ":" + quote(self.password, safe="")
-            auth += "@"
-        netloc = auth
+                netloc += ":" + quote(self.password, safe="")
+            netloc += "@"
         if not self.host.startswith("/"):
             netloc += f"[{self.host}]" if ":" in self.host else self.host
             if self.port:
@@ -129,10 +128,9 @@ def parse_database_url(url: str) -> DatabaseURL:
 
 def _check_userinfo(rest: str) -> None:
     """An unencoded @, : or / in the password changes the URL: say so, without showing it."""
-    before_query = rest.split("?", 1)[0]
-    if "@" not in before_query:
+    userinfo, at, _ = rest.split("?", 1)[0].rpartition("@")
+    if not at:
         return
-    userinfo = before_query.rsplit("@", 1)[0]
     user, _, password = userinfo.partition(":")
     bad = [c for c in "@/:#" if c in password] + [c for c in "@/#" if c in user]
     if bad:
