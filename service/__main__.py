@@ -146,8 +146,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     metrics_dir = _metrics_dir() if workers > 1 else None  # before prometheus_client is imported
     master = os.getpid()
     try:
-        # Built once, before any worker exists: a broken query file stops the
-        # command in one line. Every worker serves it (forked, as preload_app).
+        # Built once, before any worker exists (a broken query file stops the command).
         from service.app import create_app
 
         try:

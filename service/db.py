@@ -42,12 +42,10 @@ __all__ = ["Database", "Query", "QueryFileError", "QueryParamsError", "load_quer
 
 log = logging.getLogger("service.db")
 
-# After a failed connect, requests answer 503 at once for this long instead of
-# each waiting for its own connect timeout.
+# After a failed connect, requests answer 503 at once for this long.
 RECONNECT_BACKOFF_SECONDS = 1.0
 
-# How long a request past its user's DB_MAX_PER_USER waits for one of that
-# user's connections before it answers 429: only a stuck user's burst reaches it.
+# How long a request past its user's DB_MAX_PER_USER waits for one back before a 429.
 USER_WAIT_SECONDS = 1.0
 
 # Listings are planned with their values so their NULL filters and other sorts
@@ -217,15 +215,13 @@ class Database:
 
     def __init__(self, settings: Settings, queries: dict[str, Query]) -> None:
         self.settings = settings
-        self.queries = queries
         self._statements = {n: (q, _picker(q.names)) for n, q in queries.items()}
         self.pool: asyncpg.Pool | None = None
         self.pool_max = settings.db_pool_max
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
         self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
-        # Searches (API.md "Limits"): one at a time per user, then at most
-        # SEARCH_CONCURRENCY in the process; neither holds a connection while waiting.
+        # Searches (API.md "Limits"): one per user, then SEARCH_CONCURRENCY in the process.
         self.search_turns = UserShares(
             1, USER_WAIT_SECONDS, _search_refused("in_progress", SearchInProgress)
         )
@@ -234,8 +230,7 @@ class Database:
         )
         self._in_use = 0  # connections _acquire handed out, not yet released
         self.pooled = settings.database_pooled
-        # Through a transaction pooler, asyncpg's own timeout cancels the
-        # statement (no SET per statement); else the client gives up 1 s after the server.
+        # Through a pooler asyncpg cancels a statement; else it gives up 1 s after the server.
         self.timeout = settings.db_statement_timeout + (0.0 if self.pooled else 1.0)
         self.last_failure: str | None = None  # for /ready; None once a pool exists
         statement_ms = int(settings.db_statement_timeout * 1000)

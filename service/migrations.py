@@ -115,8 +115,7 @@ def _holding_lock(
 
 def lock_holder(db: Any) -> tuple[int, Any] | None:
     """(pid, since) of whoever holds yoyo's lock, or None."""
-    row = db.execute(f"SELECT pid, ctime FROM {db.lock_table_quoted}").fetchone()  # noqa: S608 - yoyo's table
-    return (row[0], row[1]) if row else None
+    return db.execute(f"SELECT pid, ctime FROM {db.lock_table_quoted}").fetchone()  # noqa: S608 - yoyo's table
 
 
 def ensure_database(database_url: str) -> bool:

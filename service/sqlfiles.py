@@ -1,16 +1,6 @@
-"""The one grammar of a query file's header, read by service/db.py at startup
-and by scripts/sql-review for sql/README.md. Standard library only.
-
-    -- name: update_task :one
-    -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[],
-    --     $4 title text
-    -- What the query is for, in prose that names the parameters.
-    -- Index: tasks_pkey, and why.
-
-The name is the file's stem; Params (none without parameters) names every `$n`
-in order with the type of its cast; the Index is the one that serves it, or
-`none`. A file holds one statement, run as written.
-"""
+"""The one grammar of a query file's header (sql/README.md, "How to read the
+files"), read by service/db.py at startup and by scripts/sql-review. Standard
+library only. A file holds one statement, run as written."""
 
 from __future__ import annotations
 

@@ -51,7 +51,6 @@ def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_time
         "timeout": WORKER_TIMEOUT_SECONDS,
         "graceful_timeout": math.ceil(shutdown_timeout + CLEANUP_SECONDS),
         "logger_class": _Log,
-        "accesslog": None,
         "proc_name": "todo-api",
         "control_socket_disable": True,  # else one in $HOME, shared by the user's gunicorns
         # gunicorn's handlers are installed: a stop during start-up is handled gracefully.
