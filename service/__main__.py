@@ -11,6 +11,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service import __version__, logs
@@ -188,8 +189,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
 
 def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> None:
-    """One process serving on the bound socket until SIGTERM or SIGINT, then
-    draining; a process manager (the platform, systemd) restarts it if it dies."""
+    """One process serving on `sock` until SIGTERM or SIGINT, then draining."""
     import uvloop
     from aiohttp import web
 
@@ -215,9 +215,8 @@ def _metrics_dir() -> str | None:
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         os.makedirs(given, exist_ok=True)
-        for name in os.listdir(given):
-            if name.endswith(".db"):
-                os.remove(os.path.join(given, name))
+        for old in Path(given).glob("*.db"):
+            old.unlink()
         return None
     ours = tempfile.mkdtemp(prefix="todo-api-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = ours

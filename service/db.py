@@ -1,9 +1,5 @@
-"""The asyncpg pool's lifecycle and the named SQL it runs.
-
-Every `sql/queries/**/<name>.sql` (service/sqlfiles.py) is read at startup and
-run as written. Handlers pass parameters by name, `db.one("get_user_by_id",
-id=user_id)`; a missing or unknown one is a bug (QueryParamsError).
-"""
+"""The asyncpg pool's lifecycle and the named SQL it runs (service/sqlfiles.py):
+handlers pass parameters by name, `db.one("get_user_by_id", id=user_id)`."""
 
 from __future__ import annotations
 
@@ -48,8 +44,7 @@ RECONNECT_BACKOFF_SECONDS = 1.0
 # How long a request past its user's DB_MAX_PER_USER waits for one back before a 429.
 USER_WAIT_SECONDS = 1.0
 
-# Listings are planned with their values so their NULL filters and other sorts
-# fold away (list_tasks.sql); other statements keep PostgreSQL's generic plans.
+# Listings are planned with their values so their NULL filters fold away (list_tasks.sql).
 LISTING_PLANS = "force_custom_plan"
 
 # The one key of the process-wide search turns (SEARCH_CONCURRENCY).
@@ -57,16 +52,14 @@ _EVERY_USER = uuid.UUID(int=0)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Replaces asyncpg's per-release `RESET ALL; ...` round trip: the service
-    never changes session state, and asyncpg still rolls back an open transaction."""
+    """Replaces asyncpg's per-release RESET round trip: the service keeps no session state."""
 
 
 _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
 
 
 def connect_failure(exc: BaseException) -> tuple[str, str]:
-    """(the kind of failure, for /ready; the full reason, for the log). /ready
-    never repeats the server's words: they name roles, databases and hosts."""
+    """(the kind of failure, for /ready, never in the server's words; the reason, for the log)."""
     text = first_line(exc) or type(exc).__name__
     if isinstance(exc, _REFUSED):
         if "SSL" in text or "encryption" in text:
@@ -138,10 +131,9 @@ def _give_up(waiter: asyncio.Future[None]) -> None:
 
 
 class UserShares:
-    """At most `share` pool connections per user at a time, per process. Past
-    it, a request waits (first come, first served, taking nothing from the
-    pool) up to `wait` seconds for one of that user's own to come back, then
-    raises `refuse(user)`. A user has an entry only while holding or waiting."""
+    """At most `share` pool connections per user, per process. Past it, a request
+    waits (first come, first served, taking nothing from the pool) up to `wait`
+    seconds for one of that user's own, then raises `refuse(user)`."""
 
     def __init__(
         self, share: int, wait: float, refuse: Callable[[uuid.UUID], Exception] | None = None
@@ -210,8 +202,7 @@ class UserShares:
 
 
 class Database:
-    """A pool that may not exist yet: the service starts with the database down
-    and the first request after it returns builds it. Trouble is a 503."""
+    """A pool that may not exist yet: the first request once the database is up builds it."""
 
     def __init__(self, settings: Settings, queries: dict[str, Query]) -> None:
         self.settings = settings
@@ -306,8 +297,7 @@ class Database:
             return self.pool
 
     async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection, uuid.UUID | None]:
-        """A pool connection, within the acting user's share; hand all three
-        back to _release."""
+        """A pool connection within the acting user's share; give all three to _release."""
         user = ACTING_USER.get()
         if user is not None and not self.shares.try_take(user):
             await self.shares.wait_for_one(user)
@@ -353,8 +343,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """For several statements that must commit together: pass the
-        connection to one/many/val/exec as `conn=`."""
+        """For statements that must commit together: pass the connection as `conn=`."""
         pool, conn, user = await self._acquire()
         try:
             async with conn.transaction():

@@ -41,9 +41,8 @@ class DatabaseURL:
         return self.params.get("channel_binding") == "require"
 
     def asyncpg_dsn(self) -> str:
-        """A URL asyncpg reads as libpq would, minus what asyncpg cannot do:
-        it has no channel binding, and an unknown parameter would reach the
-        server as a setting it refuses."""
+        """A URL asyncpg reads as libpq would, minus channel binding (it has none) and
+        the parameters it would send the server as settings."""
         query = {k: v for k, v in self.params.items() if k in _ASYNCPG_OWN or k == "options"}
         if self.params.get("application_name"):
             query["application_name"] = self.params["application_name"]

@@ -20,10 +20,7 @@ from limits import RateLimitItem, parse_many
 from service.auth.strength import guessable_secret_reason
 from service.dburl import parse_database_url
 
-ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LOG_FORMATS = ("json", "text")
-POOLERS = ("none", "transaction")
 MIN_SECRET_LENGTH = 32
 RANDOM_KEY_RECIPE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 MIN_BCRYPT_ROUNDS = 10
@@ -173,20 +170,17 @@ def _key_prefix(variable: str, text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    app_env: str = get("APP_ENV", "development", _one_of(*ENVIRONMENTS))
+    """Each setting's variable, default and parser (.env.example says what they do)."""
+
+    app_env: str = get("APP_ENV", "development", _one_of("development", "test", "production"))
     app_name: str = get("APP_NAME", "TODO API")
-    # Required in production; development fills in DEV_DATABASE_URL.
     database_url: str = get("DATABASE_URL", secret=True)
-    # A transaction-mode pooler in front: DATABASE_POOLER=transaction, or implied by the URL.
-    database_pooled: bool = get("DATABASE_POOLER", None, _one_of(*POOLERS))
-    # Required in production; development and test make one up per run.
+    database_pooled: bool = get("DATABASE_POOLER", None, _one_of("none", "transaction"))
     auth_secret: str = get("BETTER_AUTH_SECRET", secret=True)
     frontend_urls: tuple[str, ...] = get("FRONTEND_URL", ("http://localhost:3000",), _origins)
-    # For absolute URLs (Location, Link); empty: from the request's Host.
     public_url: str = get("PUBLIC_URL", "", _origin)
     jwt_ttl_seconds: int = _int("JWT_TTL_SECONDS", 604800, 60, 31_536_000)
     jwt_issuer: str = get("JWT_ISSUER", "todo-api")
-    # The frontend's Better Auth server (empty: its tokens are refused); its keys, iss, aud.
     better_auth_url: str = get("BETTER_AUTH_URL", "", _url)
     better_auth_jwks_url: str = get("BETTER_AUTH_JWKS_URL", "", _url)
     better_auth_issuer: str = get("BETTER_AUTH_ISSUER", "")
@@ -196,14 +190,12 @@ class Settings:
     db_pool_max: int = _int("DB_POOL_MAX", 20, 1, 1000)
     db_connect_timeout: float = _float("DB_CONNECT_TIMEOUT", 3.0, 0.1, 60)
     db_statement_timeout: float = _float("DB_STATEMENT_TIMEOUT", 5.0, 0.1, 600)
-    # Per process, like the pool; unset, a quarter of it (_check_together).
     db_max_per_user: int = _int("DB_MAX_PER_USER", None, 1, 1000)
     max_tasks_per_user: int = _int("MAX_TASKS_PER_USER", 10_000, 1, 1_000_000_000)
     search_timeout: float = _duration("SEARCH_TIMEOUT", 0.3, 0.001, 600)
     search_concurrency: int = _int("SEARCH_CONCURRENCY", 1, 1, 1000)
     log_level: str = get("LOG_LEVEL", "INFO", _one_of(*LOG_LEVELS))
-    log_format: str = get("LOG_FORMAT", "json", _one_of(*LOG_FORMATS))
-    # None: /metrics on the API port outside production, nowhere in production.
+    log_format: str = get("LOG_FORMAT", "json", _one_of("json", "text"))
     metrics_port: int | None = _int("METRICS_PORT", None, 1, 65535, "a port number")
     sql_dir: Path = get("SQL_DIR", DEFAULT_SQL_DIR, lambda _, text: Path(text))
     shutdown_timeout: float = _float("SHUTDOWN_TIMEOUT", 8.0, 0, 300)
@@ -212,7 +204,6 @@ class Settings:
     keepalive_timeout: float = _float("KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600)
     rate_limit_signin_failures: Rate = _rate("RATE_LIMIT_SIGNIN_FAILURES", "10/15minutes")
     rate_limit_auth_per_ip: Rate = _rate("RATE_LIMIT_AUTH_PER_IP", "30/minute")
-    # Above the per-address (IPv6: per-/64) limit, one for each IPv6 /48.
     rate_limit_auth_per_ipv6_48: Rate = _rate("RATE_LIMIT_AUTH_PER_IPV6_48", "120/minute")
     rate_limit_per_user: Rate = _rate("RATE_LIMIT_PER_USER", "1200/minute")
     rate_limit_storage: str = get("RATE_LIMIT_STORAGE", "memory://", _storage, secret=True)

@@ -60,8 +60,7 @@ def prose(lines: list[str]) -> str:
 
 
 def placeholders(sql: str) -> dict[int, set[str | None]]:
-    """Each `$n` in the statement (comments and strings skipped), with the
-    casts it is written with (None for a bare one)."""
+    """Each `$n` outside comments and strings, with its casts (None for a bare one)."""
     found: dict[int, set[str | None]] = {}
     for match in _PLACEHOLDER.finditer(_NOT_CODE.sub(" ", sql)):
         found.setdefault(int(match["number"]), set()).add(match["type"])
