@@ -44,9 +44,6 @@ RECONNECT_BACKOFF_SECONDS = 1.0
 # How long a request past its user's DB_MAX_PER_USER waits for one back before a 429.
 USER_WAIT_SECONDS = 1.0
 
-# Listings are planned with their values so their NULL filters fold away (list_tasks.sql).
-LISTING_PLANS = "force_custom_plan"
-
 # The one key of the process-wide search turns (SEARCH_CONCURRENCY).
 _EVERY_USER = uuid.UUID(int=0)
 
@@ -231,10 +228,9 @@ class Database:
         }
         self._set_local = _set_local(self._timeouts)
         search = {"statement_timeout": str(max(1, round(settings.search_timeout * 1000)))}
-        self._listing_begin = f"BEGIN READ ONLY; SET LOCAL plan_cache_mode = {LISTING_PLANS}"
         if self.pooled:  # a pooler refuses startup settings, and a SET would leak
             search = {**self._timeouts, **search}
-        self._search_begin = f"{self._listing_begin}; {_set_local(search)}"
+        self._search_begin = f"BEGIN READ ONLY; {_set_local(search)}"
 
     async def open(self) -> None:
         try:
@@ -354,28 +350,25 @@ class Database:
             await self._release(pool, conn, user)
 
     @asynccontextmanager
-    async def listing(self) -> AsyncIterator[asyncpg.Connection | None]:
-        """A connection for a listing's statements (pass it as `conn=`): a
-        read-only transaction that plans them with their values. Through a
-        pooler, None: its unnamed statements are planned so anyway."""
-        if self.pooled:
-            yield None
-            return
-        async with self._read_only(self._listing_begin) as conn:
-            yield conn
-
-    @asynccontextmanager
     async def search(self, user: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
         """A connection for a `q` listing's statements (pass it as `conn=`):
         the user's one search turn (else SearchInProgress, 429), one of the
-        process's SEARCH_CONCURRENCY (else SearchesBusy, 503), then a listing's
+        process's SEARCH_CONCURRENCY (else SearchesBusy, 503), then a read-only
         transaction with statement_timeout SEARCH_TIMEOUT (past it, SearchTooBroad, 422)."""
         await self.search_turns.take(user)
         try:
             await self.search_slots.take(_EVERY_USER)
             try:
-                async with self._read_only(self._search_begin) as conn:
-                    yield conn
+                pool, conn, acting = await self._acquire()
+                try:
+                    await conn.execute(self._search_begin)  # one round trip for all
+                    try:
+                        yield conn
+                    finally:
+                        if not conn.is_closed():
+                            await conn.execute("ROLLBACK")  # it only read
+                finally:
+                    await self._release(pool, conn, acting)
             except asyncpg.QueryCanceledError:
                 metrics.SEARCH_REFUSED.labels("too_broad").inc()
                 raise SearchTooBroad() from None
@@ -383,20 +376,6 @@ class Database:
                 self.search_slots.give_back(_EVERY_USER)
         finally:
             self.search_turns.give_back(user)
-
-    @asynccontextmanager
-    async def _read_only(self, begin: str) -> AsyncIterator[asyncpg.Connection]:
-        """A read-only transaction opened with `begin` (one round trip), rolled back."""
-        pool, conn, user = await self._acquire()
-        try:
-            await conn.execute(begin)
-            try:
-                yield conn
-            finally:
-                if not conn.is_closed():
-                    await conn.execute("ROLLBACK")
-        finally:
-            await self._release(pool, conn, user)
 
     async def _run(
         self,

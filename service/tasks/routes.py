@@ -500,8 +500,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
     if q is None:
-        async with db.listing() as conn:
-            rows = await _page(db, sort, page, value, after_id, conn)
+        rows = await _page(db, sort, page, value, after_id, None)
     else:  # bounded: API.md "Limits"
         async with db.search(user_id) as conn:
             rows = await _page(db, sort, page, value, after_id, conn)

@@ -3,119 +3,21 @@
 --     $5 priorities text[], $6 due_after timestamptz, $7 due_before timestamptz,
 --     $8 overdue boolean, $9 after_at timestamptz, $10 after_text text,
 --     $11 after_id uuid, $12 limit integer, $13 indexed_q text, $14 tags text[]
--- A page of the caller's (user_id) tasks in one sort (created_at, updated_at,
--- title, due_at, priority, each also with a leading -), ties by id, from
--- after the cursor's row (after_id NULL: the first page; its sort value in
--- after_at or after_text), each filter given or NULL: completed; q in title
--- or description, case-insensitively, as plain text; one of the priorities;
--- due_after <= due_at < due_before; overdue (open and due before now()) or
--- not. Tasks without a due_at sort as 'infinity'. For a q with 3 letters or
--- digits in a row (indexed_q, the same q) or tags (every one,
--- case-insensitively), or both: the matches first, through their GIN
--- indexes (the caller named only in forms they answer: ARRAY[user_id] with
--- q as a LIKE pattern, its \ % and _ escaped, and the caller's tag keys),
--- then read back by ctid; its cost grows with the matches, not with the
--- caller's other tasks. The service runs it with custom plans, where the
--- NULL filters and the CASE arms not taken fold away: what is left reads
--- the sort's index from the cursor on, a selective filter's index, or the
--- matches.
+-- A page of the caller's tasks in one sort (created_at, updated_at, title,
+-- due_at, priority, each also with a leading -), ties by id, after the
+-- cursor's row (after_id NULL: the first page; its sort value in after_at or
+-- after_text). Each filter given or NULL: completed; q in title or
+-- description, case-insensitively; one of the priorities; due_after <=
+-- due_at < due_before; overdue (open and due before now()) or not; every one
+-- of the tags. indexed_q: the same q when it has 3 letters or digits in a row,
+-- found through the trigram index. Tasks without a due_at sort as 'infinity'.
+-- The statement is list_tasks() (migration 0021), planned with its values.
 -- Index: tasks_user_id_created_at_idx, _updated_at_idx, _title_idx,
 -- _due_at_idx or _priority_idx: the sort's, or a selective filter's;
 -- tasks_user_id_text_trgm_idx for indexed_q, tasks_tag_keys_idx for tags.
-SELECT tasks
-FROM tasks
-WHERE
-    CASE
-        WHEN $13::text IS NULL AND $14::text[] IS NULL
-            THEN user_id = $1::uuid
-        ELSE (user_id = $1::uuid) IS TRUE AND ctid = any(array(
-            SELECT matching.ctid
-            FROM tasks AS matching
-            WHERE
-                (
-                    $13::text IS NULL
-                    OR ARRAY[matching.user_id] @> ARRAY[$1::uuid]
-                    AND (
-                        lower(matching.title) LIKE '%' || replace(
-                            replace(replace(lower($13::text), '\', '\\'), '%', '\%'), '_', '\_'
-                        ) || '%'
-                        OR lower(matching.description) LIKE '%' || replace(
-                            replace(replace(lower($13::text), '\', '\\'), '%', '\%'), '_', '\_'
-                        ) || '%'
-                    )
-                )
-                AND (
-                    $14::text[] IS NULL
-                    OR tasks_tag_keys(matching.user_id, matching.tags)
-                    @> tasks_tag_keys($1::uuid, $14::text[])
-                    AND matching.tags <> '{}'
-                )
-        ))
-    END
-    AND ($3::boolean IS NULL OR completed = $3::boolean)
-    AND (
-        $4::text IS NULL
-        OR strpos(lower(title), lower($4::text)) > 0
-        OR strpos(lower(description), lower($4::text)) > 0
-    )
-    AND (
-        $5::text[] IS NULL
-        OR tasks_priority_rank(priority) IN (
-            tasks_priority_rank(($5::text[])[1]), tasks_priority_rank(($5::text[])[2]),
-            tasks_priority_rank(($5::text[])[3]), tasks_priority_rank(($5::text[])[4])
-        )
-    )
-    AND (
-        $6::timestamptz IS NULL AND $7::timestamptz IS NULL
-        OR coalesce(due_at, 'infinity') >= coalesce($6::timestamptz, '-infinity')
-        AND coalesce(due_at, 'infinity') < coalesce($7::timestamptz, 'infinity')
-    )
-    AND ($8::boolean IS NOT TRUE OR NOT completed AND coalesce(due_at, 'infinity') < now())
-    AND ($8::boolean IS NOT FALSE OR completed OR coalesce(due_at, 'infinity') >= now())
-    AND (
-        $11::uuid IS NULL
-        OR CASE $2::text
-            WHEN 'created_at' THEN (created_at, id) > ($9::timestamptz, $11::uuid)
-            WHEN '-created_at' THEN (created_at, id) < ($9::timestamptz, $11::uuid)
-            WHEN 'updated_at' THEN (updated_at, id) > ($9::timestamptz, $11::uuid)
-            WHEN '-updated_at' THEN (updated_at, id) < ($9::timestamptz, $11::uuid)
-            WHEN 'title'
-                THEN
-                    (title COLLATE "und-x-icu", id)
-                    > ($10::text COLLATE "und-x-icu", $11::uuid)
-            WHEN '-title'
-                THEN
-                    (title COLLATE "und-x-icu", id)
-                    < ($10::text COLLATE "und-x-icu", $11::uuid)
-            WHEN 'due_at'
-                THEN
-                    (coalesce(due_at, 'infinity'), id)
-                    > (coalesce($9::timestamptz, 'infinity'), $11::uuid)
-            WHEN '-due_at'
-                THEN
-                    (coalesce(due_at, 'infinity'), id)
-                    < (coalesce($9::timestamptz, 'infinity'), $11::uuid)
-            WHEN 'priority'
-                THEN
-                    (tasks_priority_rank(priority), id)
-                    > (tasks_priority_rank($10::text), $11::uuid)
-            WHEN '-priority'
-                THEN
-                    (tasks_priority_rank(priority), id)
-                    < (tasks_priority_rank($10::text), $11::uuid)
-        END
-    )
-ORDER BY
-    CASE $2::text WHEN 'created_at' THEN created_at END ASC,
-    CASE $2::text WHEN '-created_at' THEN created_at END DESC,
-    CASE $2::text WHEN 'updated_at' THEN updated_at END ASC,
-    CASE $2::text WHEN '-updated_at' THEN updated_at END DESC,
-    CASE $2::text WHEN 'title' THEN title COLLATE "und-x-icu" END ASC,
-    CASE $2::text WHEN '-title' THEN title COLLATE "und-x-icu" END DESC,
-    CASE $2::text WHEN 'due_at' THEN coalesce(due_at, 'infinity') END ASC,
-    CASE $2::text WHEN '-due_at' THEN coalesce(due_at, 'infinity') END DESC,
-    CASE $2::text WHEN 'priority' THEN tasks_priority_rank(priority) END ASC,
-    CASE $2::text WHEN '-priority' THEN tasks_priority_rank(priority) END DESC,
-    CASE WHEN $2::text LIKE '-%' THEN id END DESC,
-    CASE WHEN $2::text NOT LIKE '-%' THEN id END ASC
-LIMIT $12::integer;
+SELECT listed
+FROM list_tasks(
+    $1::uuid, $2::text, $3::boolean, $4::text, $5::text[], $6::timestamptz,
+    $7::timestamptz, $8::boolean, $9::timestamptz, $10::text, $11::uuid,
+    $12::integer, $13::text, $14::text[]
+) AS listed;
