@@ -10,7 +10,8 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service import __version__, logs
@@ -23,6 +24,11 @@ log = logging.getLogger("service")
 
 
 BREAK_LOCK_HELP = "first remove the migration lock a killed migrate left behind"
+# What migrate and rollback log: (the ids done, nothing to do).
+_MIGRATION_LINES = {
+    "migrate": ("applied %d migration(s): %s", "schema is up to date; nothing to apply"),
+    "rollback": ("rolled back %d migration(s): %s", "nothing to roll back"),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,56 +81,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log_level, settings.log_format)
     settings.warn_filled_in(log)
 
-    if args.command == "migrate":
-        return _migrate(settings, args.break_lock)
-    if args.command == "rollback":
-        return _rollback(settings, args.count, args.break_lock)
-    return _serve(settings, args.host, args.port, args.workers)
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port, args.workers)
+    return _migrations(settings, args)
 
 
-def _prepare_database(settings: Settings) -> None:
-    from service.migrations import ensure_database
-
-    if settings.is_production:
-        return
-    try:
-        ensure_database(settings.database_url)
-    except Exception as exc:  # a convenience only; migrate reports the real error
-        log.warning("could not check or create the database: %s", type(exc).__name__)
-
-
-def _migrate(settings: Settings, break_lock: bool) -> int:
-    from service.migrations import migrate
-
-    _prepare_database(settings)
-    return _run_migrations(
-        "migrate",
-        lambda: migrate(settings.database_url, settings.migrations_dir, break_lock=break_lock),
-        done="applied %d migration(s): %s",
-        nothing="schema is up to date; nothing to apply",
-    )
-
-
-def _rollback(settings: Settings, count: int, break_lock: bool) -> int:
-    from service.migrations import rollback
-
-    return _run_migrations(
-        "rollback",
-        lambda: rollback(
-            settings.database_url, settings.migrations_dir, count, break_lock=break_lock
-        ),
-        done="rolled back %d migration(s): %s",
-        nothing="nothing to roll back",
-    )
-
-
-def _run_migrations(command: str, run: Callable[[], list[str]], done: str, nothing: str) -> int:
+def _migrations(settings: Settings, args: argparse.Namespace) -> int:
     """Run migrate or rollback; one line saying what it did, or why it failed."""
+    from service import migrations
+
+    url, folder = settings.database_url, settings.migrations_dir
+    if args.command == "migrate" and not settings.is_production:
+        try:
+            migrations.ensure_database(url)
+        except Exception as exc:  # a convenience only; migrate reports the real error
+            log.warning("could not check or create the database: %s", type(exc).__name__)
     try:
-        ids = run()
+        if args.command == "migrate":
+            ids = migrations.migrate(url, folder, break_lock=args.break_lock)
+        else:
+            ids = migrations.rollback(url, folder, args.count, break_lock=args.break_lock)
     except Exception as exc:
-        log.error("%s failed: %s: %s", command, type(exc).__name__, logs.first_line(exc))
+        log.error("%s failed: %s: %s", args.command, type(exc).__name__, logs.first_line(exc))
         return 1
+    done, nothing = _MIGRATION_LINES[args.command]
     if ids:
         log.info(done, len(ids), ", ".join(ids))
     else:
@@ -132,12 +112,16 @@ def _run_migrations(command: str, run: Callable[[], list[str]], done: str, nothi
     return 0
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+def _bind(host: str, port: int, what: str = "") -> socket.socket | None:
+    """A listening socket, or None after one line saying why not."""
+    try:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d%s: %s", host, port, what, exc.strerror)
+        return None
     return sock
 
 
@@ -146,105 +130,69 @@ _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     """Serve until SIGTERM or SIGINT, then drain in-flight requests (up to
-    SHUTDOWN_TIMEOUT) and return 0. One process runs aiohttp directly; more
-    are gunicorn's workers (service.workers). Anything that keeps the service
-    from starting (the port, a query file, a setting) is one line and 1."""
-    # Held back until the servers' handlers are in place: a stop that arrives
-    # while starting is then a graceful one.
+    SHUTDOWN_TIMEOUT) and return 0; what keeps it from starting is one line and 1."""
+    # Held back until the servers' handlers are in place: a stop while starting is graceful.
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        sock = _bind(host, port)
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror)
+    sock = _bind(host, port)
+    if sock is None:
         return 1
     if settings.metrics_port == port:
         log.error("METRICS_PORT must not be the API port (%d)", port)
         return 1
     metrics_sock = None
     if settings.metrics_port is not None:
-        try:
-            metrics_sock = _bind(host, settings.metrics_port)
-        except OSError as exc:
-            log.error(
-                "cannot listen on %s:%d (METRICS_PORT): %s",
-                host,
-                settings.metrics_port,
-                exc.strerror,
-            )
+        metrics_sock = _bind(host, settings.metrics_port, " (METRICS_PORT)")
+        if metrics_sock is None:
             return 1
     metrics_dir = _metrics_dir() if workers > 1 else None  # before prometheus_client is imported
     master = os.getpid()
     try:
-        url = f"http://{_url_host(host)}:{port}"
-        return _serve_on(settings, sock, metrics_sock, workers, url)
+        # Built once, before any worker exists (a broken query file stops the command).
+        from service.app import create_app
+
+        try:
+            app = create_app(settings)
+        except Exception as exc:
+            log.error("cannot start: %s: %s", type(exc).__name__, logs.first_line(exc))
+            return 1
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        log.info(
+            "todo-api %s serving on %s with %d worker(s) (APP_ENV=%s)",
+            __version__,
+            url,
+            workers,
+            settings.app_env,
+        )
+        if metrics_sock is not None:
+            from service import metrics
+            from service.middlewares import problem_middleware
+
+            # Every process answers scrapes on it too (see metrics.listener).
+            app.cleanup_ctx.append(metrics.listener(metrics_sock, [problem_middleware]))
+            port = metrics_sock.getsockname()[1]
+            log.info("/metrics on port %d only (METRICS_PORT), not on %s", port, url)
+        elif settings.is_production:
+            log.info("/metrics is not served: APP_ENV=production and METRICS_PORT is not set")
+        if workers == 1:
+            _run_app(app, settings, sock)
+            code = 0
+        else:
+            from service import workers as gunicorn_workers
+
+            code = gunicorn_workers.serve(app, sock, workers, settings.shutdown_timeout)
+        if code == 0:
+            log.info("stopped")
+        return code
     finally:
         if metrics_dir and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve_on(
-    settings: Settings,
-    sock: socket.socket,
-    metrics_sock: socket.socket | None,
-    workers: int,
-    url: str,
-) -> int:
-    # Built once, here: a broken query file or migrations folder stops the
-    # command with one line before any worker exists. Every worker serves
-    # this application (forked, as gunicorn's preload_app would).
-    from service.app import create_app
-
-    try:
-        app = create_app(settings)
-    except Exception as exc:
-        log.error("cannot start: %s: %s", type(exc).__name__, logs.first_line(exc))
-        return 1
-    log.info(
-        "todo-api %s serving on %s with %d worker(s) (APP_ENV=%s)",
-        __version__,
-        url,
-        workers,
-        settings.app_env,
-    )
-    if metrics_sock is not None:
-        from service import metrics
-        from service.middlewares import problem_middleware
-
-        # Every process answers scrapes on it too (see metrics.listener).
-        app.cleanup_ctx.append(metrics.listener(metrics_sock, [problem_middleware]))
-        port = metrics_sock.getsockname()[1]
-        log.info("/metrics on port %d only (METRICS_PORT), not on %s", port, url)
-    elif settings.is_production:
-        log.info("/metrics is not served: APP_ENV=production and METRICS_PORT is not set")
-    if workers == 1:
-        _run_app(app, settings, sock)
-        code = 0
-    else:
-        from service import workers as gunicorn_workers
-
-        code = gunicorn_workers.serve(app, sock, workers, settings.shutdown_timeout)
-    if code == 0:
-        log.info("stopped")
-    return code
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> None:
-    """One process, no supervisor, serving on the bound socket until SIGTERM
-    or SIGINT; then it drains in-flight requests and returns. A process
-    manager (the platform, systemd) restarts it if it dies."""
+    """One process serving on `sock` until SIGTERM or SIGINT, then draining."""
+    import uvloop
     from aiohttp import web
 
-    loop = None
-    try:
-        import uvloop
-
-        loop = uvloop.new_event_loop()
-    except ImportError:  # pragma: no cover - uvloop is in requirements
-        pass
     app.on_startup.append(_unblock_stop_signals)
     web.run_app(
         app,
@@ -252,26 +200,23 @@ def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> N
         shutdown_timeout=settings.shutdown_timeout,
         access_log=None,  # service.middlewares writes the access line
         print=None,
-        loop=loop,
+        loop=uvloop.new_event_loop(),
     )
 
 
 async def _unblock_stop_signals(_app: object) -> None:
-    # run_app's handlers are installed by now: a SIGTERM that arrived while
-    # the service was starting is delivered here and drains as usual.
+    # run_app's handlers are installed: a SIGTERM that came while starting drains as usual.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def _metrics_dir() -> str | None:
-    """Workers share metrics through files in PROMETHEUS_MULTIPROC_DIR. Use
-    the operator's folder (emptied: old samples would be counted) or a
-    private temporary one. Returns the folder to remove at exit, if ours."""
+    """PROMETHEUS_MULTIPROC_DIR for the workers: the operator's, emptied of old
+    samples, or a private temporary one, returned to be removed at exit."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
         os.makedirs(given, exist_ok=True)
-        for name in os.listdir(given):
-            if name.endswith(".db"):
-                os.remove(os.path.join(given, name))
+        for old in Path(given).glob("*.db"):
+            old.unlink()
         return None
     ours = tempfile.mkdtemp(prefix="todo-api-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = ours

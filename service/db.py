@@ -1,18 +1,5 @@
-"""The asyncpg pool's lifecycle and the named SQL it runs.
-
-Every `sql/queries/<resource>/<name>.sql` is read once at startup, with the
-header grammar of service/sqlfiles.py (sqlc/aiosql style):
-
-    -- name: get_user_by_id :one
-    -- Params: $1 id uuid
-    -- Purpose in one line.
-    -- Index: users_pkey.
-
-The file's text is exactly what the server runs, so a DBA can paste it into
-psql. Handlers pass the parameters by name, `db.one("get_user_by_id",
-id=user_id)`, and never hold SQL; a missing or unknown name is a bug
-(QueryParamsError) raised before any connection is taken.
-"""
+"""The asyncpg pool's lifecycle and the named SQL it runs (service/sqlfiles.py):
+handlers pass parameters by name, `db.one("get_user_by_id", id=user_id)`."""
 
 from __future__ import annotations
 
@@ -27,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 
@@ -44,21 +31,17 @@ from service.errors import (
 from service.keys import ACTING_USER
 from service.logs import first_line
 from service.settings import Settings
-from service.sqlfiles import Query, QueryFileError, load
+from service.sqlfiles import Query, QueryFileError
+from service.sqlfiles import load as load_queries
 
 __all__ = ["Database", "Query", "QueryFileError", "QueryParamsError", "load_queries"]
 
 log = logging.getLogger("service.db")
 
-# After a failed connect, requests answer 503 at once for this long instead of
-# each waiting for its own connect timeout.
+# After a failed connect, requests answer 503 at once for this long.
 RECONNECT_BACKOFF_SECONDS = 1.0
 
-# How long a request past its user's DB_MAX_PER_USER waits for one of that
-# user's connections to come back before it answers 429. A healthy request
-# holds a connection for milliseconds, so a burst queues and is served well
-# within it; only a user whose requests are stuck (row locks, slow searches)
-# reaches it, and learns within a second instead of after DB_CONNECT_TIMEOUT.
+# How long a request past its user's DB_MAX_PER_USER waits for one back before a 429.
 USER_WAIT_SECONDS = 1.0
 
 # The one key of the process-wide search turns (SEARCH_CONCURRENCY).
@@ -66,19 +49,14 @@ _EVERY_USER = uuid.UUID(int=0)
 
 
 async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Replaces asyncpg's per-release `RESET ALL; UNLISTEN *; ...`, a round
-    trip on every request. The service never changes session state (no SET,
-    LISTEN, advisory locks or temp tables), and asyncpg still rolls back any
-    transaction left open before calling this."""
+    """Replaces asyncpg's per-release RESET round trip: the service keeps no session state."""
 
 
 _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
 
 
 def connect_failure(exc: BaseException) -> tuple[str, str]:
-    """(the kind of failure, for /ready; the full reason, for the log). /ready
-    never repeats the server's words: they name roles, databases and hosts
-    (API.md). The log has them; they never hold the password."""
+    """(the kind of failure, for /ready, never in the server's words; the reason, for the log)."""
     text = first_line(exc) or type(exc).__name__
     if isinstance(exc, _REFUSED):
         if "SSL" in text or "encryption" in text:
@@ -99,29 +77,15 @@ Conn = asyncpg.Connection | None  # one/many/val/exec run on it inside transacti
 
 
 class QueryParamsError(TypeError):
-    """A query called with a parameter its header does not name, or without
-    one it does: a bug in the caller."""
-
-
-def load_queries(root: Path) -> dict[str, Query]:
-    """Every statement under `root` by name; QueryFileError on a bad file."""
-    return load(root)
-
-
-class _Statement(NamedTuple):
-    """A query ready to run: its arguments picked from keywords in $n order."""
-
-    query: Query
-    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    """A query called with a parameter its header does not name, or without one it does."""
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    if len(names) > 1:
-        return itemgetter(*names)
-    if names:
+    """The arguments from keywords in $n order."""
+    if len(names) == 1:
         one = itemgetter(names[0])
         return lambda params: (one(params),)
-    return lambda params: ()
+    return itemgetter(*names) if names else lambda params: ()
 
 
 def _params_error(query: Query, given: Mapping[str, Any]) -> QueryParamsError:
@@ -135,15 +99,9 @@ def _params_error(query: Query, given: Mapping[str, Any]) -> QueryParamsError:
 
 
 def migration_ids(migrations_dir: Path) -> tuple[str, ...]:
-    """yoyo's ids for the migrations on disk, in order: the file name without
-    `.sql`, rollback files excluded."""
-    return tuple(
-        sorted(
-            p.name.removesuffix(".sql")
-            for p in migrations_dir.glob("*.sql")
-            if not p.name.endswith(".rollback.sql")
-        )
-    )
+    """yoyo's ids for the migrations on disk, in order (rollback files excluded)."""
+    names = (p.name.removesuffix(".sql") for p in migrations_dir.glob("*.sql"))
+    return tuple(sorted(name for name in names if not name.endswith(".rollback")))
 
 
 def _too_many_in_flight(user: uuid.UUID) -> Exception:
@@ -152,14 +110,16 @@ def _too_many_in_flight(user: uuid.UUID) -> Exception:
     return TooManyInFlight()
 
 
-def _search_in_progress(user: uuid.UUID) -> Exception:
-    metrics.SEARCH_REFUSED.labels("in_progress").inc()
-    return SearchInProgress()
+def _search_refused(reason: str, error: type[Exception]) -> Callable[[uuid.UUID], Exception]:
+    def refuse(_key: uuid.UUID) -> Exception:
+        metrics.SEARCH_REFUSED.labels(reason).inc()
+        return error()
+
+    return refuse
 
 
-def _searches_busy(_key: uuid.UUID) -> Exception:
-    metrics.SEARCH_REFUSED.labels("busy").inc()
-    return SearchesBusy()
+def _set_local(values: Mapping[str, str]) -> str:
+    return "; ".join(f"SET LOCAL {k} = {v}" for k, v in values.items())
 
 
 def _give_up(waiter: asyncio.Future[None]) -> None:
@@ -168,13 +128,9 @@ def _give_up(waiter: asyncio.Future[None]) -> None:
 
 
 class UserShares:
-    """At most `share` pool connections per user at a time, per process.
-    Past it, a user's request waits, first come first served, for one of
-    that user's own connections to come back (handed straight to it), at
-    most `wait` seconds, then TooManyInFlight. It takes nothing from the pool
-    while it waits, so other users never queue behind it. A user has an
-    entry only while holding connections (or waiting for one). `refuse`
-    makes what a waiter that gave up raises instead (the search turns)."""
+    """At most `share` pool connections per user, per process. Past it, a request
+    waits (first come, first served, taking nothing from the pool) up to `wait`
+    seconds for one of that user's own, then raises `refuse(user)`."""
 
     def __init__(
         self, share: int, wait: float, refuse: Callable[[uuid.UUID], Exception] | None = None
@@ -185,6 +141,10 @@ class UserShares:
         self.held: dict[uuid.UUID, int] = {}
         self.waiting: dict[uuid.UUID, deque[asyncio.Future[None]]] = {}
 
+    async def take(self, user: uuid.UUID) -> None:
+        if not self.try_take(user):
+            await self.wait_for_one(user)
+
     def try_take(self, user: uuid.UUID) -> bool:
         """Take one of the user's share if one is free (the hot path)."""
         held = self.held.get(user, 0)
@@ -194,15 +154,11 @@ class UserShares:
         return False
 
     async def wait_for_one(self, user: uuid.UUID) -> None:
-        """Wait for a connection the user gives back; TooManyInFlight after
-        `wait` seconds. A plain timer, not asyncio.timeout: this runs for
-        every request past the share, and the timer costs a third less."""
+        """Wait for a connection the user gives back; refused after `wait`
+        seconds (a plain timer costs a third less than asyncio.timeout)."""
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
-        queue = self.waiting.get(user)
-        if queue is None:
-            queue = self.waiting[user] = deque()
-        queue.append(waiter)
+        self.waiting.setdefault(user, deque()).append(waiter)
         timer = loop.call_later(self.wait, _give_up, waiter)
         try:
             await waiter
@@ -243,61 +199,38 @@ class UserShares:
 
 
 class Database:
-    """A pool that may not exist yet. The service starts and serves /health
-    with the database down; the first request after it returns builds the
-    pool. Connection trouble becomes DatabaseUnavailable (503)."""
+    """A pool that may not exist yet: the first request once the database is up builds it."""
 
     def __init__(self, settings: Settings, queries: dict[str, Query]) -> None:
         self.settings = settings
-        self.queries = queries
-        self._statements = {n: _Statement(q, _picker(q.names)) for n, q in queries.items()}
-        self._pool: asyncpg.Pool | None = None
+        self._statements = {n: (q, _picker(q.names)) for n, q in queries.items()}
+        self.pool: asyncpg.Pool | None = None
+        self.pool_max = settings.db_pool_max
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
         self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
-        # Searches (API.md "Limits"): one at a time per user, then at most
-        # SEARCH_CONCURRENCY in the process, each waiting as briefly as a
-        # share does; neither holds a connection while it waits.
-        self.search_turns = UserShares(1, USER_WAIT_SECONDS, _search_in_progress)
+        # Searches (API.md "Limits"): one per user, then SEARCH_CONCURRENCY in the process.
+        self.search_turns = UserShares(
+            1, USER_WAIT_SECONDS, _search_refused("in_progress", SearchInProgress)
+        )
         self.search_slots = UserShares(
-            settings.search_concurrency, USER_WAIT_SECONDS, _searches_busy
+            settings.search_concurrency, USER_WAIT_SECONDS, _search_refused("busy", SearchesBusy)
         )
         self._in_use = 0  # connections _acquire handed out, not yet released
-        self.timeout = settings.db_statement_timeout + 1.0
         self.pooled = settings.database_pooled
-        # Why the last connect failed, with the server's reason, for /ready;
-        # None once a pool exists.
-        self.last_failure: str | None = None
+        # Through a pooler asyncpg cancels a statement; else it gives up 1 s after the server.
+        self.timeout = settings.db_statement_timeout + (0.0 if self.pooled else 1.0)
+        self.last_failure: str | None = None  # for /ready; None once a pool exists
         statement_ms = int(settings.db_statement_timeout * 1000)
         self._timeouts = {
             "statement_timeout": str(statement_ms),
             "idle_in_transaction_session_timeout": str(statement_ms * 2),
         }
-        if self.pooled:
-            # A transaction pooler refuses these as startup parameters, and a
-            # SET would leak to its other clients. asyncpg cancels a statement
-            # that outlives its timeout (PgBouncer forwards the cancel), which
-            # costs no round trip, where SET LOCAL would need a transaction
-            # around every statement.
-            self.timeout = settings.db_statement_timeout
-        self._set_local = "; ".join(f"SET LOCAL {k} = {v}" for k, v in self._timeouts.items())
-        search_ms = max(1, round(settings.search_timeout * 1000))
-        self._search_begin = "; ".join(
-            ["BEGIN READ ONLY"]
-            + [
-                f"SET LOCAL {k} = {search_ms if k == 'statement_timeout' else v}"
-                for k, v in self._timeouts.items()
-                if self.pooled or k == "statement_timeout"
-            ]
-        )
-
-    @property
-    def pool(self) -> asyncpg.Pool | None:
-        return self._pool
-
-    @property
-    def pool_max(self) -> int:
-        return self.settings.db_pool_max
+        self._set_local = _set_local(self._timeouts)
+        search = {"statement_timeout": str(max(1, round(settings.search_timeout * 1000)))}
+        if self.pooled:  # a pooler refuses startup settings, and a SET would leak
+            search = {**self._timeouts, **search}
+        self._search_begin = f"BEGIN READ ONLY; {_set_local(search)}"
 
     async def open(self) -> None:
         try:
@@ -306,7 +239,7 @@ class Database:
             log.warning("database unreachable at startup; serving anyway, will retry on demand")
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self.pool = self.pool, None
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=self.settings.shutdown_timeout)
@@ -314,11 +247,11 @@ class Database:
                 pool.terminate()
 
     async def _ensure_pool(self) -> asyncpg.Pool:
-        if self._pool is not None:
-            return self._pool
+        if self.pool is not None:
+            return self.pool
         async with self._lock:
-            if self._pool is not None:
-                return self._pool
+            if self.pool is not None:
+                return self.pool
             if time.monotonic() < self._next_attempt:
                 raise DatabaseUnavailable()
             s = self.settings
@@ -330,7 +263,7 @@ class Database:
                     url.params.get("sslmode", "prefer"),
                 )
             try:
-                self._pool = await asyncpg.create_pool(
+                self.pool = await asyncpg.create_pool(
                     url.asyncpg_dsn(),
                     min_size=s.db_pool_min,
                     max_size=s.db_pool_max,
@@ -338,9 +271,7 @@ class Database:
                     command_timeout=self.timeout,
                     max_inactive_connection_lifetime=300,
                     reset=_keep_session,
-                    # A pooler would hand named statements to other clients;
-                    # unnamed ones stay put (asyncpg's Parse is followed by
-                    # Flush, not Sync, so the server is not released between).
+                    # A pooler would hand named statements to other clients.
                     statement_cache_size=0 if self.pooled else 100,
                     server_settings={
                         "application_name": "todo-api",
@@ -359,22 +290,19 @@ class Database:
                 s.db_pool_max,
                 ", through a transaction pooler" if self.pooled else "",
             )
-            return self._pool
+            return self.pool
 
     async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection, uuid.UUID | None]:
-        """A pool connection, within the acting user's share; hand all three
-        back to _release."""
+        """A pool connection within the acting user's share; give all three to _release."""
         user = ACTING_USER.get()
         if user is not None and not self.shares.try_take(user):
             await self.shares.wait_for_one(user)
         try:
-            pool = self._pool or await self._ensure_pool()
+            pool = self.pool or await self._ensure_pool()
             self._in_use += 1
             try:
-                if self._in_use <= self.settings.db_pool_max:
-                    # One is free now (asyncpg's get_idle_size() walks every
-                    # connection): no timeout, whose extra task costs more.
-                    # Connecting has its own.
+                if self._in_use <= self.pool_max:
+                    # One is free: no timeout, whose extra task costs more.
                     return pool, await pool.acquire(), user
                 return pool, await self._wait_for_pool(pool), user
             except BaseException as exc:
@@ -388,13 +316,12 @@ class Database:
             raise
 
     async def _wait_for_pool(self, pool: asyncpg.Pool) -> asyncpg.Connection:
-        """Every connection is busy (or not yet made): wait up to
-        DB_CONNECT_TIMEOUT, counted in todo_db_pool_wait_seconds."""
+        """Every connection is busy: wait up to DB_CONNECT_TIMEOUT (todo_db_pool_wait_seconds)."""
         start = time.perf_counter()
         try:
             return await pool.acquire(timeout=self.settings.db_connect_timeout)
         except TimeoutError as exc:
-            if pool.get_idle_size() == 0 and pool.get_size() >= self.settings.db_pool_max:
+            if pool.get_idle_size() == 0 and pool.get_size() >= self.pool_max:
                 raise PoolExhausted() from exc  # up, but full: not an outage
             raise
         finally:
@@ -412,8 +339,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        """For several statements that must commit together: pass the
-        connection to one/many/val/exec as `conn=`."""
+        """For statements that must commit together: pass the connection as `conn=`."""
         pool, conn, user = await self._acquire()
         try:
             async with conn.transaction():
@@ -426,37 +352,30 @@ class Database:
     @asynccontextmanager
     async def search(self, user: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
         """A connection for a `q` listing's statements (pass it as `conn=`):
-        the user's one search turn (SearchInProgress, 429, after a short
-        wait), one of the process's SEARCH_CONCURRENCY (SearchesBusy, 503),
-        then a read-only transaction whose statement_timeout is SEARCH_TIMEOUT; past
-        it, SearchTooBroad (422). Turns pass first come, first served; one
-        whose waiter is cancelled passes on."""
-        await self._take(self.search_turns, user)
+        the user's one search turn (else SearchInProgress, 429), one of the
+        process's SEARCH_CONCURRENCY (else SearchesBusy, 503), then a read-only
+        transaction with statement_timeout SEARCH_TIMEOUT (past it, SearchTooBroad, 422)."""
+        await self.search_turns.take(user)
         try:
-            await self._take(self.search_slots, _EVERY_USER)
+            await self.search_slots.take(_EVERY_USER)
             try:
                 pool, conn, acting = await self._acquire()
                 try:
-                    await conn.execute(self._search_begin)  # one round trip for both
+                    await conn.execute(self._search_begin)  # one round trip for all
                     try:
                         yield conn
                     finally:
                         if not conn.is_closed():
                             await conn.execute("ROLLBACK")  # it only read
-                except asyncpg.QueryCanceledError:
-                    metrics.SEARCH_REFUSED.labels("too_broad").inc()
-                    raise SearchTooBroad() from None
                 finally:
                     await self._release(pool, conn, acting)
+            except asyncpg.QueryCanceledError:
+                metrics.SEARCH_REFUSED.labels("too_broad").inc()
+                raise SearchTooBroad() from None
             finally:
                 self.search_slots.give_back(_EVERY_USER)
         finally:
             self.search_turns.give_back(user)
-
-    @staticmethod
-    async def _take(turns: UserShares, key: uuid.UUID) -> None:
-        if not turns.try_take(key):
-            await turns.wait_for_one(key)
 
     async def _run(
         self,

@@ -1,10 +1,5 @@
-"""DATABASE_URL, as people paste it, turned into what each driver needs:
-asyncpg (serve) and psycopg/libpq (migrate, rollback).
-
-Accepted: the schemes and libpq parameters below, asyncpg's `ssl=` and
-`pgbouncer=true` (docs/operating.md); anything else is a ValueError with one
-line that never contains the password.
-"""
+"""DATABASE_URL, as people paste it (docs/operating.md), turned into what asyncpg
+(serve) and psycopg (migrate, rollback) need; else a ValueError without the password."""
 
 from __future__ import annotations
 
@@ -18,23 +13,12 @@ from psycopg.conninfo import make_conninfo
 SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 CHANNEL_BINDINGS = ("disable", "prefer", "require")
-# libpq parameters passed on as they are (to psycopg; asyncpg reads the ssl*
-# ones itself and hands the rest to the server as settings).
-_LIBPQ = (
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "sslcrl",
-    "channel_binding",
-    "options",
-    "host",
-    "port",
-    "application_name",
-    "connect_timeout",
-    "target_session_attrs",
-)
-_ASYNCPG_OWN = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "target_session_attrs")
+# libpq parameters passed on to psycopg as they are; asyncpg reads its own and
+# would hand the rest to the server as settings.
+_SSL = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl")
+_CONNECTION = ("channel_binding", "options", "host", "port", "application_name", "connect_timeout")
+_LIBPQ = (*_SSL, *_CONNECTION, "target_session_attrs")
+_ASYNCPG_OWN = (*_SSL, "target_session_attrs")
 _ALIASES = ("ssl", "pgbouncer")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -57,9 +41,8 @@ class DatabaseURL:
         return self.params.get("channel_binding") == "require"
 
     def asyncpg_dsn(self) -> str:
-        """A URL asyncpg reads as libpq would, minus what asyncpg cannot do:
-        it has no channel binding, and an unknown parameter would reach the
-        server as a setting it refuses."""
+        """A URL asyncpg reads as libpq would, minus channel binding (it has none) and
+        the parameters it would send the server as settings."""
         query = {k: v for k, v in self.params.items() if k in _ASYNCPG_OWN or k == "options"}
         if self.params.get("application_name"):
             query["application_name"] = self.params["application_name"]
@@ -67,30 +50,27 @@ class DatabaseURL:
 
     def psycopg_conninfo(self, dbname: str | None = None) -> str:
         """A libpq conninfo string (key=value, quoted): no URL ambiguity."""
-        keywords: dict[str, str | int] = {"dbname": dbname or self.dbname}
-        if self.host:
-            keywords["host"] = self.host
-        if self.port:
-            keywords["port"] = self.port
-        if self.user:
-            keywords["user"] = self.user
-        if self.password is not None:
-            keywords["password"] = self.password
-        keywords.update({k: v for k, v in self.params.items() if k not in ("host", "port")})
-        return make_conninfo("", **keywords)
+        return make_conninfo(  # which leaves out the None ones
+            "",
+            dbname=dbname or self.dbname,
+            host=self.host or None,
+            port=self.port or None,
+            user=self.user or None,
+            password=self.password,
+            **{k: v for k, v in self.params.items() if k not in ("host", "port")},
+        )
 
     def redacted(self) -> str:
         """For logs: the URL without its password."""
         return self._url(dict(self.params), password=False)
 
     def _url(self, query: Mapping[str, str], *, password: bool = True) -> str:
-        auth = ""
+        netloc = ""
         if self.user:
-            auth = quote(self.user, safe="")
+            netloc = quote(self.user, safe="")
             if password and self.password is not None:
-                auth += ":" + quote(self.password, safe="")
-            auth += "@"
-        netloc = auth
+                netloc += ":" + quote(self.password, safe="")
+            netloc += "@"
         if not self.host.startswith("/"):
             netloc += f"[{self.host}]" if ":" in self.host else self.host
             if self.port:
@@ -128,7 +108,10 @@ def parse_database_url(url: str) -> DatabaseURL:
         raise ValueError("names no database: add /dbname after the host")
     host = params.pop("host", None) or unquote(hostname or "")
     if "port" in params:
-        port = _port(params.pop("port"))
+        text = params.pop("port")
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            raise ValueError("port must be a number from 1 to 65535")
+        port = int(text)
     if not host:
         raise ValueError("names no host: add one, or ?host=/path/to/socket/dir")
     return DatabaseURL(
@@ -143,12 +126,10 @@ def parse_database_url(url: str) -> DatabaseURL:
 
 
 def _check_userinfo(rest: str) -> None:
-    """An unencoded @, : or / in the password would make the URL mean
-    something else: say so, without showing it."""
-    before_query = rest.split("?", 1)[0]
-    if "@" not in before_query:
+    """An unencoded @, : or / in the password changes the URL: say so, without showing it."""
+    userinfo, at, _ = rest.split("?", 1)[0].rpartition("@")
+    if not at:
         return
-    userinfo = before_query.rsplit("@", 1)[0]
     user, _, password = userinfo.partition(":")
     bad = [c for c in "@/:#" if c in password] + [c for c in "@/#" if c in user]
     if bad:
@@ -167,7 +148,9 @@ def _params(query: dict[str, str]) -> tuple[dict[str, str], bool]:
                 f"has the unknown parameter {name[:40]!r} (known: {', '.join(_LIBPQ + _ALIASES)})"
             )
         if name == "pgbouncer":
-            pooler = _flag(name, value)
+            if value.lower() not in _TRUE + _FALSE:
+                raise ValueError(f"{name} must be true or false")
+            pooler = value.lower() in _TRUE
         elif name == "ssl":
             mode = value.lower()
             mode = "require" if mode in _TRUE else "disable" if mode in _FALSE else mode
@@ -181,17 +164,3 @@ def _params(query: dict[str, str]) -> tuple[dict[str, str], bool]:
     if params.get("channel_binding", "prefer") not in CHANNEL_BINDINGS:
         raise ValueError(f"channel_binding must be one of {', '.join(CHANNEL_BINDINGS)}")
     return params, pooler
-
-
-def _flag(name: str, value: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true or false")
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ValueError("port must be a number from 1 to 65535")
-    return int(text)

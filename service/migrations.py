@@ -1,9 +1,5 @@
-"""yoyo, driven from the `todo-api migrate` and `rollback` commands.
-
-yoyo runs on psycopg 3, which never prepares statements on the server here,
-so migrate also works through a transaction pooler; every apply and rollback
-runs under yoyo's lock (docs/operating.md, "Databases").
-"""
+"""yoyo, driven from `todo-api migrate` and `rollback`, always under yoyo's lock; on
+psycopg without server-side prepares, so through a transaction pooler too."""
 
 from __future__ import annotations
 
@@ -42,8 +38,7 @@ def backend(database_url: str):  # -> yoyo DatabaseBackend
         def connect(self, dburi: Any) -> psycopg.Connection:
             return _connect(url)
 
-    # yoyo keys a cache on this URI and reads the database name from it: no
-    # password in it, the connection itself comes from connect() above.
+    # yoyo reads only the database name from this URI: connect() makes the connection.
     made = Backend(parse_uri(f"postgresql+psycopg:///{url.dbname}"), MIGRATION_TABLE)
     made.init_database()
     return made
@@ -92,54 +87,40 @@ def _holding_lock(
     """(yoyo's backend, the migrations on disk), holding yoyo's lock."""
     db = backend(database_url)
     try:
-        if break_lock:
-            _break_lock(db)
+        holder = lock_holder(db)
+        if holder and break_lock:
+            log.warning("breaking the migration lock held by process %s since %s UTC", *holder)
+            db.break_lock()
+        elif holder:
+            log.warning(
+                "waiting up to %d s for the migration lock, held by process %s since %s UTC; "
+                "if that process is gone, run `todo-api migrate --break-lock`",
+                lock_timeout,
+                *holder,
+            )
         migrations = read_migrations(str(migrations_dir))
-        with _locked(db, lock_timeout):
-            yield db, migrations
+        try:
+            with db.lock(timeout=lock_timeout):
+                yield db, migrations
+        except LockTimeout:
+            holder = lock_holder(db)
+            who = f"process {holder[0]} since {holder[1]} UTC" if holder else "another process"
+            raise MigrationLockHeld(
+                f"the migration lock is held by {who}; if no migrate is running, "
+                "run `todo-api migrate --break-lock`"
+            ) from None
     finally:
         db.connection.close()
 
 
 def lock_holder(db: Any) -> tuple[int, Any] | None:
     """(pid, since) of whoever holds yoyo's lock, or None."""
-    row = db.execute(f"SELECT pid, ctime FROM {db.lock_table_quoted}").fetchone()  # noqa: S608 - yoyo's table
-    return (row[0], row[1]) if row else None
-
-
-@contextmanager
-def _locked(db: Any, timeout: float) -> Iterator[None]:
-    holder = lock_holder(db)
-    if holder:
-        log.warning(
-            "waiting up to %d s for the migration lock, held by process %s since %s UTC; "
-            "if that process is gone, run `todo-api migrate --break-lock`",
-            timeout,
-            *holder,
-        )
-    try:
-        with db.lock(timeout=timeout):
-            yield
-    except LockTimeout:
-        holder = lock_holder(db)
-        who = f"process {holder[0]} since {holder[1]} UTC" if holder else "another process"
-        raise MigrationLockHeld(
-            f"the migration lock is held by {who}; if no migrate is running, "
-            "run `todo-api migrate --break-lock`"
-        ) from None
-
-
-def _break_lock(db: Any) -> None:
-    holder = lock_holder(db)
-    if holder:
-        log.warning("breaking the migration lock held by process %s since %s UTC", *holder)
-        db.break_lock()
+    return db.execute(f"SELECT pid, ctime FROM {db.lock_table_quoted}").fetchone()  # noqa: S608 - yoyo's table
 
 
 def ensure_database(database_url: str) -> bool:
-    """Create the database named in the URL if it does not exist (development
-    and tests only). Returns True when it was created. This bootstrap runs
-    on the maintenance database, outside the service's named queries."""
+    """Create the URL's database if it does not exist (development and tests); True
+    when it did. It runs on the maintenance database, outside the named queries."""
     url = parse_database_url(database_url)
     with _connect(url, "postgres") as conn:
         exists = conn.execute(

@@ -1,7 +1,5 @@
-"""One frozen settings object, read from the environment (and `.env`) and
-validated once at startup. A bad setting raises SettingsError with one line
-that names it; the command line prints that line and exits. Each field names
-its variable, default and parser; what depends on several is checked after."""
+"""One frozen settings object, read from the environment (and `.env`) once at
+startup; a bad setting is a SettingsError whose one line names it (.env.example)."""
 
 from __future__ import annotations
 
@@ -22,16 +20,12 @@ from limits import RateLimitItem, parse_many
 from service.auth.strength import guessable_secret_reason
 from service.dburl import parse_database_url
 
-ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LOG_FORMATS = ("json", "text")
-POOLERS = ("none", "transaction")
 MIN_SECRET_LENGTH = 32
 RANDOM_KEY_RECIPE = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 MIN_BCRYPT_ROUNDS = 10
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/todo"
 
-# The repository's sql/ folder; SQL_DIR overrides it (the container sets it).
 DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 # A parser takes the variable's name and its stripped, non-blank text.
@@ -45,8 +39,7 @@ class SettingsError(Exception):
 
 
 def get(variable: str, default: Any = None, parse: Parser | None = None, secret: bool = False):
-    """A field read from `variable`: `default` when unset or blank, else its
-    stripped text through `parse`."""
+    """A field read from `variable`: `default` when unset or blank, else parsed."""
     return field(repr=not secret, metadata={"read": (variable, default, parse)})
 
 
@@ -105,8 +98,7 @@ def _number(convert: Callable[[str], Any], kind: str, low: Any, high: Any, unit:
 
 
 def _parse_rate(variable: str, text: str) -> Rate:
-    """`N/PERIOD` in the `limits` notation (`10/15minutes`, `30/minute`), or
-    `off`. One limit per setting; N and the period's multiple at least 1."""
+    """One limit in the `limits` notation (`10/15minutes`), or `off`."""
     if text.lower() == "off":
         return None
     usage = f"{variable} must be N/PERIOD like 30/minute or 10/15minutes, or off; not {text!r}"
@@ -121,7 +113,6 @@ def _parse_rate(variable: str, text: str) -> Rate:
 
 
 def _networks(variable: str, text: str) -> Networks:
-    """Comma-separated CIDRs (a bare address is a /32 or /128)."""
     found = []
     for entry in filter(None, (entry.strip() for entry in text.split(","))):
         try:
@@ -179,23 +170,17 @@ def _key_prefix(variable: str, text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    app_env: str = get("APP_ENV", "development", _one_of(*ENVIRONMENTS))
+    """Each setting's variable, default and parser (.env.example says what they do)."""
+
+    app_env: str = get("APP_ENV", "development", _one_of("development", "test", "production"))
     app_name: str = get("APP_NAME", "TODO API")
-    # Required in production; development fills in DEV_DATABASE_URL.
     database_url: str = get("DATABASE_URL", secret=True)
-    # A transaction-mode pooler (PgBouncer, Neon's -pooler, Supavisor) sits in
-    # front of PostgreSQL: DATABASE_POOLER=transaction, or implied by the URL.
-    database_pooled: bool = get("DATABASE_POOLER", None, _one_of(*POOLERS))
-    # Required in production; development and test make one up per run.
+    database_pooled: bool = get("DATABASE_POOLER", None, _one_of("none", "transaction"))
     auth_secret: str = get("BETTER_AUTH_SECRET", secret=True)
     frontend_urls: tuple[str, ...] = get("FRONTEND_URL", ("http://localhost:3000",), _origins)
-    # The service's public origin, for absolute URLs (Location, the listing's
-    # Link); empty means "from the request's Host".
     public_url: str = get("PUBLIC_URL", "", _origin)
     jwt_ttl_seconds: int = _int("JWT_TTL_SECONDS", 604800, 60, 31_536_000)
     jwt_issuer: str = get("JWT_ISSUER", "todo-api")
-    # The frontend's Better Auth server (empty: its tokens are not accepted)
-    # and where its keys, `iss` and `aud` come from (by default, from it).
     better_auth_url: str = get("BETTER_AUTH_URL", "", _url)
     better_auth_jwks_url: str = get("BETTER_AUTH_JWKS_URL", "", _url)
     better_auth_issuer: str = get("BETTER_AUTH_ISSUER", "")
@@ -205,41 +190,26 @@ class Settings:
     db_pool_max: int = _int("DB_POOL_MAX", 20, 1, 1000)
     db_connect_timeout: float = _float("DB_CONNECT_TIMEOUT", 3.0, 0.1, 60)
     db_statement_timeout: float = _float("DB_STATEMENT_TIMEOUT", 5.0, 0.1, 600)
-    # Issue 13's database protection: pool connections one user may hold at
-    # once (per process, like the pool; default a quarter of the pool, at
-    # least one), and the tasks one user may own.
     db_max_per_user: int = _int("DB_MAX_PER_USER", None, 1, 1000)
     max_tasks_per_user: int = _int("MAX_TASKS_PER_USER", 10_000, 1, 1_000_000_000)
-    # Issue 25's bounded searches (API.md "Limits"): a `q` listing's own
-    # statement timeout, and how many run at once in a process.
     search_timeout: float = _duration("SEARCH_TIMEOUT", 0.3, 0.001, 600)
     search_concurrency: int = _int("SEARCH_CONCURRENCY", 1, 1, 1000)
     log_level: str = get("LOG_LEVEL", "INFO", _one_of(*LOG_LEVELS))
-    log_format: str = get("LOG_FORMAT", "json", _one_of(*LOG_FORMATS))
-    # /metrics on a listener of its own (None: on the API port outside
-    # production, nowhere in production).
+    log_format: str = get("LOG_FORMAT", "json", _one_of("json", "text"))
     metrics_port: int | None = _int("METRICS_PORT", None, 1, 65535, "a port number")
     sql_dir: Path = get("SQL_DIR", DEFAULT_SQL_DIR, lambda _, text: Path(text))
     shutdown_timeout: float = _float("SHUTDOWN_TIMEOUT", 8.0, 0, 300)
-    # Slow clients: a request's head must arrive within client_header_timeout
-    # of the connection opening or of its first byte, its body within
-    # client_body_timeout; an idle kept-alive connection closes after
-    # keepalive_timeout (longer than a load balancer's idle timeout).
     client_header_timeout: float = _float("CLIENT_HEADER_TIMEOUT", 10.0, 0.1, 300)
     client_body_timeout: float = _float("CLIENT_BODY_TIMEOUT", 10.0, 0.1, 300)
     keepalive_timeout: float = _float("KEEPALIVE_TIMEOUT", 75.0, 0.1, 3600)
-    # Rate limits (API.md "Limits").
     rate_limit_signin_failures: Rate = _rate("RATE_LIMIT_SIGNIN_FAILURES", "10/15minutes")
     rate_limit_auth_per_ip: Rate = _rate("RATE_LIMIT_AUTH_PER_IP", "30/minute")
-    # Above the per-address (IPv6: per-/64) limit, one for each IPv6 /48.
     rate_limit_auth_per_ipv6_48: Rate = _rate("RATE_LIMIT_AUTH_PER_IPV6_48", "120/minute")
     rate_limit_per_user: Rate = _rate("RATE_LIMIT_PER_USER", "1200/minute")
     rate_limit_storage: str = get("RATE_LIMIT_STORAGE", "memory://", _storage, secret=True)
     rate_limit_key_prefix: str = get("RATE_LIMIT_KEY_PREFIX", "todo-api", _key_prefix)
     trusted_proxies: Networks = get("TRUSTED_PROXIES", (), _networks)
-    # Settings the service filled in by itself (development/test only), for
-    # the loud warning at startup.
-    filled_in: tuple[str, ...]
+    filled_in: tuple[str, ...]  # made up by the service (development/test), for a warning
     # Why BETTER_AUTH_SECRET is guessable, in development (production refuses).
     weak_secret: str | None
 
@@ -259,8 +229,7 @@ class Settings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env"
     ) -> Settings:
-        """Read settings from `environ` (default os.environ) laid over the
-        `.env` file, when one exists. Real environment variables win."""
+        """`environ` (default os.environ) laid over the `.env` file, when one exists."""
         env: dict[str, str] = {}
         if dotenv_path and Path(dotenv_path).is_file():
             env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
@@ -276,8 +245,7 @@ class Settings:
         return cls(**values)
 
     def warn_filled_in(self, logger: logging.Logger) -> None:
-        """The loud warning for settings the service made up by itself, or
-        that production would refuse."""
+        """The loud warning for settings the service made up, or production would refuse."""
         if self.weak_secret:
             logger.warning(
                 "BETTER_AUTH_SECRET is guessable (%s): production refuses it; make one with %s",
@@ -307,8 +275,7 @@ def _read(env: Mapping[str, str], variable: str, default: Any, parse: Parser | N
 
 
 def _fill_in(values: dict[str, Any]) -> None:
-    """The database and the secret: required in production, made up (with a
-    loud warning) in development and test."""
+    """The database and the secret: required in production, made up elsewhere."""
     production = values["app_env"] == "production"
     filled = []
     if values["database_url"] is None:
@@ -364,13 +331,11 @@ def _check_together(values: dict[str, Any]) -> None:
     pool_max = values["db_pool_max"]
     if values["db_pool_min"] > pool_max:
         raise SettingsError("DB_POOL_MIN must not be greater than DB_POOL_MAX")
-    # A share above the pool could never bind: refused, not silently clamped.
     if values["db_max_per_user"] is None:
         values["db_max_per_user"] = max(1, pool_max // 4)
     elif values["db_max_per_user"] > pool_max:
         raise SettingsError(f"DB_MAX_PER_USER must not be greater than DB_POOL_MAX ({pool_max})")
-    # Below the statement timeout, so a search past it is the search's own
-    # 422, never the database timeout's 503.
+    # So a search past it is the search's own 422, never the database's 503.
     if values["search_timeout"] >= values["db_statement_timeout"]:
         raise SettingsError(
             "SEARCH_TIMEOUT must be shorter than DB_STATEMENT_TIMEOUT "

@@ -1,26 +1,12 @@
-"""The one grammar of a query file's header, read by service/db.py at startup
-and by scripts/sql-review for sql/README.md. Standard library only.
-
-    -- name: update_task :one
-    -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[],
-    --     $4 title text
-    -- What the query is for, in prose that names the parameters.
-    -- Index: tasks_pkey, and why.
-
-Line 1 names the query (the file's stem) and the shape of its result. The
-`-- Params:` line, continued on lines indented under it, names every `$n` in
-order with the type its cast gives. A file without parameters has no Params
-line. Then the purpose,
-then `-- Index:` with the index that serves it (or `none`).
-
-A file holds one statement, run as written: nothing is added or left out
-at start-up.
-"""
+"""The one grammar of a query file's header (sql/README.md, "How to read the
+files"), read by service/db.py at startup and by scripts/sql-review. Standard
+library only. A file holds one statement, run as written."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import takewhile
 from pathlib import Path
 
 SHAPES = (":one", ":many", ":val", ":exec")
@@ -65,12 +51,7 @@ class Query:
 
 def leading_comments(text: str) -> list[str]:
     """The comment lines at the top of a file, up to its first other line."""
-    lines = []
-    for line in text.splitlines():
-        if not line.startswith("--"):
-            break
-        lines.append(line)
-    return lines
+    return list(takewhile(lambda line: line.startswith("--"), text.splitlines()))
 
 
 def prose(lines: list[str]) -> str:
@@ -79,21 +60,11 @@ def prose(lines: list[str]) -> str:
 
 
 def placeholders(sql: str) -> dict[int, set[str | None]]:
-    """Each `$n` in the statement (comments and strings skipped), with the
-    casts it is written with (None for a bare one)."""
+    """Each `$n` outside comments and strings, with its casts (None for a bare one)."""
     found: dict[int, set[str | None]] = {}
     for match in _PLACEHOLDER.finditer(_NOT_CODE.sub(" ", sql)):
         found.setdefault(int(match["number"]), set()).add(match["type"])
     return found
-
-
-def _continued(lines: list[str], start: int) -> tuple[list[str], int]:
-    """The indented lines that continue lines[start - 1]."""
-    out: list[str] = []
-    while start < len(lines) and (match := _CONTINUED.match(lines[start])):
-        out.append(match["text"])
-        start += 1
-    return out, start
 
 
 def _params(text: str, where: Path) -> tuple[Param, ...]:
@@ -143,8 +114,12 @@ def read(path: Path) -> Query:
     at = 1
     params: tuple[Param, ...] = ()
     if at < len(header) and (match := _PARAMS.match(header[at])):
-        more, at = _continued(header, at + 1)
-        params = _params(" ".join([match["text"], *more]), path)
+        listed = [match["text"]]
+        at += 1
+        while at < len(header) and (more := _CONTINUED.match(header[at])):
+            listed.append(more["text"])
+            at += 1
+        params = _params(" ".join(listed), path)
     purpose_start = at
     while at < len(header) and not _INDEX.match(header[at]):
         at += 1

@@ -1,9 +1,5 @@
-"""`serve --workers N` (N > 1): gunicorn's arbiter runs the processes.
-
-The command's bound socket and built application go to gunicorn with
-aiohttp's uvloop worker; a worker that cannot boot stops them all (exit 1),
-never a restart loop (docs/operating.md, "Workers").
-"""
+"""`serve --workers N` (N > 1): gunicorn's arbiter runs aiohttp's uvloop workers
+on the command's socket and application; one that cannot boot stops them all."""
 
 from __future__ import annotations
 
@@ -39,11 +35,14 @@ WORKER_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
 def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_timeout: float) -> int:
-    """Serve `app` from `workers` processes accepting on `sock` (bound and
-    listening; gunicorn takes it over) until SIGTERM or SIGINT. Returns the
-    exit status: 0 after a graceful stop, 1 when a worker could not boot or
-    the arbiter failed. Stop signals should be blocked by the caller: they
-    are unblocked once gunicorn's handlers are in place."""
+    """Serve `app` from `workers` processes on the listening `sock` until SIGTERM or
+    SIGINT (blocked by the caller until gunicorn's handlers are in place): 0 after
+    a graceful stop, 1 when a worker could not boot or the arbiter failed."""
+    from service.metrics import mark_worker_dead
+
+    async def runner() -> web.AppRunner:  # as with one process; the access line is ours
+        return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+
     master = os.getpid()
     options = {
         "bind": [f"fd://{sock.detach()}"],
@@ -52,36 +51,31 @@ def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_time
         "timeout": WORKER_TIMEOUT_SECONDS,
         "graceful_timeout": math.ceil(shutdown_timeout + CLEANUP_SECONDS),
         "logger_class": _Log,
-        "accesslog": None,
         "proc_name": "todo-api",
-        # Else a control socket at $HOME/.gunicorn/gunicorn.ctl, shared by
-        # every gunicorn of the user on the host.
-        "control_socket_disable": True,
-        "when_ready": _unblock_stop_signals,
-        "child_exit": _child_exit,
+        "control_socket_disable": True,  # else one in $HOME, shared by the user's gunicorns
+        # gunicorn's handlers are installed: a stop during start-up is handled gracefully.
+        "when_ready": lambda _arbiter: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS),
+        "child_exit": lambda _arbiter, worker: mark_worker_dead(worker.pid),
     }
     try:
-        _Server(app, shutdown_timeout, options).run()
+        _Server(runner, options).run()
         code: Any = 0
     except SystemExit as exc:
         code = exc.code
     if os.getpid() != master:
-        # A worker leaving: gunicorn forked it deep inside run() above; it
-        # must not return into the command's code (and its clean-up).
+        # A worker leaving (forked inside run()) must not return into the command's clean-up.
         logging.shutdown()
         os._exit(code if isinstance(code, int) else 1)
     return 0 if code in (0, None) else 1
 
 
 class _Server(BaseApplication):
-    """gunicorn embedded: configured from a dict, never from the command
-    line, a config file or GUNICORN_CMD_ARGS."""
+    """gunicorn configured from a dict, never the command line, a file or GUNICORN_CMD_ARGS."""
 
     def __init__(
-        self, app: web.Application, shutdown_timeout: float, options: dict[str, Any]
+        self, runner: Callable[[], Awaitable[web.AppRunner]], options: dict[str, Any]
     ) -> None:
-        self._app = app
-        self._shutdown_timeout = shutdown_timeout
+        self._runner = runner
         self._options = options
         super().__init__(prog="todo-api")
 
@@ -94,27 +88,15 @@ class _Server(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self._options.items():
-            if key == "control_socket_disable" and key not in self.cfg.settings:
-                continue  # gunicorn before 25 has no control socket
             self.cfg.set(key, value)
 
     def load(self) -> Callable[[], Awaitable[web.AppRunner]]:
-        # The worker awaits this and serves the runner on gunicorn's socket:
-        # our shutdown timeout and keep-alive, as with one process, and no
-        # aiohttp access log (service.middlewares writes the access line).
-        app, shutdown_timeout = self._app, self._shutdown_timeout
-
-        async def runner() -> web.AppRunner:
-            return web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-
-        return runner
+        return self._runner  # the worker serves it on gunicorn's socket
 
 
 class _Arbiter(Arbiter):
-    """gunicorn's arbiter with two fixes: stop signals are blocked across the
-    fork (else one sent before the worker's handlers is lost), and once
-    stopping, a second worker failing to boot is only reaped (not HaltServer
-    again inside halt(), leaving workers behind)."""
+    """Stop signals blocked across the fork (else one before the worker's handlers
+    is lost); once stopping, a worker failing to boot is only reaped, not halted again."""
 
     stopping = False
 
@@ -140,16 +122,14 @@ class _Arbiter(Arbiter):
 
 class _Worker(GunicornUVLoopWebWorker):
     def run(self) -> None:
-        # Stop signals, blocked by the arbiter across the fork, are let in
-        # once the loop runs: uvloop hands them to the handlers only then.
+        # uvloop hands signals to the handlers only once the loop runs.
         self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
         try:
             super().run()
         except Exception as exc:
             if self.booted:
                 raise
-            # One line, not gunicorn's traceback and repr; exit code 3 makes
-            # the arbiter stop every worker and exit.
+            # One line, not a traceback; WORKER_BOOT_ERROR stops the arbiter.
             log.error("worker (pid %d) cannot start: %s", os.getpid(), describe(exc))
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
@@ -160,8 +140,7 @@ class _Worker(GunicornUVLoopWebWorker):
 
 
 class _Log(glogging.Logger):
-    """gunicorn's own messages through our logging, from WARNING up (all with
-    LOG_LEVEL=DEBUG); no access log: service.access lines are ours."""
+    """gunicorn's messages through our logging, from WARNING up (DEBUG: all); no access log."""
 
     def setup(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -171,18 +150,6 @@ class _Log(glogging.Logger):
         ours = logging.getLogger().getEffectiveLevel()
         self.loglevel = ours if ours <= logging.DEBUG else max(ours, logging.WARNING)
         self.error_log.setLevel(self.loglevel)
-
-
-def _unblock_stop_signals(_arbiter: Any) -> None:
-    # gunicorn's handlers are installed: a stop signal that arrived during
-    # start-up is handled now, gracefully.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-
-
-def _child_exit(_arbiter: Any, worker: Any) -> None:
-    from service.metrics import mark_worker_dead
-
-    mark_worker_dead(worker.pid)
 
 
 def describe(exc: BaseException) -> str:
