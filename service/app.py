@@ -52,10 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     # bcrypt runs in threads, one per core: sign-ins use the CPU, never the
     # event loop.
     app[keys.PASSWORDS] = PasswordHasher(settings.bcrypt_rounds, threads=os.cpu_count() or 2)
-    app.cleanup_ctx.append(_database_ctx)
-    app.cleanup_ctx.append(_rate_limits_ctx)
-    app.cleanup_ctx.append(_better_auth_ctx)
-    app.cleanup_ctx.append(_passwords_ctx)
+    app.cleanup_ctx.append(_resources_ctx)
     db = app[keys.DB]
     app.cleanup_ctx.append(
         _every(metrics.POOL_REFRESH_SECONDS, lambda: metrics.refresh_pool_gauges(db))
@@ -92,29 +89,17 @@ def _every(
     return ctx
 
 
-async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = app[keys.DB]
-    await db.open()
-    yield
-    await db.close()
-
-
-async def _rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
-    yield
-    await app[keys.RATE_LIMITS].close()
-
-
-async def _better_auth_ctx(app: web.Application) -> AsyncIterator[None]:
-    verifier = app[keys.TOKENS].better_auth
-    if verifier is not None:
-        verifier.start()
-    yield
-    if verifier is not None:
-        await verifier.close()
-
-
-async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
-    hasher = app[keys.PASSWORDS]
-    await hasher.start()
-    yield
-    hasher.close()
+async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start what the app holds; at exit (or a later start's failure) close
+    in reverse what was started."""
+    db, verifier, hasher = app[keys.DB], app[keys.TOKENS].better_auth, app[keys.PASSWORDS]
+    async with contextlib.AsyncExitStack() as started:
+        await db.open()
+        started.push_async_callback(db.close)
+        started.push_async_callback(app[keys.RATE_LIMITS].close)
+        if verifier is not None:
+            verifier.start()
+            started.push_async_callback(verifier.close)
+        await hasher.start()
+        started.callback(hasher.close)
+        yield

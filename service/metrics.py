@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -25,6 +25,9 @@ from prometheus_client import (
 
 from service import keys
 from service.docs.operation import Answer, operation
+
+if TYPE_CHECKING:
+    from service.db import Database  # which imports this module
 
 REQUESTS = Counter(
     "todo_http_requests_total",
@@ -123,17 +126,7 @@ def observe(method: str, route: str | None, status: int, seconds: float) -> None
     children[1].observe(seconds)
 
 
-class PoolStats(Protocol):
-    """What the gauges read: the service's Database (service.db)."""
-
-    @property
-    def pool(self) -> Any: ...
-
-    @property
-    def pool_max(self) -> int: ...
-
-
-def refresh_pool_gauges(db: PoolStats) -> None:
+def refresh_pool_gauges(db: Database) -> None:
     """Every POOL_REFRESH_SECONDS (service.app) and on a scrape, so a scrape
     answered by another worker still sees this one's pool."""
     pool = db.pool
@@ -144,7 +137,7 @@ def refresh_pool_gauges(db: PoolStats) -> None:
     POOL_MAX.set(db.pool_max)
 
 
-def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
+def handler(db: Database) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET /metrics: every worker's samples, this one's pool gauges fresh."""
 
     @operation(
@@ -168,9 +161,9 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
             multiprocess.MultiProcessCollector(registry)
         else:
             registry = REGISTRY
-        response = web.Response(body=generate_latest(registry))
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     return metrics
 
