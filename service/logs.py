@@ -151,11 +151,9 @@ def access_line(
     client: str,
     user_id: Any = None,
 ) -> None:
-    """The one line a request gets, from the request-context middleware, or
-    for what aiohttp answers itself (malformed HTTP), from service.internals;
+    """The one line a request gets (malformed HTTP's from service.internals),
     with the client address and, once the token was checked, the user id.
-    The hot path: once `configure` has run, written to the formatter's buffer
-    without a LogRecord (cheaper than aiohttp's access logger); else a record."""
+    The hot path: once `configure` ran, written to its buffer, no LogRecord."""
     took = "" if ms is None else f" {ms:.2f}ms"
     user = "" if user_id is None else f" user {user_id}"
     # The path is decoded: a %0A in it must not start a forged text line.
