@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -45,23 +46,20 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = migration_ids(settings.migrations_dir)
-    app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
+    db = app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
     better_auth = BetterAuthVerifier(settings) if settings.better_auth_url else None
-    app[keys.TOKENS] = TokenService(settings, app[keys.DB], better_auth)
+    app[keys.TOKENS] = TokenService(settings, db, better_auth)
     app[keys.RATE_LIMITS] = RateLimits(settings)
-    # bcrypt runs in threads, one per core: sign-ins use the CPU, never the
-    # event loop.
+    # bcrypt runs in threads, one per core, never on the event loop.
     app[keys.PASSWORDS] = PasswordHasher(settings.bcrypt_rounds, threads=os.cpu_count() or 2)
     app.cleanup_ctx.append(_resources_ctx)
-    db = app[keys.DB]
-    app.cleanup_ctx.append(
-        _every(metrics.POOL_REFRESH_SECONDS, lambda: metrics.refresh_pool_gauges(db))
-    )
+    refresh_pool_gauges = functools.partial(metrics.refresh_pool_gauges, db)
+    app.cleanup_ctx.append(_every(metrics.POOL_REFRESH_SECONDS, refresh_pool_gauges))
     app.cleanup_ctx.append(_every(logs.FLUSH_SECONDS, logs.flush))
     app.add_routes(health_routes)
     if settings.metrics_port is None and not settings.is_production:
         # Else on METRICS_PORT alone (service.metrics.listener), or nowhere.
-        app.router.add_get("/metrics", metrics.handler(app[keys.DB]), allow_head=False)
+        app.router.add_get("/metrics", metrics.handler(db), allow_head=False)
     app.add_routes(auth_routes)
     tasks.setup(app)
     docs.setup(app)
