@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
@@ -29,6 +29,7 @@ from service.tasks import repeat as rrules
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.schemas import (
+    PATCHABLE,
     SummarySchema,
     TagSchema,
     TaskCompleteSchema,
@@ -68,17 +69,28 @@ _NOTES = {
     412: "If-Match does not match the task's current ETag.",
     409: "Completing a repeating task met other writes to it three times running; retry.",
 }
-_USER_ID = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "description": (
-        "The caller's own user id: their id here (a UUID) or, signed in through Better "
-        "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
-        "other is a 403."
-    ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
+
+
+def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": schema,
+    }
+
+
+_USER_ID = _parameter(
+    "user_id",
+    "path",
+    "The caller's own user id: their id here (a UUID) or, signed in through Better "
+    "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
+    "other is a 403.",
+    type="string",
+    minLength=1,
+    maxLength=255,
+)
 # The plain routes first: /api/tasks/{id} must win over /api/{user_id}/tasks.
 MOUNTS = (
     Mount("/api/tasks", tag="tasks", notes=_NOTES),
@@ -94,31 +106,21 @@ MOUNTS = (
         },
     ),
 )
-_TASK_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "The task's id.",
-    "schema": {"type": "string", "format": "uuid"},
-}
-
-
-def _list_header(name: str, description: str) -> dict[str, Any]:
-    """A conditional header: a list of ETags, refused over MAX_LIST_HEADER."""
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", "maxLength": MAX_LIST_HEADER},
-    }
-
-
-_IF_MATCH = _list_header(
-    "If-Match", "Only write if the task's ETag is one of these (strong comparison) or `*`."
+_TASK_ID = _parameter("id", "path", "The task's id.", type="string", format="uuid")
+# Lists of ETags, refused over MAX_LIST_HEADER.
+_IF_MATCH = _parameter(
+    "If-Match",
+    "header",
+    "Only write if the task's ETag is one of these (strong comparison) or `*`.",
+    type="string",
+    maxLength=MAX_LIST_HEADER,
 )
-_IF_NONE_MATCH = _list_header(
-    "If-None-Match", "Answer 304 if the task's ETag is one of these (weak comparison) or `*`."
+_IF_NONE_MATCH = _parameter(
+    "If-None-Match",
+    "header",
+    "Answer 304 if the task's ETag is one of these (weak comparison) or `*`.",
+    type="string",
+    maxLength=MAX_LIST_HEADER,
 )
 _UPDATED = {200: Answer("The updated task.", TaskSchema, headers=("ETag",))}
 _WRITE_PROBLEMS = (*JSON_BODY, 404, 409, 412, DATABASE)
@@ -162,17 +164,18 @@ async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
         raise AccountGone()
 
 
-async def _task_id(request: web.Request, user_id: uuid.UUID) -> uuid.UUID:
-    """A path id that is not a UUID names nothing: 404."""
+async def _not_found(request: web.Request, user_id: uuid.UUID) -> NoReturn:
+    await _account_exists(request, user_id)
+    raise NotFound("No such task.", slug="task-not-found", title="Task not found")
+
+
+async def _task(request: web.Request) -> tuple[uuid.UUID, uuid.UUID]:
+    """The caller's id and the path's task id; one that is not a UUID is a 404."""
+    user_id = _caller(request)
     try:
-        return uuid.UUID(request.match_info["id"])
+        return user_id, uuid.UUID(request.match_info["id"])
     except ValueError:
-        await _account_exists(request, user_id)
-        raise _not_found() from None
-
-
-def _not_found() -> NotFound:
-    return NotFound("No such task.", slug="task-not-found", title="Task not found")
+        await _not_found(request, user_id)
 
 
 def _task_response(row: Any, *, status: int = 200, headers: dict[str, str] | None = None):
@@ -191,20 +194,14 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
             "The task changed since you read it (If-Match does not match its ETag); "
             "fetch it again and reapply your change."
         )
-    await _account_exists(request, user_id)
-    raise _not_found()
+    await _not_found(request, user_id)
 
 
 @operation(
     mounts=MOUNTS,
     body=TaskCreateSchema,
     ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
-    problems=(
-        *JSON_BODY,
-        403,
-        *constraints.statuses("create_task"),
-        DATABASE,
-    ),
+    problems=(*JSON_BODY, 403, *constraints.statuses("create_task"), DATABASE),
     notes={
         403: (
             "The account already owns MAX_TASKS_PER_USER tasks (type "
@@ -219,18 +216,7 @@ async def create_task(request: web.Request) -> web.Response:
     data = CREATE.load(await read_json(request))
     db = request.app[keys.DB]
     limit = request.app[keys.SETTINGS].max_tasks_per_user
-    task = {
-        "user_id": user_id,
-        "title": data["title"],
-        "description": data["description"],
-        "completed": data["completed"],
-        "priority": data["priority"],
-        "due_at": data["due_at"],
-        "remind_at": data["remind_at"],
-        "tags": data["tags"],
-        "repeat": data["repeat"],
-        "max_tasks": limit,
-    }
+    task = {**data, "user_id": user_id, "max_tasks": limit}
     if task["completed"] and task["repeat"] is not None:
         # Created done, a repeating task is due at its next occurrence instead.
         task.update(_completion(task) or {})
@@ -253,12 +239,10 @@ async def create_task(request: web.Request) -> web.Response:
 )
 async def get_task(request: web.Request) -> web.StreamResponse:
     """Get one task."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     row = await request.app[keys.DB].val("get_task", id=task_id, user_id=user_id)
     if row is None:
-        await _account_exists(request, user_id)
-        raise _not_found()
+        await _not_found(request, user_id)
     if none_match(request, row["version"]):
         return web.Response(status=304, headers={"ETag": etag(row["version"]), **PRIVATE})
     return _task_response(row, headers=PRIVATE)
@@ -286,8 +270,7 @@ async def patch_task(request: web.Request) -> web.Response:
 
 async def _update(request: web.Request, schema: Schema) -> web.Response:
     """PUT and PATCH: the fields sent, under If-Match."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     data = schema.load(await read_json(request))
     if_match = if_match_versions(request)
     if "repeat" in data or "due_at" in data:
@@ -296,6 +279,9 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
     if row is None:  # no such task, If-Match failed, or it completes a repeating task
         row = await _complete_repeating(request, data, task_id, user_id, if_match)
     return _task_response(await _written(request, row, task_id, user_id))
+
+
+_NULLABLE = ("description", "due_at", "remind_at", "repeat")
 
 
 async def _run_update(
@@ -311,19 +297,10 @@ async def _run_update(
         id=task_id,
         user_id=user_id,
         if_match=if_match,
-        title=data.get("title"),
-        description_sent="description" in data,
-        description=data.get("description"),
-        completed=data.get("completed"),
-        priority=data.get("priority"),
-        due_at_sent="due_at" in data,
-        due_at=data.get("due_at"),
-        remind_at_sent="remind_at" in data,
-        remind_at=data.get("remind_at"),
-        tags=data.get("tags"),
-        repeat_sent="repeat" in data,
-        repeat=data.get("repeat"),
         repeat_checked=repeat_checked,
+        **{name: data.get(name) for name in PATCHABLE},
+        # Where NULL is a value, whether the field was sent at all.
+        **{f"{name}_sent": name in data for name in _NULLABLE},
     )
 
 
@@ -348,9 +325,8 @@ async def _check_repeat(
 
 
 def _completion(task: Any) -> dict[str, Any] | None:
-    """What completing a repeating task writes: due_at at the next
-    occurrence, remind_at moved as much, the rule's COUNT one less, and
-    still open; None when no occurrence is left (it completes)."""
+    """Completing a repeating task: still open, due at the next occurrence,
+    remind_at moved as much; None when no occurrence is left (it completes)."""
     following = rrules.advance(task["repeat"], task["due_at"])
     if following is None:
         return None
@@ -370,10 +346,8 @@ async def _complete_repeating(
     user_id: uuid.UUID,
     if_match: list[int] | None,
 ) -> Any:
-    """The write of `data` found no row to change. When that is because it
-    completes an open repeating task, write the next occurrence instead,
-    on the version read (another writer in between: try again); else None
-    (404 or 412, as _written decides)."""
+    """The write of `data` changed nothing: if it completes an open repeating
+    task, write the next occurrence on the version read; else None (_written)."""
     db = request.app[keys.DB]
     for _ in range(3):
         row = await db.val("get_task", id=task_id, user_id=user_id)
@@ -401,18 +375,13 @@ async def _complete_repeating(
 )
 async def complete_task(request: web.Request) -> web.Response:
     """Toggle a task's completed flag (no body), or set it ({"completed": bool})."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     completed = None  # no body: toggle
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
     if_match = if_match_versions(request)
     row = await request.app[keys.DB].val(
-        "set_task_completed",
-        id=task_id,
-        user_id=user_id,
-        if_match=if_match,
-        completed=completed,
+        "set_task_completed", id=task_id, user_id=user_id, if_match=if_match, completed=completed
     )
     if row is None:  # no such task, If-Match failed, or it completes a repeating task
         row = await _complete_repeating(request, {"completed": True}, task_id, user_id, if_match)
@@ -427,13 +396,33 @@ async def complete_task(request: web.Request) -> web.Response:
 )
 async def delete_task(request: web.Request) -> web.Response:
     """Delete a task."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     deleted = await request.app[keys.DB].val(
         "delete_task", id=task_id, user_id=user_id, if_match=if_match_versions(request)
     )
     await _written(request, deleted, task_id, user_id)
     return web.Response(status=204)
+
+
+# A search is bounded (API.md "Limits"), and its limits answer with these.
+_LISTING_NOTES = {
+    422: (
+        "Invalid input; `errors` says which field and why. A search (`q`) that runs "
+        "past SEARCH_TIMEOUT is cancelled with type `/problems/search-too-broad` "
+        "(`errors.q`): narrow it (a longer q, or filters)."
+    ),
+    429: (
+        "A rate limit is reached, or too many requests of this account are in flight "
+        "(DB_MAX_PER_USER), or (type `/problems/search-in-progress`) this account's "
+        "previous search still runs: an account runs one search at a time. Retry "
+        "after Retry-After seconds."
+    ),
+    503: (
+        "The database is unreachable, or the Better Auth keys cannot be fetched, or "
+        "(type `/problems/searches-busy`) the process already runs SEARCH_CONCURRENCY "
+        "searches and none ended within a moment; retry after Retry-After seconds."
+    ),
+}
 
 
 @operation(
@@ -452,24 +441,7 @@ async def delete_task(request: web.Request) -> web.Response:
     query=TaskListQuerySchema,
     ok={200: Answer("A page of tasks.", {"type": "array", "items": TaskSchema}, ("Link",))},
     problems=(422, DATABASE),
-    notes={
-        422: (
-            "Invalid input; `errors` says which field and why. A search (`q`) that runs "
-            "past SEARCH_TIMEOUT is cancelled with type `/problems/search-too-broad` "
-            "(`errors.q`): narrow it (a longer q, or filters)."
-        ),
-        429: (
-            "A rate limit is reached, or too many requests of this account are in flight "
-            "(DB_MAX_PER_USER), or (type `/problems/search-in-progress`) this account's "
-            "previous search still runs: an account runs one search at a time. Retry "
-            "after Retry-After seconds."
-        ),
-        503: (
-            "The database is unreachable, or the Better Auth keys cannot be fetched, or "
-            "(type `/problems/searches-busy`) the process already runs SEARCH_CONCURRENCY "
-            "searches and none ended within a moment; retry after Retry-After seconds."
-        ),
-    },
+    notes=_LISTING_NOTES,
 )
 async def list_tasks(request: web.Request) -> web.Response:
     """List the caller's tasks, one keyset page at a time."""
@@ -489,9 +461,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **filters}
     indexed_q = q if q and _INDEXED_Q.search(q) else None
     page.update(indexed_q=indexed_q, tags=tags or None)  # through their GIN indexes first
-    # The cursor holds for this caller, sort and filters only: the newer
-    # filters only when given (cursors made before them still hold), the
-    # tags as they are compared.
+    # The cursor holds for this caller, sort and filters only: the newer filters
+    # only when given (older cursors still hold), the tags as they are compared.
     named = {**filters, "tags": [tag_key(t) for t in tags] if tags else None}
     context = (user_id, sort, completed, q, *((k, v) for k, v in named.items() if v is not None))
     codec = request.app[keys.CURSORS]
@@ -499,12 +470,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     value = after_id = None
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
-    if q is None:
-        async with db.listing() as conn:
-            rows = await _page(db, sort, page, value, after_id, conn)
-    else:  # bounded: API.md "Limits"
-        async with db.search(user_id) as conn:
-            rows = await _page(db, sort, page, value, after_id, conn)
+    async with db.listing() if q is None else db.search(user_id) as conn:
+        rows = await _page(db, sort, page, value, after_id, conn)
     rows = [r[0] for r in rows]  # each row is one column: the task
     if not rows:
         await _account_exists(request, user_id)
