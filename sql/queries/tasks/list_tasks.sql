@@ -3,22 +3,9 @@
 --     $5 priorities text[], $6 due_after timestamptz, $7 due_before timestamptz,
 --     $8 overdue boolean, $9 after_at timestamptz, $10 after_text text,
 --     $11 after_id uuid, $12 limit integer, $13 indexed_q text, $14 tags text[]
--- A page of the caller's (user_id) tasks in one sort (created_at, updated_at,
--- title, due_at, priority, each also with a leading -), ties by id, from
--- after the cursor's row (after_id NULL: the first page; its sort value in
--- after_at or after_text), each filter given or NULL: completed; q in title
--- or description, case-insensitively, as plain text; one of the priorities;
--- due_after <= due_at < due_before; overdue (open and due before now()) or
--- not. Tasks without a due_at sort as 'infinity'. For a q with 3 letters or
--- digits in a row (indexed_q, the same q) or tags (every one,
--- case-insensitively), or both: the matches first, through their GIN
--- indexes (the caller named only in forms they answer: ARRAY[user_id] with
--- q as a LIKE pattern, its \ % and _ escaped, and the caller's tag keys),
--- then read back by ctid; its cost grows with the matches, not with the
--- caller's other tasks. The service runs it with custom plans, where the
--- NULL filters and the CASE arms not taken fold away: what is left reads
--- the sort's index from the cursor on, a selective filter's index, or the
--- matches.
+-- A page of user_id's tasks in one sort (ties by id) after the cursor's row
+-- (after_id NULL: the first page), each filter NULL or applied; an indexed_q
+-- (q with 3 letters or digits in a row) and tags match through GIN first.
 -- Index: tasks_user_id_created_at_idx, _updated_at_idx, _title_idx,
 -- _due_at_idx or _priority_idx: the sort's, or a selective filter's;
 -- tasks_user_id_text_trgm_idx for indexed_q, tasks_tag_keys_idx for tags.
