@@ -1,6 +1,5 @@
-"""What every input schema shares: strict types, unknown fields refused,
-read-only fields a frontend echoes back ignored, text PostgreSQL can store;
-and, for output schemas, the fast row serializer derived from them."""
+"""What every schema shares: strict input types, unknown fields refused, echoed
+read-only fields ignored, text PostgreSQL can store; the fast row serializer."""
 
 from __future__ import annotations
 
@@ -35,8 +34,7 @@ def read_only(field: type[fields.Field]) -> fields.Field:
 
 class StrictSchema(Schema):
     """Request bodies: unknown fields are a 422 (marshmallow's default); the
-    read-only fields are accepted and ignored (documented as readOnly), so a
-    frontend may send back what it got."""
+    read-only fields are ignored, so a frontend may send back what it got."""
 
     id = read_only(fields.UUID)
     user_id = read_only(fields.UUID)
@@ -98,9 +96,8 @@ class StrictBoolean(fields.Boolean):
 
 
 def as_visible_line(value: str) -> str:
-    """Text from elsewhere (a Better Auth token's name) made to follow the
-    same rule: control characters and line breaks become spaces, lone
-    surrogates go, ends are trimmed; "" when nothing that shows is left."""
+    """Text from elsewhere (a Better Auth token's name) made one visible line, or
+    "" when nothing that shows is left."""
     text = _FORBIDDEN_CHAR.sub(" ", value.encode("utf-8", "ignore").decode("utf-8")).strip()
     return text if _VISIBLE_CHAR.search(text) else ""
 
@@ -119,10 +116,8 @@ _AS_IS = (fields.String, fields.Boolean, fields.Integer, fields.DateTime, fields
 
 
 def row_serializer(schema: type[Schema]) -> Callable[[Any], dict[str, Any]]:
-    """The function that turns a database row into `schema`'s output, for
-    the hot paths where dump() is far too slow. Generated once, as
-    dataclasses generates __init__, so it runs as fast as a hand-written
-    dict literal; the schema stays the one definition of the shape."""
+    """A function that turns a database row into `schema`'s output as fast as a
+    dict literal (dump() is far too slow), generated as dataclasses does."""
     items = []
     for name, field in schema().dump_fields.items():
         value = f"row[{(field.attribute or name)!r}]"

@@ -10,51 +10,25 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
-from multidict import MultiDict
 
-from service import constraints, keys
+from service import constraints, errors, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
-from service.errors import (
-    AccountGone,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    TaskLimitReached,
-    Unprocessable,
-)
 from service.jsonio import has_body, json_response, read_json
 from service.middlewares import MAX_LIST_HEADER, public_url
 from service.tasks import repeat as rrules
+from service.tasks import schemas
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
-from service.tasks.schemas import (
-    PATCHABLE,
-    SummarySchema,
-    TagSchema,
-    TaskCompleteSchema,
-    TaskCreateSchema,
-    TaskListQuerySchema,
-    TaskPatchSchema,
-    TaskReplaceSchema,
-    TaskSchema,
-    summary_json,
-    tag_json,
-    tag_key,
-    task_json,
-)
 
-CREATE = TaskCreateSchema()
-REPLACE = TaskReplaceSchema()
-PATCH = TaskPatchSchema()
-COMPLETE = TaskCompleteSchema()
-LIST_QUERY = TaskListQuerySchema()
+CREATE = schemas.TaskCreateSchema()
+REPLACE = schemas.TaskReplaceSchema()
+PATCH = schemas.TaskPatchSchema()
+COMPLETE = schemas.TaskCompleteSchema()
+LIST_QUERY = schemas.TaskListQuerySchema()
 
-# A task is private and changes: a browser may keep it but must revalidate
-# it (its ETag, If-None-Match), per user.
+# A browser may keep a task, per user, but must revalidate it (its ETag).
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
-# Lists and counts have no validator: they get no-store, as every answer
-# without a Cache-Control of its own does (service.middlewares).
+# Lists and counts have no validator: no-store, the default (service.middlewares).
 PER_USER = {"Vary": "Authorization"}
 
 _TIMESTAMPS = frozenset({"created_at", "updated_at", "due_at"})
@@ -122,8 +96,6 @@ _IF_NONE_MATCH = _parameter(
     type="string",
     maxLength=MAX_LIST_HEADER,
 )
-_UPDATED = {200: Answer("The updated task.", TaskSchema, headers=("ETag",))}
-_WRITE_PROBLEMS = (*JSON_BODY, 404, 409, 412, DATABASE)
 
 
 def setup(app: web.Application) -> None:
@@ -153,20 +125,19 @@ def _caller(request: web.Request) -> uuid.UUID:
         except ValueError:
             same = False
         if not same:
-            raise Forbidden("This path names another user; use your own id or /api/tasks.")
+            raise errors.Forbidden("This path names another user; use your own id or /api/tasks.")
     return user_id
 
 
 async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
-    """Nothing found: if that is because the token's account is gone, the
-    answer is 401, not an empty list or a 404. Only empty answers pay."""
+    """Nothing found: 401 if the token's account is gone (only empty answers pay)."""
     if await request.app[keys.DB].one("get_user_by_id", id=user_id) is None:
-        raise AccountGone()
+        raise errors.AccountGone()
 
 
 async def _not_found(request: web.Request, user_id: uuid.UUID) -> NoReturn:
     await _account_exists(request, user_id)
-    raise NotFound("No such task.", slug="task-not-found", title="Task not found")
+    raise errors.NotFound("No such task.", slug="task-not-found", title="Task not found")
 
 
 async def _task(request: web.Request) -> tuple[uuid.UUID, uuid.UUID]:
@@ -180,17 +151,18 @@ async def _task(request: web.Request) -> tuple[uuid.UUID, uuid.UUID]:
 
 def _task_response(row: Any, *, status: int = 200, headers: dict[str, str] | None = None):
     return json_response(
-        task_json(row), status=status, headers={"ETag": etag(row["version"]), **(headers or {})}
+        schemas.task_json(row),
+        status=status,
+        headers={"ETag": etag(row["version"]), **(headers or {})},
     )
 
 
 async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: uuid.UUID) -> Any:
-    """A conditional write matched no row: 412 if the task is there (its
-    version moved on), else 404."""
+    """A conditional write matched no row: 412 if the task is there, else 404."""
     if row is not None:
         return row
     if await request.app[keys.DB].val("get_task_version", id=task_id, user_id=user_id) is not None:
-        raise PreconditionFailed(
+        raise errors.PreconditionFailed(
             "The task changed since you read it (If-Match does not match its ETag); "
             "fetch it again and reapply your change."
         )
@@ -199,8 +171,8 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
 
 @operation(
     mounts=MOUNTS,
-    body=TaskCreateSchema,
-    ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
+    body=schemas.TaskCreateSchema,
+    ok={201: Answer("The new task.", schemas.TaskSchema, headers=("Location", "ETag"))},
     problems=(*JSON_BODY, 403, *constraints.statuses("create_task"), DATABASE),
     notes={
         403: (
@@ -223,7 +195,7 @@ async def create_task(request: web.Request) -> web.Response:
     row = await db.val("create_task", **task)
     if row is None:
         await _account_exists(request, user_id)
-        raise TaskLimitReached(limit)
+        raise errors.TaskLimitReached(limit)
     location = public_url(request, f"/api/tasks/{row['id']}")
     return _task_response(row, status=201, headers={"Location": location})
 
@@ -232,7 +204,7 @@ async def create_task(request: web.Request) -> web.Response:
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_NONE_MATCH),
     ok={
-        200: Answer("The task.", TaskSchema, headers=("ETag",)),
+        200: Answer("The task.", schemas.TaskSchema, headers=("ETag",)),
         304: Answer("Not modified: If-None-Match names the current ETag.", headers=("ETag",)),
     },
     problems=(404, DATABASE),
@@ -248,21 +220,22 @@ async def get_task(request: web.Request) -> web.StreamResponse:
     return _task_response(row, headers=PRIVATE)
 
 
+# PUT, PATCH and PATCH .../complete.
 _UPDATE = {
     "mounts": MOUNTS,
     "parameters": (_TASK_ID, _IF_MATCH),
-    "ok": _UPDATED,
-    "problems": _WRITE_PROBLEMS,
+    "ok": {200: Answer("The updated task.", schemas.TaskSchema, headers=("ETag",))},
+    "problems": (*JSON_BODY, 404, 409, 412, DATABASE),
 }
 
 
-@operation(body=TaskReplaceSchema, **_UPDATE)
+@operation(body=schemas.TaskReplaceSchema, **_UPDATE)
 async def replace_task(request: web.Request) -> web.Response:
     """Replace a task's fields (title required; omitted fields keep their value)."""
     return await _update(request, REPLACE)
 
 
-@operation(body=TaskPatchSchema, **_UPDATE)
+@operation(body=schemas.TaskPatchSchema, **_UPDATE)
 async def patch_task(request: web.Request) -> web.Response:
     """Change some of a task's fields (at least one)."""
     return await _update(request, PATCH)
@@ -298,7 +271,7 @@ async def _run_update(
         user_id=user_id,
         if_match=if_match,
         repeat_checked=repeat_checked,
-        **{name: data.get(name) for name in PATCHABLE},
+        **{name: data.get(name) for name in schemas.PATCHABLE},
         # Where NULL is a value, whether the field was sent at all.
         **{f"{name}_sent": name in data for name in _NULLABLE},
     )
@@ -321,7 +294,7 @@ async def _check_repeat(
         try:
             rrules.check_occurs(effective["repeat"], effective["due_at"])
         except ValidationError as exc:
-            raise Unprocessable({field: exc.messages}) from None
+            raise errors.Unprocessable({field: exc.messages}) from None
 
 
 def _completion(task: Any) -> dict[str, Any] | None:
@@ -362,17 +335,10 @@ async def _complete_repeating(
         )
         if updated is not None:
             return updated
-    raise Conflict("The task kept changing while it was being completed; try again.")
+    raise errors.Conflict("The task kept changing while it was being completed; try again.")
 
 
-@operation(
-    mounts=MOUNTS,
-    parameters=(_TASK_ID, _IF_MATCH),
-    body=TaskCompleteSchema,
-    body_required=False,
-    ok=_UPDATED,
-    problems=_WRITE_PROBLEMS,
-)
+@operation(body=schemas.TaskCompleteSchema, body_required=False, **_UPDATE)
 async def complete_task(request: web.Request) -> web.Response:
     """Toggle a task's completed flag (no body), or set it ({"completed": bool})."""
     user_id, task_id = await _task(request)
@@ -438,15 +404,18 @@ _LISTING_NOTES = {
         "different meanings is a 422 naming the alias."
     ),
     mounts=MOUNTS,
-    query=TaskListQuerySchema,
-    ok={200: Answer("A page of tasks.", {"type": "array", "items": TaskSchema}, ("Link",))},
+    query=schemas.TaskListQuerySchema,
+    ok={200: Answer("A page of tasks.", {"type": "array", "items": schemas.TaskSchema}, ("Link",))},
     problems=(422, DATABASE),
     notes=_LISTING_NOTES,
 )
 async def list_tasks(request: web.Request) -> web.Response:
     """List the caller's tasks, one keyset page at a time."""
     user_id = _caller(request)
-    params = LIST_QUERY.load(_single_values(request.query))
+    repeated = sorted({k for k in request.query if len(request.query.getall(k)) > 1})
+    if repeated:
+        raise errors.Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
+    params = LIST_QUERY.load(dict(request.query))
     sort, limit = params["sort"], params["limit"]
     q = params.get("q") or None
     tags = params.get("tag")
@@ -463,7 +432,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     page.update(indexed_q=indexed_q, tags=tags or None)  # through their GIN indexes first
     # The cursor holds for this caller, sort and filters only: the newer filters
     # only when given (older cursors still hold), the tags as they are compared.
-    named = {**filters, "tags": [tag_key(t) for t in tags] if tags else None}
+    named = {**filters, "tags": [schemas.tag_key(t) for t in tags] if tags else None}
     context = (user_id, sort, completed, q, *((k, v) for k, v in named.items() if v is not None))
     codec = request.app[keys.CURSORS]
     db = request.app[keys.DB]
@@ -471,7 +440,10 @@ async def list_tasks(request: web.Request) -> web.Response:
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
     async with db.listing() if q is None else db.search(user_id) as conn:
-        rows = await _page(db, sort, page, value, after_id, conn)
+        if sort == "-due_at":
+            rows = await _latest_due_first(db, page, value, after_id, conn)
+        else:
+            rows = await db.many("list_tasks", conn=conn, **page, **_after(sort, value, after_id))
     rows = [r[0] for r in rows]  # each row is one column: the task
     if not rows:
         await _account_exists(request, user_id)
@@ -483,15 +455,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         cursor = codec.encode(last[column], last["id"], context)
         next_url = public_url(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return json_response([task_json(r) for r in rows], headers=headers)
-
-
-async def _page(
-    db: Any, sort: str, page: dict[str, Any], value: Any, after_id: Any, conn: Any
-) -> list[Any]:
-    if sort == "-due_at":
-        return await _latest_due_first(db, page, value, after_id, conn)
-    return await db.many("list_tasks", conn=conn, **page, **_after(sort, value, after_id))
+    return json_response([schemas.task_json(r) for r in rows], headers=headers)
 
 
 def _after(sort: str, value: Any, after_id: Any) -> dict[str, Any]:
@@ -513,10 +477,9 @@ _NIL = uuid.UUID(int=0)
 async def _latest_due_first(
     db: Any, page: dict[str, Any], value: Any, after_id: Any, conn: Any
 ) -> list[Any]:
-    """A -due_at page off the one due_at index: the tasks with a due_at,
-    read backward from just below those without; then, while the page has
-    room, the tasks without one, forward. A cursor without a value (a task
-    without a due_at) is already in the second part."""
+    """A -due_at page off the one due_at index: the tasks with a due_at backward
+    from below those without; then, while there is room, those without, forward
+    (where a cursor without a value already is)."""
     rows: list[Any] = []
     if after_id is None or value is not None:
         after = _after("-due_at", value, after_id or _NIL)
@@ -530,7 +493,11 @@ async def _latest_due_first(
 
 @operation(
     tag="tasks",
-    ok={200: Answer("The caller's tags, most used first.", {"type": "array", "items": TagSchema})},
+    ok={
+        200: Answer(
+            "The caller's tags, most used first.", {"type": "array", "items": schemas.TagSchema}
+        )
+    },
     problems=(DATABASE,),
 )
 async def list_tags(request: web.Request) -> web.Response:
@@ -539,12 +506,12 @@ async def list_tags(request: web.Request) -> web.Response:
     rows = await request.app[keys.DB].many("list_tags", user_id=user_id)
     if not rows:
         await _account_exists(request, user_id)
-    return json_response([tag_json(r) for r in rows], headers=PER_USER)
+    return json_response([schemas.tag_json(r) for r in rows], headers=PER_USER)
 
 
 @operation(
     tag="tasks",
-    ok={200: Answer("The caller's task counts.", SummarySchema)},
+    ok={200: Answer("The caller's task counts.", schemas.SummarySchema)},
     problems=(DATABASE,),
 )
 async def task_summary(request: web.Request) -> web.Response:
@@ -553,12 +520,4 @@ async def task_summary(request: web.Request) -> web.Response:
     row = await request.app[keys.DB].one("summarise_tasks", user_id=user_id)
     if row["total"] == 0:
         await _account_exists(request, user_id)
-    return json_response(summary_json(row), headers=PER_USER)
-
-
-def _single_values(query: MultiDict[str]) -> dict[str, str]:
-    """Query parameters as a dict; a parameter given twice is a 422."""
-    repeated = sorted({k for k in query if len(query.getall(k)) > 1})
-    if repeated:
-        raise Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
-    return dict(query)
+    return json_response(schemas.summary_json(row), headers=PER_USER)

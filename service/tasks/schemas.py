@@ -93,7 +93,6 @@ class Moment(fields.AwareDateTime):
 
 
 def _moment(what: str, **kw: Any) -> Moment:
-    """A timestamp in a task, or null."""
     return Moment(
         allow_none=True,
         metadata={"description": f"{what}; RFC 3339 with an offset (years 0002 to 9998), or null."},
