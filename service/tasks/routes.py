@@ -81,20 +81,18 @@ MOUNTS = (
     ),
 )
 _TASK_ID = _parameter("id", "path", "The task's id.", type="string", format="uuid")
-# Lists of ETags, refused over MAX_LIST_HEADER.
-_IF_MATCH = _parameter(
-    "If-Match",
-    "header",
-    "Only write if the task's ETag is one of these (strong comparison) or `*`.",
-    type="string",
-    maxLength=MAX_LIST_HEADER,
+
+
+def _etags(name: str, description: str) -> dict[str, Any]:
+    """A conditional header: a list of ETags, refused over MAX_LIST_HEADER."""
+    return _parameter(name, "header", description, type="string", maxLength=MAX_LIST_HEADER)
+
+
+_IF_MATCH = _etags(
+    "If-Match", "Only write if the task's ETag is one of these (strong comparison) or `*`."
 )
-_IF_NONE_MATCH = _parameter(
-    "If-None-Match",
-    "header",
-    "Answer 304 if the task's ETag is one of these (weak comparison) or `*`.",
-    type="string",
-    maxLength=MAX_LIST_HEADER,
+_IF_NONE_MATCH = _etags(
+    "If-None-Match", "Answer 304 if the task's ETag is one of these (weak comparison) or `*`."
 )
 
 
