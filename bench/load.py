@@ -51,6 +51,9 @@ from service_runner import (
 )
 
 BETTER_AUTH = "get one (Better Auth token)"
+# Creates spread over as many accounts as wrk has connections: each account's
+# quota counter row is then its own, as with real users.
+MANY_ACCOUNTS = "create (32 accounts)"
 RESULTS = Path(__file__).resolve().parent / "results" / "load.md"
 SEED_TASKS = 1000
 
@@ -303,7 +306,36 @@ def scripts(url: str, better_auth_token: str) -> dict[str, str]:
     return {
         **{name: common + body for name, body in SCENARIOS.items()},
         BETTER_AUTH: ba_common + SCENARIOS["get one"],
+        MANY_ACCOUNTS: many_accounts_create(url, 32),
     }
+
+
+def many_accounts_create(url: str, accounts: int) -> str:
+    """A wrk script creating tasks for `accounts` new accounts in turn."""
+    tokens = [
+        http(
+            url + "/api/auth/signup",
+            {
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "bench-password",
+                "name": "Bench",
+            },
+        )["access_token"]
+        for _ in range(accounts)
+    ]
+    return """
+local tokens = {{ {tokens} }}
+local counter = 0
+local body = '{{"title": "bench task", "description": "made by wrk"}}'
+request = function()
+  counter = counter + 1
+  local headers = {{
+    ["Authorization"] = "Bearer " .. tokens[counter % #tokens + 1],
+    ["Content-Type"] = "application/json",
+  }}
+  return wrk.format("POST", "/api/tasks", headers, body)
+end
+""".format(tokens=", ".join(f'"{t}"' for t in tokens))
 
 
 def report(results: dict, raw: dict, workers: int, seconds: int, connections: int) -> str:

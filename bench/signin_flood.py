@@ -108,15 +108,27 @@ async def capacity(session: aiohttp.ClientSession, url: str) -> str:
     return "?"
 
 
-async def measure(url: str, seconds: float, parallel: int) -> dict:
+async def sign_up(session: aiohttp.ClientSession, url: str) -> tuple[str, str]:
+    """A fresh bench account: its email, and the hashes the service admits at once."""
     email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    async with session.post(
+        url + "/api/auth/signup", json={"email": email, "password": PASSWORD, "name": "B"}
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+    return email, await capacity(session, url)
+
+
+def flood_shares(statuses: Counter[int]) -> tuple[int, str]:
+    """The flood's answers: how many, and each status's share (0: no answer)."""
+    total = sum(statuses.values())
+    shares = ", ".join(f"{s or 'none'}: {n} ({n / total:.0%})" for s, n in sorted(statuses.items()))
+    return total, shares
+
+
+async def measure(url: str, seconds: float, parallel: int) -> dict:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        async with session.post(
-            url + "/api/auth/signup", json={"email": email, "password": PASSWORD, "name": "B"}
-        ) as resp:
-            assert resp.status == 201, await resp.text()
-        admitted = await capacity(session, url)
+        email, admitted = await sign_up(session, url)
         idle_health = await probe_health(session, url, seconds / 2)
         idle_signin = await probe_signin(session, url, email, seconds / 2)
         stop = asyncio.Event()
@@ -138,6 +150,11 @@ async def measure(url: str, seconds: float, parallel: int) -> dict:
     }
 
 
+def page(heading: str, *lines: str) -> str:
+    """A results page: `heading`, dated now, over `lines`."""
+    return "\n".join([f"# {heading} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)", "", *lines, ""])
+
+
 def report(result: dict, parallel: int, rounds: int) -> str:
     health_rows, signin_rows = [], []
     for name in ("idle", "flood"):
@@ -152,32 +169,25 @@ def report(result: dict, parallel: int, rounds: int) -> str:
             f"| {name} | {len(answers)} | {ok / len(answers):.0%} | {statistics.median(ms):.1f} "
             f"| {pct(ms, 99):.1f} | {max(ms):.1f} |"
         )
-    statuses = result["flood"]
-    total = sum(statuses.values())
-    shares = ", ".join(f"{s}: {n} ({n / total:.0%})" for s, n in sorted(statuses.items()))
-    return "\n".join(
-        [
-            f"# A sign-in flood against the bounded bcrypt queue "
-            f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
-            "",
-            f"{parallel} connections of wrong-password sign-ins, BCRYPT_ROUNDS={rounds}, "
-            f"one worker admitting {result['capacity']} hashes at once "
-            f"(todo_password_hash_capacity), {os.cpu_count()} cores shared with PostgreSQL, "
-            "this client and other jobs on the machine (load average "
-            f"{os.getloadavg()[0]:.1f} at the end). "
-            f"The flood got {total} answers in {result['elapsed']:.1f} s: {shares}.",
-            "",
-            "A real user's sign-in, one after another (200 or an immediate 503):",
-            "",
-            "| sign-in | samples | answered 200 | p50 ms | p99 ms | max ms |",
-            "|---|---|---|---|---|---|",
-            *signin_rows,
-            "",
-            "| /health | samples | p50 ms | p99 ms | max ms |",
-            "|---|---|---|---|---|",
-            *health_rows,
-            "",
-        ]
+    total, shares = flood_shares(result["flood"])
+    return page(
+        "A sign-in flood against the bounded bcrypt queue",
+        f"{parallel} connections of wrong-password sign-ins, BCRYPT_ROUNDS={rounds}, "
+        f"one worker admitting {result['capacity']} hashes at once "
+        f"(todo_password_hash_capacity), {os.cpu_count()} cores shared with PostgreSQL, "
+        "this client and other jobs on the machine (load average "
+        f"{os.getloadavg()[0]:.1f} at the end). "
+        f"The flood got {total} answers in {result['elapsed']:.1f} s: {shares}.",
+        "",
+        "A real user's sign-in, one after another (200 or an immediate 503):",
+        "",
+        "| sign-in | samples | answered 200 | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|",
+        *signin_rows,
+        "",
+        "| /health | samples | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        *health_rows,
     )
 
 
@@ -255,14 +265,9 @@ async def rejected_total(url: str) -> float:
 
 
 async def measure_addresses(url: str, addresses: int, burst: int, tries: int) -> dict:
-    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
     connector = aiohttp.TCPConnector(local_addr=(USER_ADDRESS, 0))
     async with aiohttp.ClientSession(connector=connector) as session:
-        async with session.post(
-            url + "/api/auth/signup", json={"email": email, "password": PASSWORD, "name": "B"}
-        ) as resp:
-            assert resp.status == 201, await resp.text()
-        admitted = await capacity(session, url)
+        email, admitted = await sign_up(session, url)
     stop = asyncio.Event()
     statuses: Counter[int] = Counter()
     started = time.perf_counter()
@@ -290,29 +295,22 @@ def report_addresses(
     answers = result["answers"]
     ok = sum(1 for status, seconds in answers if status == 200 and seconds <= TRY_SECONDS)
     seconds = [s for _, s in answers]
-    statuses = result["flood"]
-    total = sum(statuses.values())
-    shares = ", ".join(f"{s or 'none'}: {n} ({n / total:.0%})" for s, n in sorted(statuses.items()))
-    return "\n".join(
-        [
-            f"# {label}: {addresses} addresses flooding sign-in at their limit "
-            f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
-            "",
-            f"{addresses} loopback addresses, each {burst} wrong-password sign-ins at once "
-            f"every {burst * 60 / AUTH_PER_ADDRESS_PER_MINUTE:g} s "
-            f"({AUTH_PER_ADDRESS_PER_MINUTE}/minute, the default per-address limit), staggered; "
-            f"BCRYPT_ROUNDS={rounds}, one worker admitting {result['capacity']} hashes at once, "
-            f"{os.cpu_count()} cores shared with PostgreSQL, this client and other engineers' "
-            f"jobs (load average {os.getloadavg()[0]:.1f} at the end). "
-            f"The flood got {total} answers in {result['elapsed']:.0f} s: {shares}; "
-            f"todo_password_hash_rejected_total {result['rejected']:g}.",
-            "",
-            f"A user at a fresh address, {len(answers)} sign-ins one after another: "
-            f"**{ok} of {tries} answered 200 within {TRY_SECONDS:g} s** "
-            f"(answers: {' '.join(str(status or 'none') for status, _ in answers)}; "
-            f"p50 {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s).",
-            "",
-        ]
+    total, shares = flood_shares(result["flood"])
+    return page(
+        f"{label}: {addresses} addresses flooding sign-in at their limit",
+        f"{addresses} loopback addresses, each {burst} wrong-password sign-ins at once "
+        f"every {burst * 60 / AUTH_PER_ADDRESS_PER_MINUTE:g} s "
+        f"({AUTH_PER_ADDRESS_PER_MINUTE}/minute, the default per-address limit), staggered; "
+        f"BCRYPT_ROUNDS={rounds}, one worker admitting {result['capacity']} hashes at once, "
+        f"{os.cpu_count()} cores shared with PostgreSQL, this client and other engineers' "
+        f"jobs (load average {os.getloadavg()[0]:.1f} at the end). "
+        f"The flood got {total} answers in {result['elapsed']:.0f} s: {shares}; "
+        f"todo_password_hash_rejected_total {result['rejected']:g}.",
+        "",
+        f"A user at a fresh address, {len(answers)} sign-ins one after another: "
+        f"**{ok} of {tries} answered 200 within {TRY_SECONDS:g} s** "
+        f"(answers: {' '.join(str(status or 'none') for status, _ in answers)}; "
+        f"p50 {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s).",
     )
 
 

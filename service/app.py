@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -54,8 +56,11 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_rate_limits_ctx)
     app.cleanup_ctx.append(_better_auth_ctx)
     app.cleanup_ctx.append(_passwords_ctx)
-    app.cleanup_ctx.append(metrics.pool_gauges(app[keys.DB]))
-    app.cleanup_ctx.append(logs.flusher_ctx)
+    db = app[keys.DB]
+    app.cleanup_ctx.append(
+        _every(metrics.POOL_REFRESH_SECONDS, lambda: metrics.refresh_pool_gauges(db))
+    )
+    app.cleanup_ctx.append(_every(logs.FLUSH_SECONDS, logs.flush))
     app.add_routes(health_routes)
     if settings.metrics_port is None and not settings.is_production:
         # Else on METRICS_PORT alone (service.metrics.listener), or nowhere.
@@ -64,6 +69,27 @@ def create_app(settings: Settings) -> web.Application:
     tasks.setup(app)
     docs.setup(app)
     return app
+
+
+def _every(
+    seconds: float, work: Callable[[], None]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that runs `work` at once, every `seconds`, and at exit."""
+
+    async def ctx(_app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                work()
+                await asyncio.sleep(seconds)
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        work()
+
+    return ctx
 
 
 async def _database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,8 +1,7 @@
 """The database constraints a client can run into, by name, and what the
 client gets for each: one table for service/errors.py, scripts/sql-review and
 the OpenAPI document. A violation not listed is a bug (500): the validators
-refuse the same values first (tests/test_limits.py).
-"""
+refuse the same values first (tests/test_limits.py)."""
 
 from __future__ import annotations
 

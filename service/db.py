@@ -61,12 +61,6 @@ RECONNECT_BACKOFF_SECONDS = 1.0
 # reaches it, and learns within a second instead of after DB_CONNECT_TIMEOUT.
 USER_WAIT_SECONDS = 1.0
 
-# The listings are planned with their values, so their NULL filters and
-# other sorts fold away (sql/queries/tasks/list_tasks.sql); the other
-# statements keep the generic plans PostgreSQL chooses, which cost no
-# planning. Through a pooler every statement is unnamed: always planned so.
-LISTING_PLANS = "force_custom_plan"
-
 # The one key of the process-wide search turns (SEARCH_CONCURRENCY).
 _EVERY_USER = uuid.UUID(int=0)
 
@@ -288,16 +282,14 @@ class Database:
             self.timeout = settings.db_statement_timeout
         self._set_local = "; ".join(f"SET LOCAL {k} = {v}" for k, v in self._timeouts.items())
         search_ms = max(1, round(settings.search_timeout * 1000))
-        custom_plans = f"SET LOCAL plan_cache_mode = {LISTING_PLANS}"
         self._search_begin = "; ".join(
-            ["BEGIN READ ONLY", custom_plans]
+            ["BEGIN READ ONLY"]
             + [
                 f"SET LOCAL {k} = {search_ms if k == 'statement_timeout' else v}"
                 for k, v in self._timeouts.items()
                 if self.pooled or k == "statement_timeout"
             ]
         )
-        self._listing_begin = f"BEGIN READ ONLY; {custom_plans}"
 
     @property
     def pool(self) -> asyncpg.Pool | None:
@@ -432,30 +424,11 @@ class Database:
             await self._release(pool, conn, user)
 
     @asynccontextmanager
-    async def listing(self) -> AsyncIterator[asyncpg.Connection | None]:
-        """A connection for a listing's statements (pass it as `conn=`): a
-        read-only transaction that plans them with their values. Through a
-        pooler, None: its unnamed statements are planned so anyway."""
-        if self.pooled:
-            yield None
-            return
-        pool, conn, user = await self._acquire()
-        try:
-            await conn.execute(self._listing_begin)
-            try:
-                yield conn
-            finally:
-                if not conn.is_closed():
-                    await conn.execute("ROLLBACK")  # it only read
-        finally:
-            await self._release(pool, conn, user)
-
-    @asynccontextmanager
     async def search(self, user: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
         """A connection for a `q` listing's statements (pass it as `conn=`):
         the user's one search turn (SearchInProgress, 429, after a short
         wait), one of the process's SEARCH_CONCURRENCY (SearchesBusy, 503),
-        then a listing's transaction whose statement_timeout is SEARCH_TIMEOUT; past
+        then a read-only transaction whose statement_timeout is SEARCH_TIMEOUT; past
         it, SearchTooBroad (422). Turns pass first come, first served; one
         whose waiter is cancelled passes on."""
         await self._take(self.search_turns, user)

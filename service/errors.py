@@ -1,12 +1,11 @@
 """The problem+json family (RFC 9457): the problems the client can act on,
-the exceptions they stand for, and their rendering. Nothing else in the
-service builds an error response; service.middlewares catches, logs and
-counts them."""
+the exceptions they stand for, and their rendering (service.middlewares
+catches, logs and counts them)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -28,22 +27,35 @@ _KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After", "Location")
 
 class Problem(Exception):
     """An error the client can act on. Raise it anywhere; the middleware
-    renders it."""
+    renders it. A subclass sets its defaults in its class statement:
+    `class Conflict(Problem, status=409, slug="conflict", title="Conflict")`."""
 
     status: int = 500
     slug: str | None = None  # None means type "about:blank"
     title: str | None = None
+    detail: str | None = None  # when the raiser gives none
+    retry_after: int | None = None  # seconds, sent as Retry-After
+    headers: Mapping[str, str] = {}  # sent by every instance, with the raiser's
+
+    def __init_subclass__(cls, **defaults: Any) -> None:
+        super().__init_subclass__()
+        for name, value in defaults.items():
+            if name not in Problem.__annotations__:
+                raise TypeError(f"{cls.__name__}: a Problem has no default {name!r}")
+            setattr(cls, name, value)
 
     def __init__(
         self,
         detail: str | None = None,
         *,
+        retry_after: int | None = None,
         status: int | None = None,
         title: str | None = None,
         slug: str | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
+        detail = self.detail if detail is None else detail
         super().__init__(detail)
         if status is not None:
             self.status = status
@@ -52,7 +64,9 @@ class Problem(Exception):
         if slug is not None:
             self.slug = slug
         self.detail = detail
-        self.headers = dict(headers or {})
+        retry_after = self.retry_after if retry_after is None else retry_after
+        retry = {} if retry_after is None else {"Retry-After": str(max(1, retry_after))}
+        self.headers = {**retry, **self.headers, **(headers or {})}
         self.extra = dict(extra or {})
 
     @property
@@ -72,53 +86,34 @@ class Problem(Exception):
         return doc
 
 
-class BadRequest(Problem):
-    status = 400
+class BadRequest(Problem, status=400): ...
 
 
-class MalformedJSON(Problem):
-    status = 400
-    slug = "malformed-json"
-    title = "Malformed JSON"
+class MalformedJSON(Problem, status=400, slug="malformed-json", title="Malformed JSON"): ...
 
 
-class RepeatedKey(MalformedJSON):
+class RepeatedKey(MalformedJSON, slug="repeated-key", title="Repeated JSON key"):
     """A JSON object that names one key twice: parsers disagree on which
     value counts, so the body is refused rather than read one way."""
 
-    slug = "repeated-key"
-    title = "Repeated JSON key"
+
+class Unauthorized(
+    Problem,
+    status=401,
+    slug="unauthorized",
+    title="Authentication required",
+    detail="A valid bearer token is required.",
+    headers={"WWW-Authenticate": 'Bearer realm="todo-api"'},
+): ...
 
 
-class Unauthorized(Problem):
-    status = 401
-    slug = "unauthorized"
-    title = "Authentication required"
-
-    def __init__(self, detail: str = "A valid bearer token is required.", **kw: Any) -> None:
-        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="todo-api"'})
-        super().__init__(detail, **kw)
+class AccountGone(Unauthorized, detail="The account for this token no longer exists."): ...
 
 
-class AccountGone(Unauthorized):
-    """A validly signed token whose account no longer exists."""
-
-    def __init__(self) -> None:
-        super().__init__("The account for this token no longer exists.")
+class Forbidden(Problem, status=403, slug="forbidden", title="Forbidden"): ...
 
 
-class Forbidden(Problem):
-    status = 403
-    slug = "forbidden"
-    title = "Forbidden"
-
-
-class TaskLimitReached(Forbidden):
-    """A create past MAX_TASKS_PER_USER."""
-
-    slug = "task-limit-reached"
-    title = "Task limit reached"
-
+class TaskLimitReached(Forbidden, slug="task-limit-reached", title="Task limit reached"):
     def __init__(self, limit: int) -> None:
         super().__init__(
             f"This account has {limit} tasks, the most it may have; delete some to add more.",
@@ -126,61 +121,43 @@ class TaskLimitReached(Forbidden):
         )
 
 
-class WrongPassword(Forbidden):
-    """A password change or an account deletion with the wrong password."""
-
-    slug = "wrong-password"
-    title = "Wrong password"
-
-    def __init__(self) -> None:
-        super().__init__("The password is incorrect.")
+class WrongPassword(
+    Forbidden, slug="wrong-password", title="Wrong password", detail="The password is incorrect."
+): ...
 
 
-class ManagedByBetterAuth(Forbidden):
-    """A password change with a Better Auth token: its password lives on
-    the Better Auth server."""
-
-    slug = "managed-by-better-auth"
-    title = "Managed by Better Auth"
-
+class ManagedByBetterAuth(Forbidden, slug="managed-by-better-auth", title="Managed by Better Auth"):
     def __init__(self, what: str) -> None:
         super().__init__(f"This account signs in with Better Auth: {what} through it.")
 
 
-class NotFound(Problem):
-    status = 404
-    title = "Not Found"
+class NotFound(Problem, status=404, title="Not Found"): ...
 
 
-class Conflict(Problem):
-    status = 409
-    slug = "conflict"
-    title = "Conflict"
+class RequestTimeout(Problem, status=408, slug="request-timeout", title="Request Timeout"): ...
 
 
-class PreconditionFailed(Problem):
-    status = 412
-    slug = "precondition-failed"
-    title = "Precondition Failed"
+class Conflict(Problem, status=409, slug="conflict", title="Conflict"): ...
 
 
-class RequestTimeout(Problem):
-    status = 408
-    slug = "request-timeout"
-    title = "Request Timeout"
+class EmailTaken(
+    Conflict,
+    slug="email-taken",
+    title="Email already registered",
+    detail="An account with this email already exists.",
+): ...
 
 
-class UnsupportedMediaType(Problem):
-    status = 415
-    title = "Unsupported Media Type"
+class PreconditionFailed(
+    Problem, status=412, slug="precondition-failed", title="Precondition Failed"
+): ...
 
 
-class Unprocessable(Problem):
+class UnsupportedMediaType(Problem, status=415, title="Unsupported Media Type"): ...
+
+
+class Unprocessable(Problem, status=422, slug="validation-error", title="Validation failed"):
     """422 with marshmallow's `{"field": ["message", ...]}` shape."""
-
-    status = 422
-    slug = "validation-error"
-    title = "Validation failed"
 
     def __init__(self, errors: Mapping[str, Any], detail: str | None = None) -> None:
         super().__init__(
@@ -189,116 +166,74 @@ class Unprocessable(Problem):
         )
 
 
-class SearchTooBroad(Unprocessable):
+class SearchTooBroad(Unprocessable, slug="search-too-broad", title="Search too broad"):
     """A `q` listing ran past SEARCH_TIMEOUT and was cancelled."""
-
-    slug = "search-too-broad"
-    title = "Search too broad"
 
     def __init__(self) -> None:
         message = "This search takes too long; narrow it: a longer q, or add filters."
         super().__init__({"q": [message]}, detail=message)
 
 
-class TooManyRequests(Problem):
-    """429: a rate limit or a per-user share of the database. `headers`
-    carries Retry-After and, for rate limits, the IETF RateLimit headers."""
-
-    status = 429
-    slug = "rate-limited"
-    title = "Too many requests"
-
-    def __init__(self, detail: str, retry_after: int, **kw: Any) -> None:
-        kw["headers"] = {"Retry-After": str(max(1, retry_after)), **(kw.get("headers") or {})}
-        super().__init__(detail, **kw)
+class TooManyRequests(Problem, status=429, slug="rate-limited", title="Too many requests"):
+    """A rate limit (its IETF RateLimit headers given by the raiser) or a
+    per-user share of the database."""
 
 
-class TooManyInFlight(TooManyRequests):
-    """429: the caller's account already holds DB_MAX_PER_USER database
-    connections and none came back within a short wait."""
-
-    slug = "too-many-in-flight"
-    title = "Too many requests in flight"
-
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__(
-            "This account has too many requests in flight at once; "
-            "retry after Retry-After seconds, or send fewer at a time.",
-            retry_after,
-        )
+class TooManyInFlight(
+    TooManyRequests,
+    slug="too-many-in-flight",
+    title="Too many requests in flight",
+    detail="This account has too many requests in flight at once; "
+    "retry after Retry-After seconds, or send fewer at a time.",
+    retry_after=1,
+):
+    """The account already holds DB_MAX_PER_USER database connections and
+    none came back within a short wait."""
 
 
-class SearchInProgress(TooManyRequests):
-    """429: the caller's previous search still runs (or waits) and did not
-    end within a short wait."""
-
-    slug = "search-in-progress"
-    title = "A search is already running"
-
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__(
-            "This account already has a search running; wait for it before searching again.",
-            retry_after,
-        )
+class SearchInProgress(
+    TooManyRequests,
+    slug="search-in-progress",
+    title="A search is already running",
+    detail="This account already has a search running; wait for it before searching again.",
+    retry_after=1,
+): ...
 
 
-class ServiceBusy(Problem):
+class ServiceBusy(
+    Problem, status=503, slug="busy", title="Service busy", retry_after=RETRY_AFTER_SECONDS
+):
     """503 at once, when waiting would only make the caller wait longer
     (e.g. the password-hashing queue is full)."""
 
-    status = 503
-    slug = "busy"
-    title = "Service busy"
 
-    def __init__(self, detail: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
-
-
-class SearchesBusy(ServiceBusy):
-    """503: this process runs SEARCH_CONCURRENCY searches and none ended
-    within a short wait."""
-
-    slug = "searches-busy"
-    title = "Searches busy"
-
-    def __init__(self) -> None:
-        super().__init__("Too many searches are running; retry after Retry-After seconds.")
+class SearchesBusy(
+    ServiceBusy,
+    slug="searches-busy",
+    title="Searches busy",
+    detail="Too many searches are running; retry after Retry-After seconds.",
+): ...
 
 
-class DatabaseUnavailable(Problem):
-    status = 503
-    slug = "database-unavailable"
-    title = "Database unavailable"
+class DatabaseUnavailable(
+    Problem,
+    status=503,
+    slug="database-unavailable",
+    title="Database unavailable",
+    detail="The database is unavailable; retry shortly.",
+    retry_after=RETRY_AFTER_SECONDS,
+): ...
 
-    def __init__(self, detail: str = "The database is unavailable; retry shortly.") -> None:
-        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-
-class PoolExhausted(DatabaseUnavailable):
-    """Every pool connection stayed busy for DB_CONNECT_TIMEOUT: the
-    database answers, the service's pool is full. Counted apart from an
+class PoolExhausted(
+    DatabaseUnavailable, detail="Every database connection is busy; retry shortly."
+):
+    """The database answers but the pool is full: counted apart from an
     outage (todo_db_errors_total{kind="pool_exhausted"})."""
-
-    def __init__(self) -> None:
-        super().__init__("Every database connection is busy; retry shortly.")
-
-
-class EmailTaken(Conflict):
-    """A sign-up with the email of a password account, in any case."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "An account with this email already exists.",
-            slug="email-taken",
-            title="Email already registered",
-        )
 
 
 # The problems service/constraints.py names, by class name.
-CONSTRAINT_PROBLEMS: dict[str, Callable[[], Problem]] = {
-    "AccountGone": AccountGone,
-    "EmailTaken": EmailTaken,
-}
+CONSTRAINT_PROBLEMS = {p.__name__: p for p in (AccountGone, EmailTaken)}
 
 
 def constraint_problem(constraint: Constraint) -> Problem:
@@ -381,9 +316,12 @@ def problem_response(problem: Problem, instance: str) -> web.Response:
     )
 
 
-def is_timeout(exc: BaseException) -> bool:
-    """A DatabaseUnavailable that is the statement timeout, not an outage."""
-    return isinstance(exc, _TIMEOUTS)
+def db_error_kind(problem: DatabaseUnavailable, exc: BaseException) -> str:
+    """The todo_db_errors_total label: a full pool is not an outage, nor a
+    statement timeout."""
+    if isinstance(problem, PoolExhausted):
+        return "pool_exhausted"
+    return "timeout" if isinstance(exc, _TIMEOUTS) else "unavailable"
 
 
 def _normalise_errors(errors: Mapping[Any, Any]) -> dict[str, Any]:

@@ -48,15 +48,12 @@ def answer_malformed_http_with_problems(
     ) -> web.StreamResponse:
         if status >= 500:
             log.error("unhandled error outside the handlers", exc_info=exc)
+            detail = "An unexpected error occurred."
         else:
             log.info("malformed HTTP request answered %d: %s", status, type(exc).__name__)
+            detail = "The request is not valid HTTP, or its headers are too large."
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot send an error")
-        detail = (
-            "The request is not valid HTTP, or its headers are too large."
-            if status < 500
-            else "An unexpected error occurred."
-        )
         response = problem_response(Problem(detail, status=status), request.path)
         response.force_close()
         # The parser's errors come with no headers: the Origin is read from

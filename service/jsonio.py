@@ -21,7 +21,6 @@ from service.errors import (
 )
 
 MAX_BODY_BYTES = 64 * 1024
-JSON_TYPES = ("application/json",)
 
 
 def _default(value: Any) -> Any:
@@ -44,12 +43,6 @@ def json_response(
     )
 
 
-def _is_json(content_type: str) -> bool:
-    return content_type in JSON_TYPES or (
-        content_type.startswith("application/") and content_type.endswith("+json")
-    )
-
-
 def has_body(request: web.Request) -> bool:
     return request.body_exists and request.content_length != 0
 
@@ -62,7 +55,10 @@ async def read_json(request: web.Request) -> Any:
         raise BadRequest(
             "This request needs a JSON body.", slug="missing-body", title="Missing body"
         )
-    if not _is_json(request.content_type):
+    content_type = request.content_type
+    if content_type != "application/json" and not (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
         raise UnsupportedMediaType("Send the body as Content-Type: application/json.")
     charset = request.charset
     if charset and charset.lower() not in ("utf-8", "utf8"):
@@ -71,7 +67,11 @@ async def read_json(request: web.Request) -> Any:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"The body is not valid JSON: {_short(exc)}") from None
+        # orjson says what and where (line, column), never more than a
+        # character of the input; kept to one line.
+        raise MalformedJSON(
+            f"The body is not valid JSON: {str(exc).splitlines()[0][:200]}"
+        ) from None
     if not _no_repeated_key(raw, data):
         _find_repeated_key(raw)
     return data
@@ -130,9 +130,3 @@ async def _body(request: web.Request) -> bytes:
             return await request.read()
     except TimeoutError:
         raise RequestTimeout("The body did not arrive in time.") from None
-
-
-def _short(exc: orjson.JSONDecodeError) -> str:
-    # orjson's message says what and where (line, column), never echoes input
-    # beyond a character; keep it to one line.
-    return str(exc).splitlines()[0][:200]

@@ -1,7 +1,5 @@
-"""Every web.AppKey and web.RequestKey of the service, in one place.
-
-It imports nothing of the service (tests/test_layers.py), so any module may
-import it; the service's own value types are named in comments."""
+"""Every web.AppKey and web.RequestKey of the service. It imports nothing of
+the service, so any module may import it; value types are named in comments."""
 
 from __future__ import annotations
 
@@ -24,20 +22,15 @@ RATE_LIMITS: web.AppKey[Any] = web.AppKey("rate_limits")  # service.ratelimit.Ra
 
 # The caller's user id, set by the auth middleware on protected routes.
 USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
-# The caller's Better Auth user id (the token's `sub`), set only for callers
-# signed in through Better Auth.
+# The caller's Better Auth user id (the token's `sub`), for Better Auth callers.
 AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
-# The caller's session (its token's `jti`), set only for the service's own
-# tokens: what POST /api/auth/signout ends.
+# The caller's session (its token's `jti`), for the service's own tokens.
 SESSION_ID: web.RequestKey[uuid.UUID] = web.RequestKey("session_id")
-# The caller's verified token (service.auth.tokens._Verified), set by the
-# auth middleware: what POST /api/auth/signout ends for a Better Auth token.
+# The caller's verified token (service.auth.tokens._Verified).
 TOKEN: web.RequestKey[Any] = web.RequestKey("token")
-# The client address (service.clients), set once per request by the
-# request-context middleware.
+# The client address (service.clients), set by the request-context middleware.
 CLIENT: web.RequestKey[str] = web.RequestKey("client")
 
-# The user the current request works for, set by the auth middleware beside
-# USER_ID: the Database reads it on every query (it has no request) to keep
-# each user within DB_MAX_PER_USER connections. None: no user (sign-up, /health).
+# The user the current request works for (None: sign-up, /health): the
+# Database, which has no request, keeps each within DB_MAX_PER_USER connections.
 ACTING_USER: ContextVar[uuid.UUID | None] = ContextVar("acting_user", default=None)

@@ -3,9 +3,7 @@ request stamped with its request id."""
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import contextlib
 import contextvars
 import json
 import logging
@@ -13,6 +11,7 @@ import os
 import re
 import sys
 import time
+import types
 from typing import Any, NamedTuple
 
 import orjson
@@ -27,23 +26,18 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
-def _install_record_factory() -> None:
-    """Stamp every record with the current request id at creation, so any
+_plain_record = logging.getLogRecordFactory()
+
+
+def _stamped_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every record stamped with the current request id at creation, so any
     handler (ours, pytest's, a library's) sees it."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "_stamps_request_id", False):
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        record.request_id = request_id_var.get()
-        return record
-
-    factory._stamps_request_id = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
+    record = _plain_record(*args, **kwargs)
+    record.request_id = request_id_var.get()
+    return record
 
 
-_install_record_factory()
+logging.setLogRecordFactory(_stamped_record)
 
 
 def printable(text: str) -> str:
@@ -148,15 +142,9 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class _Output:
-    """Where `configure` sends lines: the buffered stream and its formatter.
-    The access line skips the LogRecord and goes straight to them."""
-
-    stream: Any = None
-    formatter: JsonFormatter | TextFormatter = JsonFormatter()
-
-
-_output = _Output()
+# Where `configure` sends lines: the buffered stream and its formatter. The
+# access line skips the LogRecord and goes straight to them.
+_output = types.SimpleNamespace(stream=None, formatter=JsonFormatter())
 ACCESS = logging.getLogger("service.access")
 FLUSH_SECONDS = 0.5
 
@@ -180,8 +168,7 @@ def access_line(
     user = "" if user_id is None else f" user {user_id}"
     # The path is decoded: a %0A in it must not start a forged text line.
     msg = f"{client} {method} {printable(path)} {status}{took}{user}"
-    fields = {"method": method, "path": path, "route": route, "status": status}
-    fields["duration_ms"] = ms
+    fields = {"method": method, "path": path, "route": route, "status": status, "duration_ms": ms}
     fields["client"] = client
     if user_id is not None:
         fields["user_id"] = user_id
@@ -195,23 +182,8 @@ def access_line(
     _output.stream.write(line + "\n")
 
 
-async def flusher_ctx(_app: Any) -> Any:
-    """aiohttp cleanup_ctx: flush buffered lines twice a second and at exit."""
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            _flush()
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    _flush()
-
-
-def _flush() -> None:
+def flush() -> None:
+    """Write out the buffered lines (service.app: every FLUSH_SECONDS, and at exit)."""
     if _output.stream is not None:
         _output.stream.flush()
 

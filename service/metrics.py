@@ -6,8 +6,6 @@ one that answers the scrape sums them all (MultiProcessCollector)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -136,31 +134,14 @@ class PoolStats(Protocol):
 
 
 def refresh_pool_gauges(db: PoolStats) -> None:
+    """Every POOL_REFRESH_SECONDS (service.app) and on a scrape, so a scrape
+    answered by another worker still sees this one's pool."""
     pool = db.pool
     size = pool.get_size() if pool else 0
     idle = pool.get_idle_size() if pool else 0
     POOL_CONNECTIONS.labels("open").set(size)
     POOL_CONNECTIONS.labels("in_use").set(size - idle)
     POOL_MAX.set(db.pool_max)
-
-
-def pool_gauges(db: PoolStats) -> Callable[[web.Application], AsyncIterator[None]]:
-    """An aiohttp cleanup context that keeps this worker's pool gauges
-    fresh, so a scrape answered by another worker still sees them."""
-
-    async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                refresh_pool_gauges(db)
-                await asyncio.sleep(POOL_REFRESH_SECONDS)
-
-        task = asyncio.create_task(loop())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    return ctx
 
 
 def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -20,10 +20,9 @@ from service.clients import client_address
 from service.errors import (
     BadRequest,
     DatabaseUnavailable,
-    PoolExhausted,
     Problem,
     ServiceBusy,
-    is_timeout,
+    db_error_kind,
     problem_from_exception,
     problem_response,
 )
@@ -49,18 +48,9 @@ MAX_LIST_HEADER = 1024
 _LIST_HEADERS = ("If-Match", "If-None-Match")
 
 # Readable by the frontend's JavaScript on a cross-origin answer (API.md).
-EXPOSED_HEADERS = ", ".join(
-    (
-        "ETag",
-        "Location",
-        "Link",
-        "X-Request-ID",
-        "Retry-After",
-        "WWW-Authenticate",
-        "Idempotent-Replayed",
-        "RateLimit",
-        "RateLimit-Policy",
-    )
+EXPOSED_HEADERS = (
+    "ETag, Location, Link, X-Request-ID, Retry-After, WWW-Authenticate, "
+    "Idempotent-Replayed, RateLimit, RateLimit-Policy"
 )
 PREFLIGHT_MAX_AGE = "600"
 
@@ -77,21 +67,17 @@ def _reseed_after_fork() -> None:
 os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
-def _vary_origin(headers: Any) -> None:
-    """CORS headers depend on the Origin: shared caches must key on it."""
+def answer_headers(headers: Any, origin: str | None) -> None:
+    """What every answer carries, aiohttp's own 400s included: `Vary:
+    Origin`, nosniff, `Cache-Control: no-store` unless the handler chose one
+    (a task with its ETag, the docs), and, when `origin` is an allowed
+    origin, the CORS headers, whatever the status (shared caches must key
+    on the Origin, hence the Vary)."""
     vary = headers.get("Vary")
     if vary is None:
         headers["Vary"] = "Origin"
     elif "origin" not in vary.lower():
         headers["Vary"] = vary + ", Origin"
-
-
-def answer_headers(headers: Any, origin: str | None) -> None:
-    """What every answer carries, aiohttp's own 400s included: `Vary:
-    Origin`, nosniff, `Cache-Control: no-store` unless the handler chose one
-    (a task with its ETag, the docs), and, when `origin` is an allowed
-    origin, the CORS headers, whatever the status."""
-    _vary_origin(headers)
     headers["X-Content-Type-Options"] = "nosniff"
     if "Cache-Control" not in headers:
         headers["Cache-Control"] = "no-store"
@@ -115,18 +101,13 @@ def _preflight(request: web.Request) -> web.Response:
     return web.Response(headers=headers)
 
 
-def _request_id(request: web.Request) -> str:
-    given = request.headers.get(REQUEST_ID_HEADER)
-    if given is not None and _SANE_REQUEST_ID.match(given):
-        return given
-    # Unique, not secret: a random per-process prefix and a counter; far
-    # cheaper than a getrandom() system call per request.
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-
-
 @web.middleware
 async def request_context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    rid = _request_id(request)
+    rid = request.headers.get(REQUEST_ID_HEADER)
+    if rid is None or not _SANE_REQUEST_ID.match(rid):
+        # Unique, not secret: a random per-process prefix and a counter; far
+        # cheaper than a getrandom() system call per request.
+        rid = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
     token = request_id_var.set(rid)
     start = time.perf_counter()
     settings = request.app[keys.SETTINGS]
@@ -169,8 +150,10 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
 def refuse_bad_head(request: web.Request) -> None:
     """400 for what no handler should ever see, before any other work: a
     malformed Host (aiohttp's parser already refuses a missing or repeated
-    one, RFC 9112 section 3.2), an absolute-form target naming another
-    authority, and a list header over MAX_LIST_HEADER."""
+    one, RFC 9112 section 3.2), an absolute-form target (`GET
+    http://a.example/api/tasks`, section 3.2.2: aiohttp takes the URL's
+    scheme, host and userinfo from it) naming another authority than Host's
+    or PUBLIC_URL's, and a list header over MAX_LIST_HEADER."""
     host = request.headers.get("Host")
     if host is not None and host not in _GOOD_HOSTS:
         match = _HOST.fullmatch(host) if len(host) <= _MAX_HOST else None
@@ -181,30 +164,20 @@ def refuse_bad_head(request: web.Request) -> None:
         if len(_GOOD_HOSTS) < MAX_GOOD_HOSTS:
             _GOOD_HOSTS.add(host)
     if request.raw_path[:1] != "/":
-        _refuse_other_authority(request, host)
+        public = request.app[keys.SETTINGS].public_url
+        allowed = {(host or "").lower()}
+        if public:
+            allowed.add(public.partition("://")[2].partition("/")[0].lower())
+        if request.url.raw_authority.lower() not in allowed:
+            raise BadRequest(
+                "The request target names another host than the Host header.",
+                slug="bad-target",
+                title="Bad request target",
+            )
     for name in _LIST_HEADERS:
         value = request.headers.get(name)
         if value is not None and len(value) > MAX_LIST_HEADER:
             raise BadRequest(f"{name} is over {MAX_LIST_HEADER} bytes.", slug="header-too-large")
-
-
-def _refuse_other_authority(request: web.Request, host: str | None) -> None:
-    """An absolute-form target (`GET http://a.example/api/tasks`, RFC 9112
-    section 3.2.2) makes aiohttp take the URL's scheme, host and userinfo from
-    it: it must name the Host header's authority, or PUBLIC_URL's."""
-    authority = request.url.raw_authority.lower()
-    public = request.app[keys.SETTINGS].public_url
-    if authority == (host or "").lower() or (public and authority == _authority(public)):
-        return
-    raise BadRequest(
-        "The request target names another host than the Host header.",
-        slug="bad-target",
-        title="Bad request target",
-    )
-
-
-def _authority(url: str) -> str:
-    return url.partition("://")[2].partition("/")[0].lower()
 
 
 def public_url(request: web.Request, rel_url: Any) -> str:
@@ -238,7 +211,7 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
             # Shed load (ServiceBusy) has its own metric; a line each would
             # cost more than the answer.
             if isinstance(problem, DatabaseUnavailable):
-                metrics.DB_ERRORS.labels(_db_error_kind(problem, exc)).inc()
+                metrics.DB_ERRORS.labels(db_error_kind(problem, exc)).inc()
             log.warning(
                 "%s %s answered %d: %s",
                 request.method,
@@ -247,10 +220,3 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 type(exc).__name__,
             )
         return problem_response(problem, request.path)
-
-
-def _db_error_kind(problem: DatabaseUnavailable, exc: BaseException) -> str:
-    """The todo_db_errors_total label: a full pool is not an outage."""
-    if isinstance(problem, PoolExhausted):
-        return "pool_exhausted"
-    return "timeout" if is_timeout(exc) else "unavailable"

@@ -1,8 +1,5 @@
-"""The rate limits of API.md "Limits": sign-in failures per account,
-sign-up and sign-in attempts per client address (and per IPv6 /48),
-authenticated requests per user. Fixed windows of the `limits` library, in
-this process (memory://) or in Redis (redis://, shared by every process).
-
+"""The rate limits of API.md "Limits": fixed windows of the `limits` library,
+in this process (memory://) or in Redis (redis://, shared by every process).
 While Redis is down the per-user limit counts in memory and the auth limits
 answer 503, since a lockout counted per process multiplies (docs/limits.md)."""
 
@@ -70,9 +67,8 @@ class LocalCounters(Storage):
         return self.count(key, expiry, amount)[0]
 
     def count(self, key: Hashable, expiry: float, amount: int = 1) -> tuple[int, float]:
-        """Add `amount` to the key's window, opening one of `expiry` seconds if
-        there is none: (its count, when it ends). incr() without the limiter
-        around it, for the per-user limit (key: a tuple, no string built)."""
+        """incr() without the limiter around it, for the per-user limit (key:
+        a tuple, no string built): the window's count and when it ends."""
         now = time.time()
         window = self._windows.get(key)
         if window is None or window[1] <= now:
@@ -185,8 +181,6 @@ class RateLimits:
     def _count_in(
         self, counters: LocalCounters, item: RateLimitItem, user_id: uuid.UUID, client: str
     ) -> None:
-        """The per-user limit counted in this process: one synchronous call,
-        keyed by the UUID itself."""
         count, ends = counters.count((PER_USER, user_id), item.get_expiry())
         if count > item.amount:
             self._raise_429(item, PER_USER, f"user {user_id}", client, ends)
@@ -231,7 +225,7 @@ class RateLimits:
         busy = "Signing up and in is briefly unavailable; retry shortly."
         wait = self._retry_storage_at - time.monotonic()
         if self._fallback is not None and wait > 0:
-            raise ServiceBusy(busy, math.ceil(wait))
+            raise ServiceBusy(busy, retry_after=math.ceil(wait))
         try:
             allowed = await self._limiter.hit(item, name, key)
             self._storage_answered()
@@ -239,12 +233,11 @@ class RateLimits:
                 await self._refuse(item, name, key, who, client)
         except _STORAGE_ERRORS as exc:
             self._storage_failed(exc)
-            raise ServiceBusy(busy, math.ceil(STORAGE_DOWN_SECONDS)) from None
+            raise ServiceBusy(busy, retry_after=math.ceil(STORAGE_DOWN_SECONDS)) from None
 
     async def _refuse(
         self, item: RateLimitItem, name: str, key: str, who: str, client: str
     ) -> None:
-        """Raise the 429 for `name`, with when its window ends."""
         stats = await self._limiter.get_window_stats(item, name, key)
         self._raise_429(item, name, who, client, stats.reset_time)
 
@@ -265,7 +258,7 @@ class RateLimits:
         raise TooManyRequests(
             f"{_DETAILS[name]} (at most {item.amount} per {_period(item)}); "
             f"retry in {seconds} seconds.",
-            seconds,
+            retry_after=seconds,
             headers={
                 "RateLimit-Policy": f'"{name}";q={item.amount};w={item.get_expiry()}',
                 "RateLimit": f'"{name}";r=0;t={seconds}',
@@ -273,9 +266,8 @@ class RateLimits:
         )
 
     def _storage_failed(self, exc: BaseException) -> LocalCounters:
-        """Redis did not answer: not tried again for STORAGE_DOWN_SECONDS;
-        the first failure of an outage is logged and starts the fallback.
-        The outage's counters."""
+        """Redis did not answer: not tried again for STORAGE_DOWN_SECONDS; the
+        first failure of an outage logs and starts the outage's counters."""
         self._retry_storage_at = time.monotonic() + STORAGE_DOWN_SECONDS
         if self._fallback is None:
             self._fallback = LocalCounters()

@@ -58,6 +58,12 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def assert_session_ended(client, token: str, path: str = TASKS) -> None:
+    """`token` was signed out: `path` answers it 401 session-ended."""
+    body = await problem(await client.get(path, headers=bearer(token)), 401)
+    assert body["type"].endswith("/session-ended")
+
+
 async def user_token(client, email="ann@example.com") -> User:
     """Sign up a user; their id and token."""
     body = await signup(client, email=email)
@@ -175,3 +181,29 @@ class DatabaseLock:
             await self.tx.rollback()
         await self.conn.close()
         await self.observer.close()
+
+
+AUTO_EXPLAIN = (
+    "LOAD 'auto_explain'",
+    "SET auto_explain.log_min_duration = 0",
+    "SET auto_explain.log_nested_statements = on",
+    "SET auto_explain.log_format = json",
+    "SET auto_explain.log_buffers = on",
+    "SET client_min_messages = log",
+)
+
+
+def listing_plan(conn, statement, analyze: bool = False) -> tuple[dict, list]:
+    """(the plan PostgreSQL ran for the query inside list_tasks(), migration
+    0021, when `statement` called it; the statement's rows). auto_explain
+    reports it as the function runs it, with the function's own plan mode."""
+    messages: list[str] = []
+    conn.add_notice_handler(lambda diag: messages.append(diag.message_primary))
+    for setting in (*AUTO_EXPLAIN, f"SET auto_explain.log_analyze = {'on' if analyze else 'off'}"):
+        conn.execute(setting)
+    rows = conn.execute(statement).fetchall()
+    conn.execute("SET client_min_messages = notice")
+    plans = [json.loads(m.partition("plan:\n")[2]) for m in messages if "plan:\n" in m]
+    inside = [p for p in plans if p["Query Text"].lstrip().startswith("SELECT tasks.*")]
+    assert len(inside) == 1, [p["Query Text"][:60] for p in plans]
+    return inside[0], rows

@@ -13,6 +13,8 @@ from service.sqlfiles import placeholders
 from tests.conftest import MIGRATIONS_DIR, make_settings
 
 QUERIES = load_queries(DEFAULT_SQL_DIR / "queries")
+# The listing's statement, inside list_tasks().
+LISTING_FUNCTION = (MIGRATIONS_DIR / "0021.list_tasks_function.sql").read_text()
 
 
 def test_every_query_file_loads_with_its_name_and_shape():
@@ -43,7 +45,7 @@ def test_the_listings_order_by_every_sort_the_api_resolves():
     canonical = {TaskListQuerySchema().load({"sort": sort})["sort"] for sort in SORTS}
     assert len(canonical) == 10
     for sort in canonical:
-        assert f"CASE $2::text WHEN '{sort}' THEN" in QUERIES["list_tasks"].sql, sort
+        assert f"CASE $2::text WHEN '{sort}' THEN" in LISTING_FUNCTION, sort
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
@@ -271,16 +273,15 @@ async def test_the_tag_index_finds_what_lower_says_is_the_same_tag(settings):
 
 
 async def test_a_listing_is_planned_with_its_values_and_nothing_else_is(settings):
-    # The plan mode tests/tasks/test_query_plans.py proves the listings with.
-    from service.db import LISTING_PLANS
-
+    # list_tasks() carries the plan mode tests/tasks/test_query_plans.py
+    # proves the listing with; every session keeps PostgreSQL's own.
     db = Database(settings, QUERIES)
     show = "SELECT current_setting('plan_cache_mode')"
-    async with db.listing() as conn:
-        assert await conn.fetchval(show) == LISTING_PLANS
-    async with db.search(uuid.uuid4()) as conn:
-        assert await conn.fetchval(show) == LISTING_PLANS
     async with db.transaction() as conn:
+        config = await conn.fetchval("SELECT proconfig FROM pg_proc WHERE proname = 'list_tasks'")
+        assert config == ["plan_cache_mode=force_custom_plan"]
+        assert await conn.fetchval(show) == "auto"
+    async with db.search(uuid.uuid4()) as conn:
         assert await conn.fetchval(show) == "auto"
     await db.close()
 

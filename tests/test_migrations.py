@@ -4,10 +4,12 @@ database refusing bad rows on its own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import shutil
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,6 +133,15 @@ def test_several_replicas_may_migrate_at_once(empty_database):
 # --- the database's own rules, with the application bypassed --------------
 
 
+@contextlib.asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
 @pytest.fixture
 async def conn(migrated_database):
     connection = await asyncpg.connect(migrated_database)
@@ -151,7 +162,7 @@ async def make_user(conn, email="ann@example.com", name="Ann") -> str:
 
 
 async def refused_by(conn, query: str, *args) -> str:
-    """Run an INSERT the database must refuse with a CHECK; the constraint's name."""
+    """Run a statement the database must refuse with a CHECK; the constraint's name."""
     with pytest.raises(asyncpg.CheckViolationError) as info:
         await conn.execute(query, *args)
     return info.value.constraint_name
@@ -435,11 +446,9 @@ async def test_ending_a_better_auth_token_cleans_up_to_ten_long_expired_ones(con
 
 
 async def test_an_ended_token_is_named_by_a_sha256_digest(conn):
-    with pytest.raises(asyncpg.CheckViolationError) as info:
-        await conn.execute(
-            "INSERT INTO better_auth_ended_tokens VALUES ($1, now())", b"short digest"
-        )
-    assert info.value.constraint_name == "better_auth_ended_tokens_token_digest_check"
+    insert = "INSERT INTO better_auth_ended_tokens VALUES ($1, now())"
+    constraint = await refused_by(conn, insert, b"short digest")
+    assert constraint == "better_auth_ended_tokens_token_digest_check"
 
 
 async def _until_blocked(observer, blocked) -> None:
@@ -461,25 +470,19 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database, tm
     up_to_0004 = migrations_up_to("0004", tmp_path)
     applied = migrate(empty_database, up_to_0004)
     assert applied[-1] == "0004.link_better_auth_accounts"
-    conn = await asyncpg.connect(empty_database)
-    try:
+    async with connected(empty_database) as conn:
         ann = await make_user(conn)
         linked = await make_linked(conn, email="ann@example.com")
         for owner in (ann, linked):
             await conn.execute("INSERT INTO tasks (user_id, title) VALUES ($1, 't')", owner)
-    finally:
-        await conn.close()
 
     rollback(empty_database, up_to_0004)
-    conn = await asyncpg.connect(empty_database)
-    try:
+    async with connected(empty_database) as conn:
         assert await conn.fetchval("SELECT array_agg(id) FROM users") == [ann]
         assert await conn.fetchval("SELECT array_agg(DISTINCT user_id) FROM tasks") == [ann]
         with pytest.raises(asyncpg.UniqueViolationError) as info:
             await make_user(conn, email="ANN@example.com")
         assert info.value.constraint_name == "users_email_lower_key"
-    finally:
-        await conn.close()
     assert migrate(empty_database, up_to_0004) == ["0004.link_better_auth_accounts"]
 
 
@@ -489,8 +492,7 @@ async def test_rolling_0004_back_deletes_linked_accounts_only(empty_database, tm
 async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database, tmp_path):
     up_to_0004 = migrations_up_to("0004", tmp_path)
     migrate(empty_database, up_to_0004)
-    conn = await asyncpg.connect(empty_database)
-    try:
+    async with connected(empty_database) as conn:
         ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
         await make_linked(conn)  # no tasks: gets its counters at its first create
         await conn.execute(
@@ -510,15 +512,12 @@ async def test_0005_counts_the_tasks_already_there_and_rolls_back(empty_database
         # 130 = 64 x 2 + 2: the first two stripes count one more; bob's one
         # task makes one row (none at 0).
         assert stripes == {ann: [3, 3] + [2] * 62, bob: [1]}
-        with pytest.raises(asyncpg.CheckViolationError) as info:
-            await conn.execute("UPDATE task_counts SET task_total = -1 WHERE user_id = $1", bob)
-        assert info.value.constraint_name == "task_counts_task_total_check"
+        update = "UPDATE task_counts SET task_total = -1 WHERE user_id = $1"
+        assert await refused_by(conn, update, bob) == "task_counts_task_total_check"
 
         assert rollback(empty_database, up_to_0005) == ["0005.count_tasks_per_user"]
         assert schema(empty_database) == before
         assert await conn.fetchval("SELECT count(*) FROM tasks") == 131
-    finally:
-        await conn.close()
 
 
 # --- 0020: one task counter per account ---------------------------------------
@@ -546,8 +545,7 @@ async def stripe_sums(conn) -> dict[str, int]:
 async def test_0020_carries_the_stripes_over_to_one_counter_and_back(empty_database, tmp_path):
     up_to_0019 = migrations_up_to("0019", tmp_path)
     migrate(empty_database, up_to_0019)
-    conn = await asyncpg.connect(empty_database)
-    try:
+    async with connected(empty_database) as conn:
         ann, bob = await make_user(conn), await make_user(conn, email="bob@example.com")
         linked = await make_linked(conn)  # no tasks: no stripe
         for owner, count in ((ann, 130), (bob, 3)):
@@ -573,9 +571,8 @@ async def test_0020_carries_the_stripes_over_to_one_counter_and_back(empty_datab
         carol = await make_user(conn, email="carol@example.com")  # counted from the start
         assert (await totals(conn))[carol] == 0
         await conn.execute("DELETE FROM users WHERE id = $1", carol)  # and gone with it
-        with pytest.raises(asyncpg.CheckViolationError) as info:
-            await conn.execute("UPDATE task_totals SET task_total = -1 WHERE user_id = $1", bob)
-        assert info.value.constraint_name == "task_totals_task_total_check"
+        update = "UPDATE task_totals SET task_total = -1 WHERE user_id = $1"
+        assert await refused_by(conn, update, bob) == "task_totals_task_total_check"
 
         assert rollback(empty_database, up_to_0020) == ["0020.one_task_counter_per_account"]
         assert schema(empty_database) == before
@@ -589,16 +586,13 @@ async def test_0020_carries_the_stripes_over_to_one_counter_and_back(empty_datab
 
         assert migrate(empty_database, up_to_0020) == ["0020.one_task_counter_per_account"]
         assert await totals(conn) == {ann: 130, bob: 3, linked: 1}
-    finally:
-        await conn.close()
 
 
 async def test_0020_counts_the_tasks_themselves_not_what_the_stripes_missed(
     empty_database, tmp_path
 ):
     migrate(empty_database, migrations_up_to("0019", tmp_path))
-    conn = await asyncpg.connect(empty_database)
-    try:
+    async with connected(empty_database) as conn:
         ann = await make_user(conn)
         # A DBA's import the previous release never counted (no stripe).
         await conn.execute(
@@ -608,8 +602,6 @@ async def test_0020_counts_the_tasks_themselves_not_what_the_stripes_missed(
         assert await stripe_sums(conn) == {}
         migrate(empty_database, migrations_up_to("0020", tmp_path))
         assert await totals(conn) == {ann: 4}
-    finally:
-        await conn.close()
 
 
 async def test_0020_counts_a_task_written_while_it_runs(empty_database, tmp_path):
@@ -690,8 +682,7 @@ async def test_0009_sets_colliding_accounts_aside_and_says_which_kept_the_addres
 ):
     up_to_0008 = migrations_up_to("0008", tmp_path)
     migrate(empty_database, up_to_0008)
-    conn = await asyncpg.connect(empty_database)
-    try:
+    async with connected(empty_database) as conn:
         # Distinct under 0004's lower(email), one address under 0009's rule.
         first = await make_user(conn, email="jos\u00e9@example.com")  # composed
         second = await make_user(conn, email="JOSE\u0301@example.com")  # decomposed
@@ -723,5 +714,3 @@ async def test_0009_sets_colliding_accounts_aside_and_says_which_kept_the_addres
         assert rollback(empty_database, up_to_0009) == ["0009.unique_email_in_any_unicode_form"]
         assert schema(empty_database) == before
         assert await conn.fetchval("SELECT count(*) FROM users") == 5
-    finally:
-        await conn.close()

@@ -41,6 +41,16 @@ def app_with(database_url: str, **env: str):
     return create_app(make_settings(DATABASE_URL=database_url, **env))
 
 
+@pytest.fixture
+def client_with(aiohttp_client, migrated_database):
+    """The app on the test database with these settings, under aiohttp_client."""
+
+    async def make(**env: str):
+        return await aiohttp_client(app_with(migrated_database, **env))
+
+    return make
+
+
 async def signin(client, email: str, password: str, **kw):
     return await client.post("/api/auth/signin", json={"email": email, "password": password}, **kw)
 
@@ -58,8 +68,8 @@ def assert_rate_limited(resp, policy: str, quota: int, window: int) -> int:
 # --- sign-in failures per account ---------------------------------------------
 
 
-async def test_a_locked_account_refuses_even_the_right_password(aiohttp_client, migrated_database):
-    client = await aiohttp_client(app_with(migrated_database, **LOCKOUT))
+async def test_a_locked_account_refuses_even_the_right_password(client_with):
+    client = await client_with(**LOCKOUT)
     await signup(client, "ann@example.com", PASSWORD)
     await signup(client, "bob@example.com", PASSWORD)
     for _ in range(3):
@@ -96,10 +106,8 @@ async def test_a_locked_account_costs_no_password_hashing(aiohttp_client, migrat
         await problem(await signin(client, "ann@example.com", PASSWORD), 429)
 
 
-async def test_signing_in_starts_the_failures_over(aiohttp_client, migrated_database):
-    client = await aiohttp_client(
-        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="3/minute")
-    )
+async def test_signing_in_starts_the_failures_over(client_with):
+    client = await client_with(RATE_LIMIT_SIGNIN_FAILURES="3/minute")
     await signup(client, "ann@example.com", PASSWORD)
     for _ in range(3):
         for _ in range(2):
@@ -110,10 +118,8 @@ async def test_signing_in_starts_the_failures_over(aiohttp_client, migrated_data
     await problem(await signin(client, "ann@example.com", PASSWORD), 429)
 
 
-async def test_the_failures_of_an_unknown_email_are_counted_alike(
-    aiohttp_client, migrated_database
-):
-    client = await aiohttp_client(app_with(migrated_database, **LOCKOUT))
+async def test_the_failures_of_an_unknown_email_are_counted_alike(client_with):
+    client = await client_with(**LOCKOUT)
     for _ in range(3):
         assert (await signin(client, "nobody@example.com", WRONG)).status == 401
     await problem(await signin(client, "nobody@example.com", WRONG), 429)
@@ -141,14 +147,10 @@ async def dotted_reaches_plain(database_url: str) -> None:
 
 
 async def test_every_spelling_the_database_takes_shares_the_accounts_lockout(
-    aiohttp_client, migrated_database
+    client_with, migrated_database
 ):
-    client = await aiohttp_client(
-        app_with(
-            migrated_database,
-            RATE_LIMIT_SIGNIN_FAILURES="4/minute",
-            TRUSTED_PROXIES="127.0.0.1/32",
-        )
+    client = await client_with(
+        RATE_LIMIT_SIGNIN_FAILURES="4/minute", TRUSTED_PROXIES="127.0.0.1/32"
     )
     await signup(client, PLAIN, PASSWORD)
     await dotted_reaches_plain(migrated_database)
@@ -175,11 +177,9 @@ async def test_every_spelling_the_database_takes_shares_the_accounts_lockout(
 
 
 async def test_password_checks_count_on_the_sign_in_lockout_of_their_account(
-    aiohttp_client, migrated_database
+    client_with, migrated_database
 ):
-    client = await aiohttp_client(
-        app_with(migrated_database, RATE_LIMIT_SIGNIN_FAILURES="3/minute")
-    )
+    client = await client_with(RATE_LIMIT_SIGNIN_FAILURES="3/minute")
     token = (await signup(client, PLAIN, PASSWORD))["access_token"]
     await dotted_reaches_plain(migrated_database)
     change = {"current_password": WRONG, "new_password": "another horse battery"}
@@ -281,17 +281,12 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
     assert set(clients[8:]) == {"127.0.0.2"}  # junk: the last hop we trust
 
 
-async def test_an_ipv6_48_has_its_own_limit_above_its_64s(
-    aiohttp_client, migrated_database, caplog
-):
+async def test_an_ipv6_48_has_its_own_limit_above_its_64s(client_with, caplog):
     caplog.set_level(logging.WARNING, "service.ratelimit")
-    client = await aiohttp_client(
-        app_with(
-            migrated_database,
-            RATE_LIMIT_AUTH_PER_IP="2/minute",
-            RATE_LIMIT_AUTH_PER_IPV6_48="3/minute",
-            TRUSTED_PROXIES="127.0.0.1/32",
-        )
+    client = await client_with(
+        RATE_LIMIT_AUTH_PER_IP="2/minute",
+        RATE_LIMIT_AUTH_PER_IPV6_48="3/minute",
+        TRUSTED_PROXIES="127.0.0.1/32",
     )
 
     async def attempt(forwarded: str):
@@ -351,10 +346,8 @@ def test_ipv4_clients_of_a_dual_stack_listener_are_each_their_own_address(migrat
 # --- requests per user ----------------------------------------------------------
 
 
-async def test_one_users_requests_are_refused_while_another_is_served(
-    aiohttp_client, migrated_database
-):
-    client = await aiohttp_client(app_with(migrated_database, RATE_LIMIT_PER_USER="5/minute"))
+async def test_one_users_requests_are_refused_while_another_is_served(client_with):
+    client = await client_with(RATE_LIMIT_PER_USER="5/minute")
     ann = (await signup(client, "ann@example.com", PASSWORD))["access_token"]
     bob = (await signup(client, "bob@example.com", PASSWORD))["access_token"]
     for _ in range(5):
@@ -368,8 +361,8 @@ async def test_one_users_requests_are_refused_while_another_is_served(
     assert (await client.get("/health")).status == 200
 
 
-async def test_the_ratelimit_headers_are_exposed_to_the_frontend(aiohttp_client, migrated_database):
-    client = await aiohttp_client(app_with(migrated_database, RATE_LIMIT_PER_USER="1/minute"))
+async def test_the_ratelimit_headers_are_exposed_to_the_frontend(client_with):
+    client = await client_with(RATE_LIMIT_PER_USER="1/minute")
     ann = (await signup(client, "ann@example.com", PASSWORD))["access_token"]
     origin = {"Origin": "http://localhost:3000"}
     await client.get("/api/tasks", headers={**bearer(ann), **origin})
@@ -382,13 +375,9 @@ async def test_the_ratelimit_headers_are_exposed_to_the_frontend(aiohttp_client,
 # --- logs ---------------------------------------------------------------------
 
 
-async def test_failed_sign_ins_and_429s_are_warnings_without_the_email(
-    aiohttp_client, migrated_database, caplog
-):
+async def test_failed_sign_ins_and_429s_are_warnings_without_the_email(client_with, caplog):
     caplog.set_level(logging.INFO)
-    client = await aiohttp_client(
-        app_with(migrated_database, **LOCKOUT, RATE_LIMIT_PER_USER="1/minute")
-    )
+    client = await client_with(**LOCKOUT, RATE_LIMIT_PER_USER="1/minute")
     token = (await signup(client, "ann@example.com", PASSWORD))["access_token"]
     for _ in range(4):
         await signin(client, "ann@example.com", WRONG)
@@ -497,15 +486,11 @@ def test_the_workers_of_one_service_share_the_counts_through_redis(migrated_data
     assert statuses.count(429) == 20
 
 
-async def test_an_unreachable_redis_fails_auth_closed_and_serves_users(
-    aiohttp_client, migrated_database, caplog
-):
+async def test_an_unreachable_redis_fails_auth_closed_and_serves_users(client_with, caplog):
     caplog.set_level(logging.INFO, "service.ratelimit")
-    memory = await aiohttp_client(app_with(migrated_database))
+    memory = await client_with()
     token = (await signup(memory, "ann@example.com", PASSWORD))["access_token"]
-    down = await aiohttp_client(
-        app_with(migrated_database, RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{free_port()}/0")
-    )
+    down = await client_with(RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{free_port()}/0")
     resp = await signin(down, "ann@example.com", PASSWORD)
     await problem(resp, 503)
     assert int(resp.headers["Retry-After"]) >= 1
@@ -527,19 +512,16 @@ def sample(name: str) -> float:
 
 
 async def test_while_redis_is_unreachable_the_per_user_limit_counts_in_memory(
-    aiohttp_client, migrated_database, redis_prefix, caplog
+    client_with, redis_prefix, caplog
 ):
     caplog.set_level(logging.INFO, "service.ratelimit")
     link = TcpProxy("127.0.0.1", 6379)  # the real Redis, through a link the test cuts
     await link.start()
     try:
-        client = await aiohttp_client(
-            app_with(
-                migrated_database,
-                RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{link.port}/0",
-                RATE_LIMIT_KEY_PREFIX=redis_prefix,
-                RATE_LIMIT_PER_USER="3/minute",
-            )
+        client = await client_with(
+            RATE_LIMIT_STORAGE=f"redis://127.0.0.1:{link.port}/0",
+            RATE_LIMIT_KEY_PREFIX=redis_prefix,
+            RATE_LIMIT_PER_USER="3/minute",
         )
         session = await signup(client, "ann@example.com", PASSWORD)
         ann, ann_id = session["access_token"], session["user"]["id"]

@@ -141,32 +141,28 @@ def test_bcrypt_rounds_below_ten_only_in_test():
     assert Settings.from_mapping({"APP_ENV": "test", "BCRYPT_ROUNDS": "4"}).bcrypt_rounds == 4
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("APP_ENV", "staging", "APP_ENV must be one of"),
-        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL scheme .mysql. is not one of"),
-        ("DATABASE_URL", "postgresql://host", "DATABASE_URL names no database"),
-        ("FRONTEND_URL", "localhost:3000", "FRONTEND_URL"),
-        ("FRONTEND_URL", "https://app.example.com/path", "FRONTEND_URL"),
-        ("JWT_TTL_SECONDS", "soon", "JWT_TTL_SECONDS must be a whole number"),
-        ("JWT_TTL_SECONDS", "0", "JWT_TTL_SECONDS must be between"),
-        ("DB_POOL_MAX", "0", "DB_POOL_MAX must be between"),
-        ("DB_POOL_MIN", "30", "DB_POOL_MIN must not be greater"),
-        ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
-        ("LOG_FORMAT", "xml", "LOG_FORMAT"),
-        ("METRICS_PORT", "metrics", "METRICS_PORT must be a port number"),
-        ("METRICS_PORT", "70000", "METRICS_PORT must be between 1 and 65535"),
-        ("DB_STATEMENT_TIMEOUT", "-1", "DB_STATEMENT_TIMEOUT"),
-        ("SQL_DIR", "/nonexistent", "SQL_DIR"),
-        ("CLIENT_HEADER_TIMEOUT", "0", "CLIENT_HEADER_TIMEOUT must be between"),
-        ("CLIENT_BODY_TIMEOUT", "soon", "CLIENT_BODY_TIMEOUT must be a number"),
-        ("KEEPALIVE_TIMEOUT", "7200", "KEEPALIVE_TIMEOUT must be between"),
-    ],
-)
-def test_a_bad_setting_names_itself(name, value, message):
-    with pytest.raises(SettingsError, match=message):
-        Settings.from_mapping({**PROD, name: value})
+# Each answered with a SettingsError naming it (test_a_bad_setting_names_itself,
+# with those of issues 13 and 25 below).
+BAD_SETTINGS = [
+    ("APP_ENV", "staging", "APP_ENV must be one of"),
+    ("DATABASE_URL", "mysql://x/y", "DATABASE_URL scheme .mysql. is not one of"),
+    ("DATABASE_URL", "postgresql://host", "DATABASE_URL names no database"),
+    ("FRONTEND_URL", "localhost:3000", "FRONTEND_URL"),
+    ("FRONTEND_URL", "https://app.example.com/path", "FRONTEND_URL"),
+    ("JWT_TTL_SECONDS", "soon", "JWT_TTL_SECONDS must be a whole number"),
+    ("JWT_TTL_SECONDS", "0", "JWT_TTL_SECONDS must be between"),
+    ("DB_POOL_MAX", "0", "DB_POOL_MAX must be between"),
+    ("DB_POOL_MIN", "30", "DB_POOL_MIN must not be greater"),
+    ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+    ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+    ("METRICS_PORT", "metrics", "METRICS_PORT must be a port number"),
+    ("METRICS_PORT", "70000", "METRICS_PORT must be between 1 and 65535"),
+    ("DB_STATEMENT_TIMEOUT", "-1", "DB_STATEMENT_TIMEOUT"),
+    ("SQL_DIR", "/nonexistent", "SQL_DIR"),
+    ("CLIENT_HEADER_TIMEOUT", "0", "CLIENT_HEADER_TIMEOUT must be between"),
+    ("CLIENT_BODY_TIMEOUT", "soon", "CLIENT_BODY_TIMEOUT must be a number"),
+    ("KEEPALIVE_TIMEOUT", "7200", "KEEPALIVE_TIMEOUT must be between"),
+]
 
 
 # --- database protection (issue 13) ---------------------------------------------
@@ -184,20 +180,14 @@ def test_the_database_limits_are_read():
     assert (s.db_max_per_user, s.max_tasks_per_user) == (20, 50)
 
 
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("DB_MAX_PER_USER", "0", "DB_MAX_PER_USER must be between 1 and"),
-        ("DB_MAX_PER_USER", "half", "DB_MAX_PER_USER must be a whole number"),
-        ("DB_MAX_PER_USER", "21", r"DB_MAX_PER_USER must not be greater than DB_POOL_MAX \(20\)"),
-        ("MAX_TASKS_PER_USER", "0", "MAX_TASKS_PER_USER must be between 1 and"),
-        ("MAX_TASKS_PER_USER", "10k", "MAX_TASKS_PER_USER must be a whole number"),
-        ("MAX_TASKS_PER_USER", "3000000000", "MAX_TASKS_PER_USER must be between"),
-    ],
-)
-def test_a_bad_database_limit_names_itself(name, value, message):
-    with pytest.raises(SettingsError, match=message):
-        Settings.from_mapping({**PROD, name: value})
+BAD_DATABASE_LIMITS = [
+    ("DB_MAX_PER_USER", "0", "DB_MAX_PER_USER must be between 1 and"),
+    ("DB_MAX_PER_USER", "half", "DB_MAX_PER_USER must be a whole number"),
+    ("DB_MAX_PER_USER", "21", r"DB_MAX_PER_USER must not be greater than DB_POOL_MAX \(20\)"),
+    ("MAX_TASKS_PER_USER", "0", "MAX_TASKS_PER_USER must be between 1 and"),
+    ("MAX_TASKS_PER_USER", "10k", "MAX_TASKS_PER_USER must be a whole number"),
+    ("MAX_TASKS_PER_USER", "3000000000", "MAX_TASKS_PER_USER must be between"),
+]
 
 
 # --- bounded searches (issue 25) ------------------------------------------------
@@ -216,19 +206,21 @@ def test_search_timeout_is_a_duration(value, seconds):
     assert (s.search_timeout, s.search_concurrency) == (seconds, 4)
 
 
+BAD_SEARCH_SETTINGS = [
+    ("SEARCH_TIMEOUT", "fast", "SEARCH_TIMEOUT must be a duration like 300ms"),
+    ("SEARCH_TIMEOUT", "300 min", "SEARCH_TIMEOUT must be a duration"),
+    ("SEARCH_TIMEOUT", "-1s", "SEARCH_TIMEOUT must be a duration"),
+    ("SEARCH_TIMEOUT", "0ms", "SEARCH_TIMEOUT must be between"),
+    ("SEARCH_TIMEOUT", "5s", r"must be shorter than DB_STATEMENT_TIMEOUT \(5.0 s\)"),
+    ("SEARCH_CONCURRENCY", "0", "SEARCH_CONCURRENCY must be between 1 and"),
+    ("SEARCH_CONCURRENCY", "one", "SEARCH_CONCURRENCY must be a whole number"),
+]
+
+
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("SEARCH_TIMEOUT", "fast", "SEARCH_TIMEOUT must be a duration like 300ms"),
-        ("SEARCH_TIMEOUT", "300 min", "SEARCH_TIMEOUT must be a duration"),
-        ("SEARCH_TIMEOUT", "-1s", "SEARCH_TIMEOUT must be a duration"),
-        ("SEARCH_TIMEOUT", "0ms", "SEARCH_TIMEOUT must be between"),
-        ("SEARCH_TIMEOUT", "5s", r"must be shorter than DB_STATEMENT_TIMEOUT \(5.0 s\)"),
-        ("SEARCH_CONCURRENCY", "0", "SEARCH_CONCURRENCY must be between 1 and"),
-        ("SEARCH_CONCURRENCY", "one", "SEARCH_CONCURRENCY must be a whole number"),
-    ],
+    ("name", "value", "message"), BAD_SETTINGS + BAD_DATABASE_LIMITS + BAD_SEARCH_SETTINGS
 )
-def test_a_bad_search_setting_names_itself(name, value, message):
+def test_a_bad_setting_names_itself(name, value, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_mapping({**PROD, name: value})
 
@@ -353,15 +345,15 @@ def test_a_rate_limit_is_n_per_period(value, amount, seconds):
     assert (item.amount, item.get_expiry()) == (amount, seconds)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "RATE_LIMIT_SIGNIN_FAILURES",
-        "RATE_LIMIT_AUTH_PER_IP",
-        "RATE_LIMIT_AUTH_PER_IPV6_48",
-        "RATE_LIMIT_PER_USER",
-    ],
-)
+RATE_LIMITS = [
+    "RATE_LIMIT_SIGNIN_FAILURES",
+    "RATE_LIMIT_AUTH_PER_IP",
+    "RATE_LIMIT_AUTH_PER_IPV6_48",
+    "RATE_LIMIT_PER_USER",
+]
+
+
+@pytest.mark.parametrize("name", RATE_LIMITS)
 def test_off_turns_one_rate_limit_off(name):
     s = Settings.from_mapping({**PROD, name: "OFF"})
     limits = (
@@ -376,15 +368,7 @@ def test_off_turns_one_rate_limit_off(name):
 @pytest.mark.parametrize(
     "value", ["30", "minute", "0/minute", "10/0seconds", "5/day;10/hour", "10/fortnight", "-1/h"]
 )
-@pytest.mark.parametrize(
-    "name",
-    [
-        "RATE_LIMIT_SIGNIN_FAILURES",
-        "RATE_LIMIT_AUTH_PER_IP",
-        "RATE_LIMIT_AUTH_PER_IPV6_48",
-        "RATE_LIMIT_PER_USER",
-    ],
-)
+@pytest.mark.parametrize("name", RATE_LIMITS)
 def test_a_bad_rate_limit_names_itself(name, value):
     with pytest.raises(SettingsError, match=f"^{name} must be N/PERIOD"):
         Settings.from_mapping({**PROD, name: value})

@@ -1,11 +1,6 @@
-"""Better Auth's JWT plugin tokens: verified with the keys its server
-publishes (JWKS), chosen by `kid`, the algorithm pinned to the key's.
-
-PyJWT verifies; this module decides when to fetch the keys: an unknown `kid`
-refetches at most once per REFETCH_INTERVAL for all callers (forged key ids
-generate no load), and a key missing while the set cannot be fetched is a
-503, not a 401 (docs/frontend.md).
-"""
+"""Better Auth's JWT plugin tokens, verified by PyJWT with the key (JWKS)
+its `kid` names. An unknown `kid` refetches the set at most once per
+REFETCH_INTERVAL; a key missing while the set cannot be fetched is a 503."""
 
 from __future__ import annotations
 
@@ -23,8 +18,7 @@ from service.settings import Settings
 
 log = logging.getLogger("service.auth")
 
-# What the plugin can be configured with (its `keyPairConfig.alg`); keys of
-# any other algorithm in the set are ignored, HS256 above all.
+# The plugin's `keyPairConfig.alg` choices; keys of others (HS256 above all) are ignored.
 ALGORITHMS = frozenset({"EdDSA", "ES256", "ES512", "RS256", "PS256"})
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "aud"]
 LEEWAY_SECONDS = 5
@@ -53,8 +47,7 @@ class KeysUnavailable(Problem):
 class BetterAuthVerifier:
     def __init__(self, settings: Settings) -> None:
         self.jwks_url = settings.better_auth_jwks_url
-        # The plugin's `iss`/`aud` are its baseURL as configured; accept it
-        # with or without a trailing slash, and link accounts to the bare one.
+        # `iss`/`aud` are the plugin's baseURL, taken with or without a trailing slash.
         self.issuer = settings.better_auth_issuer
         self.issuers = [self.issuer, self.issuer + "/"]
         audience = settings.better_auth_audience
@@ -63,9 +56,7 @@ class BetterAuthVerifier:
         self.refetch_interval = REFETCH_INTERVAL
         self.max_key_age = MAX_KEY_AGE
         self.max_waiting = MAX_WAITING
-        # Bumped by every good fetch: a token verified under an older set
-        # checks that its key is still published (publishes) before use.
-        self.generation = 0
+        self.generation = 0  # bumped by every good fetch
         self.waiting = 0  # requests waiting for a fetch
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")  # monotonic time of the last good fetch
@@ -81,10 +72,13 @@ class BetterAuthVerifier:
         if self._refreshing is not None:
             await asyncio.shield(self._refreshing)
 
-    def start(self) -> None:
-        """Fetch the keys in the background, so the first caller need not
-        wait; the service starts whether or not the frontend answers."""
-        self._start_refresh()
+    def start(self) -> asyncio.Task[None]:
+        """Fetch the keys in the background, unless a fetch is under way."""
+        if self._refreshing is None or self._refreshing.done():
+            self._attempted_at = time.monotonic()
+            self._fetches_begun += 1
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
+        return self._refreshing
 
     async def close(self) -> None:
         task, self._refreshing = self._refreshing, None
@@ -128,14 +122,13 @@ class BetterAuthVerifier:
         return kid in self._keys
 
     def refresh_if_stale(self) -> None:
-        """Refresh a set older than max_key_age, in the background: the keys
-        held keep working meanwhile."""
+        """Refresh a set older than max_key_age, in the background."""
         now = time.monotonic()
         if (
             now - self._attempted_at >= self.refetch_interval
             and now - self._fetched_at > self.max_key_age
         ):
-            self._start_refresh()
+            self.start()
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         key = self._keys.get(kid)
@@ -158,8 +151,8 @@ class BetterAuthVerifier:
 
     async def _fetched_since(self, begun: int, kid: str) -> None:
         """Return once a fetch begun after the first `begun` has ended (one
-        under way when the caller came may have missed a key published
-        just then), or once `kid` is held, or once a fetch failed."""
+        under way may have missed a key published just then), or once `kid`
+        is held, or once a fetch failed."""
         while self._fetches_ended <= begun:
             task = self._refreshing
             if task is None or task.done():
@@ -169,39 +162,26 @@ class BetterAuthVerifier:
                 if wait > 0:
                     await asyncio.sleep(wait)  # the next fetch is when the window ends
                     continue
-                task = self._start_refresh()
-            # Shared by every caller waiting for it; one that goes away must
-            # not cancel it for the others.
+                task = self.start()
+            # Shared: a caller that goes away must not cancel it for the others.
             await asyncio.shield(task)
             if kid in self._keys or self._last_fetch_failed:
                 return
 
-    def _start_refresh(self) -> asyncio.Task[None]:
-        if self._refreshing is None or self._refreshing.done():
-            self._attempted_at = time.monotonic()
-            self._fetches_begun += 1
-            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
-        return self._refreshing
-
     async def _refresh(self) -> None:
         try:
-            await self._load()
-        finally:
-            self._fetches_ended += 1
-
-    async def _load(self) -> None:
-        try:
-            document = await self._fetch()
-            keys = _usable_keys(document)
+            keys = _usable_keys(await self._fetch())
         except (OSError, TimeoutError, aiohttp.ClientError, ValueError) as exc:
             self._last_fetch_failed = True
             log.warning("fetching Better Auth keys from %s failed: %s", self.jwks_url, _why(exc))
-            return
-        self._keys = keys
-        self.generation += 1
-        self._fetched_at = time.monotonic()
-        self._last_fetch_failed = False
-        log.info("Better Auth keys fetched from %s: %d usable", self.jwks_url, len(keys))
+        else:
+            self._keys = keys
+            self.generation += 1
+            self._fetched_at = time.monotonic()
+            self._last_fetch_failed = False
+            log.info("Better Auth keys fetched from %s: %d usable", self.jwks_url, len(keys))
+        finally:
+            self._fetches_ended += 1
 
     async def _fetch(self) -> Any:
         if self._session is None:
@@ -215,7 +195,6 @@ class BetterAuthVerifier:
             too_large = ValueError(f"key set larger than {MAX_JWKS_BYTES} bytes")
             if (resp.content_length or 0) > MAX_JWKS_BYTES:
                 raise too_large
-            # However the server splits its answer: to the end, or to the cap.
             body = bytearray()
             async for chunk in resp.content.iter_any():
                 body += chunk
@@ -228,8 +207,7 @@ class BetterAuthVerifier:
 
 
 def _usable_keys(document: Any) -> dict[str, jwt.PyJWK]:
-    """kid -> key for every signing key of an allowed algorithm; ValueError
-    when the document is not a key set."""
+    """kid -> key for each signing key of an allowed algorithm; ValueError for no key set."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JSON Web Key Set")
     keys: dict[str, jwt.PyJWK] = {}

@@ -1,9 +1,6 @@
-"""bcrypt, without its 72-byte truncation, off the event loop.
-
-bcrypt gets base64(HMAC-SHA256(PREHASH_KEY, password)), 44 bytes with no NUL,
-so every byte of a password of any length counts. Changing the scheme would
-need a hash-version prefix and a rehash on sign-in.
-"""
+"""bcrypt off the event loop, of base64(HMAC-SHA256(PREHASH_KEY, password)):
+44 bytes with no NUL, so no 72-byte truncation. Another scheme would need a
+hash-version prefix and a rehash on sign-in."""
 
 from __future__ import annotations
 
@@ -29,12 +26,10 @@ from service.clients import address_key
 from service.errors import ServiceBusy
 
 PREHASH_KEY = b"todo-api/password/v1"
-# Admit as many hashes, running and waiting, as the threads finish in this
-# many seconds (API.md: "about a second"); the excess is a 503 at once.
+# Admit as many hashes as the threads finish in this many seconds; the excess is a 503.
 QUEUE_SECONDS = 1.0
-# Places one client address may take, running and waiting: a person signs in
-# one request at a time, and a few lets the people behind one NAT wait
-# together while no address takes more than a small share of the queue.
+# Places one client address may take, running and waiting: a few, for the
+# people behind one NAT, and never more than a small share of the queue.
 PER_ADDRESS = 3
 BUSY = "Too many sign-ins and sign-ups are waiting for password hashing; retry shortly."
 
@@ -56,10 +51,9 @@ def check_password_sync(password: str, hashed: str) -> bool:
 
 
 class PasswordHasher:
-    """Hashes and checks in a thread pool, admitting only what drains in about
-    QUEUE_SECONDS (the rest: 503 at once), shared fairly between client
-    addresses (docs/limits.md, "The password queue"). Touched on the event
-    loop only, with no await between a check and what it guards."""
+    """Hashes and checks in a thread pool, admitting what drains in about
+    QUEUE_SECONDS, shared fairly between client addresses (docs/limits.md,
+    "The password queue"). Touched on the event loop only."""
 
     def __init__(self, rounds: int, threads: int) -> None:
         self.rounds = rounds
@@ -72,7 +66,7 @@ class PasswordHasher:
         self.running = 0
         self.held: dict[str, int] = {}  # address key -> places it takes
         self.pressed: dict[str, int] = {}  # address key -> refusals while it held places
-        # Addresses with work waiting, in turn order: the next to start is the first.
+        # Addresses with work waiting, in turn order.
         self.waiting: dict[str, deque[_Job]] = {}
         self._arrivals = itertools.count()
 
@@ -80,16 +74,13 @@ class PasswordHasher:
         self.executor = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="bcrypt")
         loop = asyncio.get_running_loop()
         began = time.perf_counter()
-        # Checked against when the email is unknown, so that path costs the
-        # same bcrypt work as a wrong password; and timed, to size the queue.
+        # An unknown email is checked against it, costing what a wrong password does.
         self.dummy_hash = await loop.run_in_executor(
             self.executor, hash_password_sync, "not a real password", self.rounds
         )
         self.hash_seconds = time.perf_counter() - began
         per_second = self.threads * QUEUE_SECONDS / self.hash_seconds
-        # At least one waiting place per thread: with running hashes only,
-        # no waiter could give a newcomer its place, and the flood that
-        # sends most would take every thread that frees.
+        # At least one waiting place per thread, so a waiter can give a newcomer its place.
         self.capacity = max(2 * self.threads, int(per_second))
         metrics.PASSWORD_HASH_CAPACITY.set(self.capacity)
 
@@ -113,8 +104,7 @@ class PasswordHasher:
         return ok and hashed is not None
 
     def refuse_when_full(self, kind: str, client: str) -> None:
-        """ServiceBusy now if `client`'s hash would not be admitted: asked
-        before any other work, so a flood's 503s are cheap. Takes no place."""
+        """ServiceBusy now if `client`'s hash would not be admitted. Takes no place."""
         self._make_room(kind, address_key(client), evict=False)
 
     async def _run(self, kind: str, client: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -129,8 +119,7 @@ class PasswordHasher:
         try:
             return await job.done
         except asyncio.CancelledError:
-            # A waiter that hangs up leaves the queue; a running hash keeps
-            # its place and thread until bcrypt is done.
+            # A waiter that hangs up leaves the queue; a running hash keeps its place.
             if job.state == WAITING:
                 self._withdraw(job)
             raise
@@ -156,9 +145,9 @@ class PasswordHasher:
         raise ServiceBusy(BUSY, retry_after=self._drain())
 
     def _spare(self, held: int) -> _Job | None:
-        """The waiter a full queue refuses to admit an address holding `held`
-        places: the newest of the address holding most (then refused most);
-        an address already queued takes only from one holding two more."""
+        """The waiter a full queue drops for an address holding `held` places:
+        the newest of the address holding most (then refused most); a queued
+        address takes only from one holding two more."""
         newest = [queue[-1] for queue in self.waiting.values()]
         if not newest:
             return None
@@ -184,8 +173,7 @@ class PasswordHasher:
             future = self.executor.submit(job.call)
             job.state = RUNNING
             self.running += 1
-            # Released when bcrypt is done, not when the caller stops waiting: a
-            # client that hangs up does not free the thread its hash still holds.
+            # Released when bcrypt is done, not when the caller stops waiting.
             future.add_done_callback(functools.partial(_call_soon, loop, self._finished, job))
 
     def _finished(self, job: _Job, future: Future[Any]) -> None:

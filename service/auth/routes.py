@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -40,15 +42,24 @@ SIGNOUT = SignoutSchema()
 PASSWORD_CHANGE = PasswordChangeSchema()
 DELETE_ACCOUNT = DeleteAccountSchema()
 BAD_CREDENTIALS = "The email or password is incorrect."
-# Both routes hash or check a password: their 503 is the bounded bcrypt
-# queue too (service/auth/passwords.py).
+# The routes that hash or check a password: their 503 is the bcrypt queue too.
 HASHING_503 = (
     "Too many sign-ins and sign-ups are waiting for password hashing (the client address "
     "holding most of the queue is refused first), or the database or the rate-limit "
     "storage is unreachable; retry after Retry-After."
 )
+CHECKS_429 = (
+    "Too many password checks from this client address (or its IPv6 /48), or "
+    "too many wrong passwords for this account."
+)
 # Token responses must not be cached (RFC 6749 section 5.1).
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+auth_operation = functools.partial(operation, tag="auth")
+
+
+def _optional_body(body: Any, done: str, **declared: Any) -> Callable[[Any], Any]:
+    """The operation of a route whose JSON body may be left out, answering 204 `done`."""
+    return auth_operation(body=body, body_required=False, ok={204: Answer(done)}, **declared)
 
 
 def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]:
@@ -62,8 +73,7 @@ def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]
 
 
 @routes.post("/api/auth/signup")
-@operation(
-    tag="auth",
+@auth_operation(
     body=SignupSchema,
     ok={201: Answer("Signed up.", SessionSchema, headers=("Location",))},
     problems=(*JSON_BODY, *constraints.statuses("create_user"), 429, DATABASE),
@@ -98,8 +108,7 @@ async def signup(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/auth/signin")
-@operation(
-    tag="auth",
+@auth_operation(
     body=SigninSchema,
     ok={200: Answer("Signed in.", SessionSchema)},
     problems=(*JSON_BODY, 401, 429, DATABASE),
@@ -123,24 +132,20 @@ async def signin(request: web.Request) -> web.Response:
     passwords.refuse_when_full("check", client)  # before the body and the database
     data = SIGNIN.load(await read_json(request))
     found = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
-    # The lockout counts what the database found: the account, or the
-    # database's form of an email that has none.
+    # The lockout counts the account, or the database's form of an unknown email.
     account = limits.account(found["id"], found["email_key"])
     await limits.count_signin(account, client)  # a locked account stops here
-    user = found if found["id"] is not None else None
-    # Unknown email and wrong password: same work, same status, same body.
-    hashed = user["password_hash"] if user else None
-    if not await _password_matches(request, account, data["password"], hashed):
+    # Unknown email (no hash) and wrong password: same work, same status, same body.
+    if not await _password_matches(request, account, data["password"], found["password_hash"]):
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
     session_id = await request.app[keys.DB].val(
-        "create_session", user_id=user["id"], ttl_seconds=request.app[keys.TOKENS].ttl
+        "create_session", user_id=found["id"], ttl_seconds=request.app[keys.TOKENS].ttl
     )
-    return json_response(_session(request, user, session_id), headers=NO_STORE)
+    return json_response(_session(request, found, session_id), headers=NO_STORE)
 
 
 @routes.get("/api/auth/me", allow_head=False)
-@operation(
-    tag="auth",
+@auth_operation(
     ok={200: Answer("The user.", UserSchema)},
     problems=(401, DATABASE),
 )
@@ -153,8 +158,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 @routes.patch("/api/auth/me")
-@operation(
-    tag="auth",
+@auth_operation(
     body=RenameSchema,
     ok={200: Answer("The user, renamed.", UserSchema)},
     problems=(*JSON_BODY, 401, DATABASE),
@@ -172,7 +176,11 @@ async def rename(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/auth/signout")
-@operation(
+@_optional_body(
+    SignoutSchema,
+    "Signed out.",
+    problems=(*JSON_BODY, DATABASE),
+    notes={401: "No valid token, or it was already signed out."},
     description=(
         'Ends the presented token\'s session, or with `{"everywhere": true}` every '
         "session of the account. Those tokens are then refused (401, "
@@ -182,14 +190,6 @@ async def rename(request: web.Request) -> web.Response:
         "second (by `iat`); tokens Better Auth issues later work. A frontend calls "
         "it beside `authClient.signOut()`."
     ),
-    tag="auth",
-    body=SignoutSchema,
-    body_required=False,
-    ok={204: Answer("Signed out.")},
-    problems=(*JSON_BODY, DATABASE),
-    notes={
-        401: "No valid token, or it was already signed out.",
-    },
 )
 async def signout(request: web.Request) -> web.Response:
     """Sign out."""
@@ -224,9 +224,8 @@ async def signout(request: web.Request) -> web.Response:
 async def _password_matches(
     request: web.Request, account: str, password: str, hashed: str | None
 ) -> bool:
-    """Check `password` against `hashed`, for `account` (a lockout key,
-    already counted by count_signin): a failure is logged and stays counted,
-    towards that account's lock; a match clears them."""
+    """Check `password` against `hashed` for `account` (a lockout key counted by
+    count_signin): a failure stays counted towards its lock; a match clears them."""
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
     if not await request.app[keys.PASSWORDS].check(password, hashed, client):
@@ -237,8 +236,7 @@ async def _password_matches(
 
 
 async def _check_password(request: web.Request, account: Any, password: str) -> None:
-    """WrongPassword unless `password` is the account's: counted like a
-    sign-in (per client address, and per account, whose failures lock it)."""
+    """WrongPassword unless `password` is the account's: counted like a sign-in."""
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
     await limits.count_auth_attempt(client)
@@ -257,14 +255,13 @@ async def _credentials(request: web.Request) -> Any:
 
 
 @routes.put("/api/auth/password")
-@operation(
+@auth_operation(
     description=(
         "Checks `current_password` (a wrong one is 403 and counts like a failed "
         "sign-in), then sets `new_password` under sign-up's rules. Every token of the "
         "account, this one included, is refused within a second; the answer is a new "
         "session whose token replaces them."
     ),
-    tag="auth",
     body=PasswordChangeSchema,
     ok={
         200: Answer("Changed: a new session; every other token of the account ends.", SessionSchema)
@@ -273,8 +270,7 @@ async def _credentials(request: web.Request) -> Any:
     notes={
         403: "current_password is wrong, or the account signs in with Better Auth "
         "(its password lives there).",
-        429: "Too many password checks from this client address (or its IPv6 /48), or "
-        "too many wrong passwords for this account.",
+        429: CHECKS_429,
         503: HASHING_503,
     },
 )
@@ -288,8 +284,7 @@ async def change_password(request: web.Request) -> web.Response:
     if reason:
         raise Unprocessable({"new_password": [reason]})
     await _check_password(request, account, data["current_password"])
-    passwords = request.app[keys.PASSWORDS]
-    new_hash = await passwords.hash(data["new_password"], request[keys.CLIENT])
+    new_hash = await request.app[keys.PASSWORDS].hash(data["new_password"], request[keys.CLIENT])
     tokens = request.app[keys.TOKENS]
     user = await request.app[keys.DB].one(
         "change_password",
@@ -305,7 +300,16 @@ async def change_password(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/auth/me")
-@operation(
+@_optional_body(
+    DeleteAccountSchema,
+    "Deleted, with every task.",
+    problems=(*JSON_BODY, 403, 429, DATABASE),
+    notes={
+        400: "A password account sent no body: its password is required.",
+        403: "The password is wrong.",
+        429: CHECKS_429,
+        503: HASHING_503,
+    },
     description=(
         "The account, its tasks and its sessions are deleted in one transaction, and "
         'the email is free again. A password account sends `{"password"}`; a Better '
@@ -313,18 +317,6 @@ async def change_password(request: web.Request) -> web.Response:
         "person stays signed in at Better Auth, its tokens issued until now are "
         "refused, and one it issues later makes a new, empty account."
     ),
-    tag="auth",
-    body=DeleteAccountSchema,
-    body_required=False,
-    ok={204: Answer("Deleted, with every task.")},
-    problems=(*JSON_BODY, 403, 429, DATABASE),
-    notes={
-        400: "A password account sent no body: its password is required.",
-        403: "The password is wrong.",
-        429: "Too many password checks from this client address (or its IPv6 /48), or "
-        "too many wrong passwords for this account.",
-        503: HASHING_503,
-    },
 )
 async def delete_me(request: web.Request) -> web.Response:
     """Delete the account and all its tasks."""

@@ -27,27 +27,20 @@ def valid_email(value: str) -> None:
         raise ValidationError(f"Not a valid email address: {exc}") from None
 
 
-def _name() -> Text:
-    """An account's name: one visible line, as users_name_check bounds it."""
-    return Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
-
-
-def _password() -> Text:
-    """A new password, as sign-up's: the guessability check needs the
-    account's email and name, so the handler runs it."""
-    return Text(
-        required=True,
-        validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
-        metadata={
-            "description": "Refused when commonly used or easy to guess (zxcvbn), or the "
-            "email or name itself; no composition rules."
-        },
-    )
-
-
-def _presented_password() -> Text:
-    """A password to check: only its shape is validated."""
-    return Text(required=True, validate=validate.Length(min=1, max=SIGNIN_PASSWORD_MAX))
+# Fields more than one schema declares (each schema instance deep-copies its own).
+# An account's name: one visible line, as users_name_check bounds it.
+NAME = Text(required=True, line=True, validate=validate.Length(min=1, max=NAME_MAX))
+# A new password; its guessability check needs the email and name.
+NEW_PASSWORD = Text(
+    required=True,
+    validate=validate.Length(min=PASSWORD_MIN, max=PASSWORD_MAX),
+    metadata={
+        "description": "Refused when commonly used or easy to guess (zxcvbn), or the "
+        "email or name itself; no composition rules."
+    },
+)
+# A password to check: only its shape is validated.
+PRESENTED_PASSWORD = Text(required=True, validate=validate.Length(min=1, max=SIGNIN_PASSWORD_MAX))
 
 
 class Email(Text):
@@ -63,8 +56,8 @@ class SignupSchema(StrictSchema):
         validate=valid_email,
         metadata={"format": "email", "maxLength": EMAIL_MAX, "pattern": "^[^\\x00]*$"},
     )
-    password = _password()
-    name = _name()
+    password = NEW_PASSWORD
+    name = NAME
 
     @validates_schema
     def _password_not_guessable(self, data: dict[str, Any], **_: Any) -> None:
@@ -80,7 +73,7 @@ class SignupSchema(StrictSchema):
 class RenameSchema(StrictSchema):
     """PATCH /api/auth/me: the name, the one thing a user changes here."""
 
-    name = _name()
+    name = NAME
 
 
 class SignoutSchema(StrictSchema):
@@ -93,21 +86,20 @@ class SignoutSchema(StrictSchema):
 
 
 class PasswordChangeSchema(StrictSchema):
-    current_password = _presented_password()
-    new_password = _password()
+    current_password = PRESENTED_PASSWORD
+    new_password = NEW_PASSWORD
 
 
 class DeleteAccountSchema(StrictSchema):
     """DELETE /api/auth/me's body: required for password accounts."""
 
-    password = _presented_password()
+    password = PRESENTED_PASSWORD
 
 
 class SigninSchema(StrictSchema):
-    # Only shape is checked: a malformed email or a wrong-length password is
-    # simply not a valid credential (401), which leaks nothing.
+    # Only shape is checked: anything else is just not a valid credential (401).
     email = Text(required=True, validate=validate.Length(min=1, max=1024))
-    password = _presented_password()
+    password = PRESENTED_PASSWORD
 
     @post_load
     def _trim(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -116,8 +108,7 @@ class SigninSchema(StrictSchema):
 
 
 class UserSchema(Schema):
-    """The user as the API returns it: documents the output, and `user_json`
-    is generated from it."""
+    """The user as the API returns it (`user_json` is generated from it)."""
 
     id = fields.UUID(required=True)
     email = fields.String(

@@ -1,8 +1,5 @@
-"""Is a new password guessable? One rule for sign-up and password change.
-
-NIST SP 800-63B: refuse guessable passwords (zxcvbn's estimate, with the
-account's email and name), impose no composition rules.
-"""
+"""Is a new password guessable (zxcvbn, with the account's email and name)?
+NIST SP 800-63B: refuse guessable passwords, impose no composition rules."""
 
 from __future__ import annotations
 
@@ -10,15 +7,12 @@ import re
 
 from zxcvbn import zxcvbn
 
-# zxcvbn score 2 means at least 10^6 guesses ("protection from unthrottled
-# online attacks"): it blocks the common and trivially guessable without the
-# refusals of a stricter bar; sign-in limits and bcrypt do the rest.
+# Score 2, at least 10^6 guesses, blocks the common and trivially guessable;
+# sign-in limits and bcrypt do the rest.
 MIN_SCORE = 2
-# zxcvbn's time grows faster than linearly with length: it judges the start
-# only, so sign-up never holds the event loop long (the hash uses every character).
+# zxcvbn's time grows faster than linearly with length: it judges the start only.
 ESTIMATED_CHARACTERS = 16
-# The service's own name is as guessable as the user's (NIST's
-# "context-specific words").
+# The service's own name is as guessable as the user's ("context-specific words").
 SERVICE_WORDS = ("todo", "todo-api", "todoapi")
 
 _WORD_SPLIT = re.compile(r"[\W_]+")
@@ -28,16 +22,14 @@ TOO_GUESSABLE = "This password is too easy to guess."
 
 
 def weak_password_reason(password: str, email: str = "", name: str = "") -> str | None:
-    """Why `password` is refused for the account with `email` and `name`,
-    or None when it is acceptable. Runs on the event loop: zxcvbn swaps a
-    module-level dictionary of user inputs, so it must not run in threads."""
+    """Why `password` is refused for the account, or None. On the event loop
+    only: zxcvbn swaps a module-level dictionary of user inputs."""
     email = email.strip().casefold()
     name = name.strip().casefold()
     local, _, domain = email.partition("@")
     if password.strip().casefold() in {email, local, name} - {""}:
         return SAME_AS_ACCOUNT
-    # Whole and in parts ("ann.lee", "ann", "lee"), likeliest first (zxcvbn
-    # ranks them in this order).
+    # Whole and in parts ("ann.lee", "ann", "lee"), likeliest first, as zxcvbn ranks them.
     words = [email, local, name, *_WORD_SPLIT.split(f"{local} {name}"), domain, *SERVICE_WORDS]
     inputs = [w for w in dict.fromkeys(words) if w]
     result = zxcvbn(password[:ESTIMATED_CHARACTERS], user_inputs=inputs)

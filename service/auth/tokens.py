@@ -1,20 +1,12 @@
-"""Bearer tokens and the one middleware that protects every /api route
-except sign-up and sign-in, and counts each caller's requests against the
-per-user rate limit once it knows who they are.
-
-Two kinds are accepted: the service's own (HS256 with BETTER_AUTH_SECRET,
-no `kid`), and, when BETTER_AUTH_URL is set, the frontend's Better Auth
-tokens (a `kid` naming a key its server publishes; see betterauth.py),
-whose first use creates the linked account here.
-
-Revocation: a worker trusts a verified token for CHECK_SECONDS, then asks the
-database again whether its session (or Better Auth account and sign-outs)
-is live, so an ended one is refused everywhere within a second."""
+"""Bearer tokens (the service's own HS256 ones, with no `kid`, and Better
+Auth's, see betterauth.py) and the middleware that protects every /api route
+but sign-up and sign-in and counts the caller against the per-user limit."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -39,13 +31,10 @@ LEEWAY_SECONDS = 5
 # Routes anyone may call under /api.
 PUBLIC_ROUTES = frozenset({"/api/auth/signup", "/api/auth/signin"})
 MAX_TOKEN_LENGTH = 4096
-# Verified tokens are remembered (token -> _Verified) so a client's every
-# request does not re-run signature checks, JSON decoding or the account
-# lookup; expiry is still checked on every use. Bounded: cleared when full.
+# Verified tokens remembered (token -> _Verified); cleared when full.
 CACHE_SIZE = 10_000
-# How long a worker trusts its last look at a token's session: an ended
-# session is refused everywhere within this plus one database round trip,
-# under the contract's second.
+# How long a worker trusts its last look at a token's session: an ended one
+# is refused everywhere within this plus a round trip, under the contract's second.
 CHECK_SECONDS = 0.5
 SIGNED_OUT = "The session has ended (signed out, or the password changed); sign in again."
 KEY_WITHDRAWN = "The token is signed with a key the sign-in server no longer publishes."
@@ -53,22 +42,21 @@ KEY_WITHDRAWN = "The token is signed with a key the sign-in server no longer pub
 ENDED, GONE, WITHDRAWN = "ended", "gone", "withdrawn"
 FALLBACK_NAME = "Better Auth user"
 MAX_EPOCH = 2**53  # an `iat` past it is clamped: still a bigint, still after every deletion
-
-# (user id here, Better Auth user id or None)
-Caller = tuple[uuid.UUID, str | None]
+# What users_email_check takes: no whitespace or NUL, one @ between two parts.
+CLAIMED_EMAIL = re.compile(r"[^@\s\x00]+@[^@\s\x00]+")
 
 
 @dataclass(slots=True)
 class _Verified:
     """A token whose signature and claims checked out."""
 
-    caller: Caller
+    user_id: uuid.UUID
+    subject: str | None  # the Better Auth user id
     expires: int  # its `exp`
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
     checking: asyncio.Task[bool] | None = None  # the look under way, shared
-    # ENDED, GONE or WITHDRAWN: refused without asking again (none comes back).
-    ended: str | None = None
+    ended: str | None = None  # ENDED, GONE or WITHDRAWN: refused for good
     # A Better Auth token's key id, the key set generation it was last seen
     # in, its `iat` and the digest of its signed part (sign-out keys on it).
     kid: str | None = None
@@ -100,37 +88,35 @@ class TokenService:
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def cached(self, token: str) -> _Verified | None:
-        """A token verified before, not yet expired, whose session was seen
-        live within CHECK_SECONDS: the hot path, no database."""
+        """A token verified before, unexpired, seen live within CHECK_SECONDS."""
         known = self._verified.get(token)
         if (
             known is not None
             and time.monotonic() - known.checked < CHECK_SECONDS
             and time.time() < known.expires + LEEWAY_SECONDS
-            and (known.kid is None or known.key_set == self._key_set())
+            and (known.kid is None or known.key_set == self.better_auth.generation)
         ):
             return known
         return None
 
-    def _key_set(self) -> int:
-        return self.better_auth.generation if self.better_auth is not None else 0
-
     async def authenticate(self, token: str) -> _Verified:
-        """Verify a token the cache cannot vouch for, and see that its
-        session (or a Better Auth token's account) is still live;
-        Unauthorized for anything else (expired, signed out, forged, another
-        algorithm, missing claims, junk)."""
+        """Verify a token the cache cannot vouch for and see that it is still
+        live; Unauthorized for anything else."""
         known = self._verified.get(token)
-        if known is not None and time.time() >= known.expires + LEEWAY_SECONDS:
-            del self._verified[token]
-            known = None
-        if known is None:
+        if known is None or time.time() >= known.expires + LEEWAY_SECONDS:
+            self._verified.pop(token, None)  # expired: verified again, and refused
             known = await self._verify(token)
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = known
-        elif known.ended is None and known.kid is not None and self.better_auth is not None:
-            _check_key(known, known.kid, self.better_auth)
+        elif known.ended is None and known.kid is not None:
+            # Served from the cache, it skipped verify(): its key must still be published.
+            self.better_auth.refresh_if_stale()
+            if known.key_set != self.better_auth.generation:
+                if self.better_auth.publishes(known.kid):
+                    known.key_set = self.better_auth.generation
+                else:
+                    _end(known, WITHDRAWN)
         if known.ended is None:
             await self._still_live(known)  # ends it when it is not
         if known.ended is not None:
@@ -145,22 +131,45 @@ class TokenService:
         if not _header_shape_ok(header):
             raise Unauthorized("The token is not valid.")
         if "kid" not in header:  # ours never carry one
-            user_id, session, expires = self._verify_own(token)
-            return _Verified((user_id, None), expires, session)
+            try:
+                claims = jwt.decode(
+                    token,
+                    self._key,
+                    algorithms=[ALGORITHM],
+                    issuer=self.issuer,
+                    leeway=LEEWAY_SECONDS,
+                    options={"require": REQUIRED_CLAIMS},
+                )
+                user_id, session = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"]))
+                return _Verified(user_id, None, int(claims["exp"]), session)
+            except jwt.ExpiredSignatureError:
+                raise Unauthorized("The token has expired; sign in again.") from None
+            except (jwt.PyJWTError, ValueError, TypeError):
+                raise Unauthorized("The token is not valid.") from None
         if self.better_auth is None:
             raise Unauthorized("The token is not valid.")
         key_set = self.better_auth.generation  # before: a fetch meanwhile is checked later
         claims = await self.better_auth.verify(token, header)
         issued = min(max(int(claims["iat"]), 0), MAX_EPOCH)
-        # What the signature covers (header and claims as sent): a signature
-        # re-encoded or, for ECDSA, recomputed from the old one keeps it.
+        # What the signature covers: a signature re-encoded (or recomputed, for ECDSA) keeps it.
         digest = hashlib.sha256(token.rpartition(".")[0].encode()).digest()
-        linked = await self._link(self.better_auth.issuer, claims, issued, digest)
-        if linked is None:
+        email = _claimed_email(claims.get("email"))
+        name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
+        linked = await self._db.one(
+            "link_better_auth_user",
+            issuer=self.better_auth.issuer,
+            subject=claims["sub"],
+            email=email,
+            name=name or FALLBACK_NAME,
+            issued_at=issued,
+            token_digest=digest,
+        )
+        if linked is None:  # the account was deleted after the token was issued
             raise AccountGone()
         # Just found or made: live as of now, unless it was signed out.
         known = _Verified(
-            (linked["id"], claims["sub"]),
+            linked["id"],
+            claims["sub"],
             int(claims["exp"]),
             None,
             time.monotonic(),
@@ -174,16 +183,15 @@ class TokenService:
         return known
 
     async def _still_live(self, known: _Verified) -> bool:
-        """Whether the token's session (or a Better Auth token's account and
-        sign-outs) is live, asked at most once per CHECK_SECONDS: requests
-        that arrive while one look is under way share it. A token that is
-        not is ended."""
+        """Whether the token is live (else it is ended), asked at most once
+        per CHECK_SECONDS: requests arriving meanwhile share the look."""
         if time.monotonic() - known.checked < CHECK_SECONDS:
             return True
         task = known.checking
         if task is None:
             task = asyncio.get_running_loop().create_task(self._look(known))
-            task.add_done_callback(_retrieved)  # its waiters may all have gone
+            # Its waiters may all have gone: retrieve its exception anyway.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
             known.checking = task
         # A request that goes away must not cancel the look for the others.
         return await asyncio.shield(task)
@@ -191,16 +199,17 @@ class TokenService:
     async def _look(self, known: _Verified) -> bool:
         started = time.monotonic()
         try:
-            user_id = known.caller[0]
             if known.session is None:
                 live = await self._db.val(
                     "better_auth_token_is_live",
-                    id=user_id,
+                    id=known.user_id,
                     issued_at=known.issued,
                     token_digest=known.digest,
                 )
             else:
-                live = await self._db.val("session_is_live", id=known.session, user_id=user_id)
+                live = await self._db.val(
+                    "session_is_live", id=known.session, user_id=known.user_id
+                )
         finally:
             known.checking = None
         if known.ended is not None:  # ended here while the look ran
@@ -213,10 +222,9 @@ class TokenService:
         return True
 
     def ended_user(self, user_id: uuid.UUID) -> None:
-        """Every session of this account just ended here: this worker
-        refuses its cached tokens at once (the others within CHECK_SECONDS)."""
+        """Every session of this account just ended here: refuse its tokens at once."""
         for known in self._verified.values():
-            if known.caller[0] == user_id:
+            if known.user_id == user_id:
                 _end(known, ENDED if known.session is not None else GONE)
 
     def ended_session(self, session: uuid.UUID) -> None:
@@ -226,56 +234,22 @@ class TokenService:
                 _end(known, ENDED)
 
     def ended_better_auth_token(self, digest: bytes) -> None:
-        """This Better Auth token was just signed out here: refuse it at once
-        (under any encoding of its signature)."""
+        """This Better Auth token was just signed out here: refuse it at once."""
         for known in self._verified.values():
             if known.digest == digest:
                 _end(known, ENDED)
 
     def ended_better_auth_user(self, user_id: uuid.UUID, up_to: int) -> None:
-        """Every Better Auth token of this account issued up to second
-        `up_to` was just signed out here: refuse them at once."""
+        """The account's Better Auth tokens issued up to second `up_to` were
+        just signed out here: refuse them at once."""
         for known in self._verified.values():
-            if known.caller[0] == user_id and known.kid is not None and known.issued <= up_to:
+            if known.user_id == user_id and known.kid is not None and known.issued <= up_to:
                 _end(known, ENDED)
-
-    def _verify_own(self, token: str) -> tuple[uuid.UUID, uuid.UUID, int]:
-        """(user id, session id, expiry) of one of our own tokens."""
-        try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[ALGORITHM],
-                issuer=self.issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": REQUIRED_CLAIMS},
-            )
-            return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"])), int(claims["exp"])
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("The token has expired; sign in again.") from None
-        except (jwt.PyJWTError, ValueError, TypeError):
-            raise Unauthorized("The token is not valid.") from None
-
-    async def _link(self, issuer: str, claims: dict[str, Any], issued: int, digest: bytes) -> Any:
-        """The account linked to this Better Auth user, made on first use,
-        and whether this token is live (not signed out); None when the
-        account deleted itself after this token was issued."""
-        email = _claimed_email(claims.get("email"))
-        name = _claimed_name(claims.get("name")) or (email or "").partition("@")[0][:NAME_MAX]
-        return await self._db.one(
-            "link_better_auth_user",
-            issuer=issuer,
-            subject=claims["sub"],
-            email=email,
-            name=name or FALLBACK_NAME,
-            issued_at=issued,
-            token_digest=digest,
-        )
 
 
 def _header_shape_ok(header: Any) -> bool:
-    """Whether the header's members have RFC 7515's types (else a 401), with
-    no extension (`crit`, `b64`): neither kind of token uses one."""
+    """Whether the header's members have RFC 7515's types, with no extension
+    (`crit`, `b64`): neither kind of token uses one."""
     if not isinstance(header, dict) or not isinstance(header.get("alg"), str):
         return False
     if any(name in header and not isinstance(header[name], str) for name in ("kid", "typ", "cty")):
@@ -284,22 +258,9 @@ def _header_shape_ok(header: Any) -> bool:
 
 
 def _end(known: _Verified, why: str) -> None:
-    """Refused from now on: stale, so the hot path (cached) passes it to
-    authenticate, which sees it ended."""
+    """Refused from now on: stale, so cached() passes it to authenticate."""
     known.ended = why
     known.checked = float("-inf")
-
-
-def _check_key(known: _Verified, kid: str, better_auth: BetterAuthVerifier) -> None:
-    """End a Better Auth token whose key the set, refreshed since it was
-    verified, no longer publishes: no signature is checked again."""
-    # Tokens served from the cache never reach verify(), which does this.
-    better_auth.refresh_if_stale()
-    if known.key_set != better_auth.generation:
-        if not better_auth.publishes(kid):
-            _end(known, WITHDRAWN)
-            return
-        known.key_set = better_auth.generation
 
 
 def _refusal(why: str) -> Unauthorized:
@@ -310,33 +271,18 @@ def _refusal(why: str) -> Unauthorized:
     return Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
 
 
-def _retrieved(task: asyncio.Task[bool]) -> None:
-    if not task.cancelled():
-        task.exception()
-
-
 def _claimed_email(value: Any) -> str | None:
-    """The token's email if users_email_check would take it, else None:
-    an odd claim must not lock a person out."""
+    """The token's email if users_email_check takes it, else None: an odd
+    claim must not lock a person out."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    local, at, domain = value.partition("@")
-    if (
-        len(value) > EMAIL_MAX
-        or not at
-        or not local
-        or not domain
-        or "@" in domain
-        or any(c.isspace() or c == "\x00" for c in value)
-    ):
-        return None
-    return value
+    return value if len(value) <= EMAIL_MAX and CLAIMED_EMAIL.fullmatch(value) else None
 
 
 def _claimed_name(value: Any) -> str:
-    """The token's name under the rule sign-up's name follows (one line that
-    shows), cut to the column's limit; "" when nothing that shows is left."""
+    """The token's name as sign-up's rule takes it, cut to the column's
+    limit; "" when nothing that shows is left."""
     if not isinstance(value, str):
         return ""
     return as_visible_line(as_visible_line(value)[:NAME_MAX])
@@ -354,8 +300,7 @@ def bearer_token(request: web.Request) -> str:
 
 
 def needs_token(route: str) -> bool:
-    """Whether the route template answers only with a bearer token: the API's,
-    but for sign-up and sign-in. The OpenAPI document asks the same."""
+    """Whether the route template needs a bearer token (the OpenAPI document asks too)."""
     return route.startswith("/api/") and route not in PUBLIC_ROUTES
 
 
@@ -370,15 +315,14 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         tokens = request.app[keys.TOKENS]
         token = bearer_token(request)
         known = tokens.cached(token) or await tokens.authenticate(token)
-        user_id, subject = known.caller
-        request[keys.USER_ID] = user_id
+        request[keys.USER_ID] = known.user_id
         request[keys.TOKEN] = known
-        if subject is not None:
-            request[keys.AUTH_SUBJECT] = subject
+        if known.subject is not None:
+            request[keys.AUTH_SUBJECT] = known.subject
         else:
             request[keys.SESSION_ID] = known.session
-        await request.app[keys.RATE_LIMITS].count_request(user_id, request[keys.CLIENT])
-        acting = keys.ACTING_USER.set(user_id)
+        await request.app[keys.RATE_LIMITS].count_request(known.user_id, request[keys.CLIENT])
+        acting = keys.ACTING_USER.set(known.user_id)
         try:
             return await handler(request)
         finally:

@@ -1,2 +1,2 @@
 """The OpenAPI document (openapi), built from each handler's @operation
-(operation), and /docs with its offline assets (routes, assets)."""
+(operation), and /docs with its offline assets (routes)."""

@@ -109,6 +109,43 @@ _TOKEN_PROBLEMS = (401, 429, 503)
 # (service.middlewares.refuse_bad_head).
 _EVERY_ROUTE_PROBLEMS = (400,)
 _NO_MOUNT = Mount("", tag="")
+_TAGS = {
+    "health": "Liveness and readiness.",
+    "auth": "Accounts and tokens.",
+    "tasks": "The caller's tasks.",
+    "tasks (by user id)": "The same task routes under the caller's own user id.",
+    "docs": "This document and its viewer.",
+}
+_SECURITY_SCHEMES = {
+    "bearerAuth": "The service's own token (HS256), from sign-up or sign-in.",
+    "betterAuth": (
+        "A Better Auth JWT plugin token (`authClient.token()` or the `set-auth-jwt` "
+        "header), accepted when BETTER_AUTH_URL is set: verified with the keys at "
+        "BETTER_AUTH_URL/api/auth/jwks, chosen by `kid`; `iss` and `aud` must be "
+        "that URL; never HS256."
+    ),
+}
+# components/headers: their descriptions, and their schemas where not a string
+_HEADERS = {
+    "ETag": "The task's version, a strong entity tag; changes on every write.",
+    "Location": "Where the new resource lives.",
+    "Link": 'The next page: `<full URL with cursor>; rel="next"`. Absent on the last page.',
+    "X-Request-ID": (
+        "The caller's X-Request-ID if it was 1-128 of [A-Za-z0-9._:-], else a "
+        "new one; the logs carry it too."
+    ),
+    "WWW-Authenticate": "The scheme to use: Bearer.",
+    "Retry-After": "Seconds to wait before retrying.",
+    "RateLimit-Policy": (
+        "The limit that was reached (draft-ietf-httpapi-ratelimit-headers): its name, "
+        'quota `q` and window `w` in seconds, e.g. `"per-user";q=1200;w=60`.'
+    ),
+    "RateLimit": (
+        "What is left of that limit: remaining `r` and seconds `t` until the window "
+        'ends, e.g. `"per-user";r=0;t=37`.'
+    ),
+}
+_HEADER_SCHEMAS = {"ETag": {"type": "string", "example": '"3"'}, "Retry-After": {"type": "integer"}}
 
 
 class _Plugin(MarshmallowPlugin):
@@ -133,41 +170,12 @@ def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
         plugins=[_Plugin()],
         info={"description": DESCRIPTION},
         security=[{"bearerAuth": []}, {"betterAuth": []}],
-        tags=[
-            {"name": "health", "description": "Liveness and readiness."},
-            {"name": "auth", "description": "Accounts and tokens."},
-            {"name": "tasks", "description": "The caller's tasks."},
-            {
-                "name": "tasks (by user id)",
-                "description": "The same task routes under the caller's own user id.",
-            },
-            {"name": "docs", "description": "This document and its viewer."},
-        ],
+        tags=[{"name": name, "description": text} for name, text in _TAGS.items()],
     )
     c = spec.components
-    c.security_scheme(
-        "bearerAuth",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "The service's own token (HS256), from sign-up or sign-in.",
-        },
-    )
-    c.security_scheme(
-        "betterAuth",
-        {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": (
-                "A Better Auth JWT plugin token (`authClient.token()` or the `set-auth-jwt` "
-                "header), accepted when BETTER_AUTH_URL is set: verified with the keys at "
-                "BETTER_AUTH_URL/api/auth/jwks, chosen by `kid`; `iss` and `aud` must be "
-                "that URL; never HS256."
-            ),
-        },
-    )
+    for name, description in _SECURITY_SCHEMES.items():
+        bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        c.security_scheme(name, {**bearer, "description": description})
     c.schema(
         "Problem",
         {
@@ -192,39 +200,8 @@ def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
             "example": _PROBLEM_EXAMPLE,
         },
     )
-    for name, description, schema in [
-        (
-            "ETag",
-            "The task's version, a strong entity tag; changes on every write.",
-            {"type": "string", "example": '"3"'},
-        ),
-        ("Location", "Where the new resource lives.", {"type": "string"}),
-        (
-            "Link",
-            'The next page: `<full URL with cursor>; rel="next"`. Absent on the last page.',
-            {"type": "string"},
-        ),
-        (
-            "X-Request-ID",
-            "The caller's X-Request-ID if it was 1-128 of [A-Za-z0-9._:-], else a "
-            "new one; the logs carry it too.",
-            {"type": "string"},
-        ),
-        ("WWW-Authenticate", "The scheme to use: Bearer.", {"type": "string"}),
-        ("Retry-After", "Seconds to wait before retrying.", {"type": "integer"}),
-        (
-            "RateLimit-Policy",
-            "The limit that was reached (draft-ietf-httpapi-ratelimit-headers): its name, "
-            'quota `q` and window `w` in seconds, e.g. `"per-user";q=1200;w=60`.',
-            {"type": "string"},
-        ),
-        (
-            "RateLimit",
-            "What is left of that limit: remaining `r` and seconds `t` until the window "
-            'ends, e.g. `"per-user";r=0;t=37`.',
-            {"type": "string"},
-        ),
-    ]:
+    for name, description in _HEADERS.items():
+        schema = _HEADER_SCHEMAS.get(name, {"type": "string"})
         c.header(name, {"description": description, "schema": schema})
 
     for path, method, operation in _paths(router):

@@ -9,9 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-# The statuses every JSON body can answer: no body or malformed JSON (400),
-# not received in time (408), too large (413), not JSON (415), invalid
-# fields (422).
+# What any JSON body can answer: missing or malformed (400), late (408), too
+# large (413), not JSON (415), invalid fields (422).
 JSON_BODY = (400, 408, 413, 415, 422)
 DATABASE = 503  # any handler that runs a query
 
@@ -45,12 +44,10 @@ class Mount:
 
 @dataclass(frozen=True)
 class Operation:
-    """One operation. Its id is the handler's name in camelCase and its
-    summary the first paragraph of the handler's docstring, unless given.
-    `problems` are the error statuses the handler (and what it calls) can
-    answer; the bearer-token check's 401 and 503 are added to the routes that
-    need a token. `notes` say what a status means here when the document's
-    general wording does not fit."""
+    """One operation: its id is the handler's name in camelCase and its summary
+    its docstring's first paragraph, unless given. `problems`: the error
+    statuses the handler (and what it calls) can answer; `notes`: what one
+    means here when the document's general wording does not fit."""
 
     operation_id: str
     summary: str

@@ -1,14 +1,17 @@
-"""GET /openapi.json, GET /docs (Swagger UI) and its assets. The assets come
-from the swagger-ui-bundle package, so the page works with no internet."""
+"""GET /openapi.json, GET /docs (Swagger UI) and its assets. They come from
+the swagger-ui-bundle package, so the page works with no internet, but for
+our own init script; nothing else is served."""
 
 from __future__ import annotations
 
+import functools
 import mimetypes
+from pathlib import Path
 
+import swagger_ui_bundle
 from aiohttp import web
 
 from service import keys
-from service.docs.assets import ASSETS
 from service.docs.openapi import build_spec
 from service.docs.operation import Answer, operation
 from service.errors import NotFound
@@ -16,7 +19,14 @@ from service.jsonio import dumps
 
 routes = web.RouteTableDef()
 
-_ASSET_BYTES: dict[str, tuple[bytes, str]] = {}
+SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
+ASSETS = {
+    "swagger-ui.css": SWAGGER_DIR / "swagger-ui.css",
+    "swagger-ui-bundle.js": SWAGGER_DIR / "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js": SWAGGER_DIR / "swagger-ui-standalone-preset.js",
+    "favicon-32x32.png": SWAGGER_DIR / "favicon-32x32.png",
+    "init.js": Path(__file__).with_name("init.js"),
+}
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -92,10 +102,13 @@ async def docs_asset(request: web.Request) -> web.Response:
     name = request.match_info["asset"]
     if name not in ASSETS:
         raise NotFound("No such asset.")
-    if name not in _ASSET_BYTES:
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        _ASSET_BYTES[name] = (ASSETS[name].read_bytes(), content_type)
-    body, content_type = _ASSET_BYTES[name]
+    body, content_type = _asset(name)
     return web.Response(
         body=body, content_type=content_type, headers={"Cache-Control": "public, max-age=86400"}
     )
+
+
+@functools.cache
+def _asset(name: str) -> tuple[bytes, str]:
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return ASSETS[name].read_bytes(), content_type

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import nullcontext
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -437,7 +438,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     value = after_id = None
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
-    async with db.listing() if q is None else db.search(user_id) as conn:
+    # Only a search takes a connection of its own: it is bounded (API.md "Limits").
+    async with db.search(user_id) if q is not None else nullcontext() as conn:
         if sort == "-due_at":
             rows = await _latest_due_first(db, page, value, after_id, conn)
         else:

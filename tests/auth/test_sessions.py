@@ -13,6 +13,7 @@ from tests.helpers import (
     PASSWORD,
     SHORT_PASSWORD,
     TASKS,
+    assert_session_ended,
     bearer,
     make_task,
     problem,
@@ -54,8 +55,7 @@ async def test_signing_out_ends_this_session_and_another_keeps_working(client):
     assert resp.status == 204
     assert await resp.read() == b""
 
-    body = await problem(await client.get(TASKS, headers=bearer(laptop)), 401)
-    assert body["type"].endswith("/session-ended")
+    await assert_session_ended(client, laptop)
     assert (await client.get(ME, headers=bearer(laptop))).headers["WWW-Authenticate"]
     assert await status(client, phone) == 200
     # Signed out already: the token no longer signs anything out.

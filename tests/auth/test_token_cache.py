@@ -12,7 +12,7 @@ import psycopg
 import time_machine
 
 from service.auth.tokens import CHECK_SECONDS, LEEWAY_SECONDS
-from tests.helpers import TASKS, bearer, problem, signup, user_token
+from tests.helpers import TASKS, assert_session_ended, bearer, problem, signup, user_token
 
 ME = "/api/auth/me"
 
@@ -59,5 +59,4 @@ async def test_a_signed_out_token_is_refused_without_asking_the_database_again(
     assert (await client.post("/api/auth/signout", headers=bearer(token))).status == 204
     proxy.set_mode("refuse")
     for _ in range(3):
-        body = await problem(await client.get(TASKS, headers=bearer(token)), 401)
-        assert body["type"].endswith("/session-ended")
+        await assert_session_ended(client, token)

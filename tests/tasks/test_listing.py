@@ -14,6 +14,18 @@ async def ann(client):
     return await user_token(client)
 
 
+@pytest.fixture
+def search(client, ann):
+    """The titles of ann's tasks a search `q` finds, A to Z."""
+
+    async def titles(q: str) -> list[str]:
+        resp = await client.get(TASKS, params={"q": q, "sort": "title"}, headers=bearer(ann.token))
+        assert resp.status == 200, await resp.text()
+        return [t["title"] for t in await resp.json()]
+
+    return titles
+
+
 async def test_an_empty_list_is_an_empty_array(client, ann):
     resp = await client.get(TASKS, headers=bearer(ann.token))
     assert resp.status == 200
@@ -85,13 +97,9 @@ async def test_search_is_case_insensitive_over_title_and_description(client, ann
     assert [t["title"] for t in await resp.json()] == ["Ärger"]
 
 
-async def test_search_text_is_never_a_pattern(client, ann):
+async def test_search_text_is_never_a_pattern(client, ann, search):
     for title in ["100% done", "100 percent", "snake_case", "snakeXcase", "back\\slash"]:
         await make_task(client, ann.token, title=title)
-
-    async def search(q: str) -> list[str]:
-        resp = await client.get(TASKS, params={"q": q, "sort": "title"}, headers=bearer(ann.token))
-        return [t["title"] for t in await resp.json()]
 
     assert await search("0%") == ["100% done"]
     assert await search("%") == ["100% done"]
@@ -218,7 +226,7 @@ async def test_a_search_walked_2_at_a_time_returns_each_match_once_in_order(clie
     assert [t["id"] for t in everything] == [t["id"] for t in tasks]  # the order, paged or not
 
 
-async def test_searches_through_either_statement_find_the_same(client, ann):
+async def test_searches_through_either_statement_find_the_same(client, ann, search):
     for title, description in [
         ("100% done", None),
         ("snake_case", "back\\slash"),
@@ -228,11 +236,6 @@ async def test_searches_through_either_statement_find_the_same(client, ann):
         ("Buy milk", "2 litres"),
     ]:
         await make_task(client, ann.token, title=title, description=description)
-
-    async def search(q: str) -> list[str]:
-        resp = await client.get(TASKS, params={"q": q, "sort": "title"}, headers=bearer(ann.token))
-        assert resp.status == 200, await resp.text()
-        return [t["title"] for t in await resp.json()]
 
     # Through the trigram index: each has 3 letters or digits in a row.
     assert await search("100%") == ["100% done"]

@@ -4,9 +4,9 @@ never a sequential scan; a keyset page starts at the cursor inside the sort's
 index, so a deep page costs what the first one does; a selective filter
 (overdue, due range, priority) reads its own index; and a search (q, tag)
 reads its GIN index, so one that matches nothing costs about what a plain
-page does, however many tasks the caller has. The listings are planned as
-the service runs them, with custom plans (service.db.LISTING_PLANS); the
-other statements also with the generic plan."""
+page does, however many tasks the caller has. The listing is planned as
+list_tasks() (migration 0021) plans it, with custom plans, though the
+session asks for generic ones; the other statements in both modes."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from service.db import LISTING_PLANS, load_queries
+from service.db import load_queries
 from service.migrations import migrate
 from service.settings import DEFAULT_SQL_DIR
 from tests.conftest import MIGRATIONS_DIR, create_database, drop_database
+from tests.helpers import listing_plan
 
 USERS = 1000
 TASKS_PER_USER = 100
@@ -123,7 +124,8 @@ SORT_INDEXES = {
 }
 SORTS = sorted(key for column in SORT_INDEXES for key in (column, "-" + column))
 LISTINGS = {"list_tasks"}
-SERVICE_MODE = LISTING_PLANS
+# The session's, which list_tasks()'s own plan mode overrides.
+SESSION_MODE = "force_generic_plan"
 MODES = ["force_custom_plan", "force_generic_plan"]
 
 
@@ -189,9 +191,11 @@ def explain(
         conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Literal(mode)))
         conn.execute(sql.SQL("PREPARE q AS {}").format(sql.SQL(QUERIES[name].sql.rstrip(";\n "))))
         placeholders = sql.SQL(", ").join(sql.Literal(p) for p in params)
-        (doc,) = conn.execute(
-            sql.SQL("EXPLAIN ({}) EXECUTE q({})").format(options, placeholders)
-        ).fetchone()
+        execute = sql.SQL("EXECUTE q({})").format(placeholders)
+        if name in LISTINGS:  # the plan of the statement inside list_tasks()
+            doc = [listing_plan(conn, execute, analyze)[0]]
+        else:
+            (doc,) = conn.execute(sql.SQL("EXPLAIN ({}) ").format(options) + execute).fetchone()
         conn.rollback()
     doc = json.loads(doc) if isinstance(doc, str) else doc
     return list(plan_nodes(doc[0]["Plan"]))
@@ -236,13 +240,13 @@ def test_every_sort_reads_its_index_from_the_cursor(big_database, sample, big_us
     # with 100 tasks the planner may fetch the rest of them through it and
     # sort them; for one with 25,000 it reads the index in order.
     index = SORT_INDEXES[sort.lstrip("-")]
-    nodes = explain(big_database, "list_tasks", page_for(sort, sample, after), SERVICE_MODE)
+    nodes = explain(big_database, "list_tasks", page_for(sort, sample, after), SESSION_MODE)
     scans = [n for n in nodes if "Index Name" in n]
     assert [n["Index Name"] for n in scans] == [index], nodes
     assert "user_id = " in scans[0]["Index Cond"]
     assert bool(CURSOR_IN_THE_INDEX.search(scans[0]["Index Cond"])) == after, scans[0]
     page = page_for(sort, {**sample, "user_id": big_user}, after)
-    nodes = explain(big_database, "list_tasks", page, SERVICE_MODE)
+    nodes = explain(big_database, "list_tasks", page, SESSION_MODE)
     assert [n["Node Type"] for n in nodes] == ["Limit", "Index Scan"], nodes
     scan = nodes[1]
     assert scan["Index Name"] == index, scan
@@ -259,7 +263,7 @@ def test_the_other_filters_keep_to_the_callers_rows(big_database, sample, sort, 
     # or, when the planner expects few matches, another of the caller's
     # btrees, whose matches it sorts (at most the caller's rows).
     page = page_for(sort, sample, after, **EVERY_FILTER)
-    nodes = explain(big_database, "list_tasks", page, SERVICE_MODE)
+    nodes = explain(big_database, "list_tasks", page, SESSION_MODE)
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     assert len(scans) == 1, nodes
@@ -281,7 +285,7 @@ def test_a_search_reads_the_trigram_index_for_the_caller_only(big_database, samp
     # plan would then read the caller's rows off a btree and filter them by
     # q, were the caller not named in a form only this index answers.
     page = page_for(sort, sample, True, q="task 5", indexed_q="task 5")
-    nodes = explain(big_database, "list_tasks", page, SERVICE_MODE, setup=claiming(users))
+    nodes = explain(big_database, "list_tasks", page, SESSION_MODE, setup=claiming(users))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     # Not the sort's index with q as a filter: the matches, then the page.
@@ -304,7 +308,7 @@ def test_a_q_without_a_trigram_is_a_filter_on_the_callers_rows(big_database, sam
     # What the handler runs for such a q: never a GIN scan, which would read
     # every entry of the column when q has no trigram; one of the caller's
     # btree indexes, bounded by the caller's tasks.
-    nodes = explain(big_database, "list_tasks", page_for(sort, sample, q=q), SERVICE_MODE)
+    nodes = explain(big_database, "list_tasks", page_for(sort, sample, q=q), SESSION_MODE)
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     assert len(scans) == 1, nodes
@@ -314,7 +318,7 @@ def test_a_q_without_a_trigram_is_a_filter_on_the_callers_rows(big_database, sam
 
 def buffers(url: str, name: str, page: dict, setup: tuple = ()) -> tuple[int, int]:
     """(shared buffers the statement touched, rows it returned), run once."""
-    top = explain(url, name, page, SERVICE_MODE, analyze=True, setup=setup)[0]
+    top = explain(url, name, page, SESSION_MODE, analyze=True, setup=setup)[0]
     return top["Shared Hit Blocks"] + top["Shared Read Blocks"], top["Actual Rows"]
 
 
@@ -344,7 +348,7 @@ def test_a_tag_filter_reads_the_tags_index_for_the_caller_only(big_database, sam
     # The keys name the caller and the tag together: no btree on user_id
     # can answer them, whatever the statistics say of tasks per user.
     page = page_for(sort, sample, True, tags=["Home", "errand 7"])
-    nodes = explain(big_database, "list_tasks", page, SERVICE_MODE, setup=claiming(users))
+    nodes = explain(big_database, "list_tasks", page, SESSION_MODE, setup=claiming(users))
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = [n for n in nodes if "Index Name" in n]
     assert [n["Index Name"] for n in scans] == [TAGS_INDEX], nodes
@@ -354,7 +358,7 @@ def test_a_tag_filter_reads_the_tags_index_for_the_caller_only(big_database, sam
 @pytest.mark.parametrize("sort", SORTS)
 def test_q_with_a_tag_reads_only_the_search_indexes(big_database, sample, sort):
     page = page_for(sort, sample, True, q="task 5", indexed_q="task 5", tags=["work"])
-    nodes = explain(big_database, "list_tasks", {**page, **EVERY_FILTER}, SERVICE_MODE)
+    nodes = explain(big_database, "list_tasks", {**page, **EVERY_FILTER}, SESSION_MODE)
     assert not [n for n in nodes if n["Node Type"] == "Seq Scan"], nodes
     scans = {n["Index Name"] for n in nodes if "Index Name" in n}
     assert scans, nodes

@@ -9,6 +9,7 @@ import asyncio
 
 import asyncpg
 import psycopg
+import pytest
 
 from service.app import create_app
 from tests.conftest import make_settings
@@ -28,18 +29,22 @@ def counted(url: str, user_id: str) -> tuple[int, int]:
         ).fetchone()
 
 
+@pytest.fixture
+async def accounts(aiohttp_client, migrated_database):
+    """A client with MAX_TASKS_PER_USER=LIMIT, and two accounts on it: ann, bob."""
+    settings = make_settings(DATABASE_URL=migrated_database, MAX_TASKS_PER_USER=str(LIMIT))
+    client = await aiohttp_client(create_app(settings))
+    return client, await user_token(client), await user_token(client, "bob@example.com")
+
+
 def dba(url: str, sql: str, *params) -> None:
     """A statement run the way a DBA runs one: straight on the database."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql, params)
 
 
-async def test_the_limit_is_a_403_and_deleting_a_task_frees_a_slot(
-    aiohttp_client, migrated_database
-):
-    settings = make_settings(DATABASE_URL=migrated_database, MAX_TASKS_PER_USER=str(LIMIT))
-    client = await aiohttp_client(create_app(settings))
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
+async def test_the_limit_is_a_403_and_deleting_a_task_frees_a_slot(accounts, migrated_database):
+    client, ann, bob = accounts
     made = [await make_task(client, ann.token, title=f"t{i}") for i in range(LIMIT)]
     assert counted(migrated_database, ann.id) == (LIMIT, LIMIT)
 
@@ -146,11 +151,9 @@ async def test_bursts_of_parallel_creates_stop_exactly_at_the_limit(
 
 
 async def test_a_dbas_insert_counts_and_the_service_refuses_at_the_limit(
-    aiohttp_client, migrated_database
+    accounts, migrated_database
 ):
-    settings = make_settings(DATABASE_URL=migrated_database, MAX_TASKS_PER_USER=str(LIMIT))
-    client = await aiohttp_client(create_app(settings))
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
+    client, ann, bob = accounts
     await make_task(client, ann.token, title="by the service")
     # One import for two accounts: ann to one below the limit, bob to it.
     dba(
@@ -173,12 +176,8 @@ async def test_a_dbas_insert_counts_and_the_service_refuses_at_the_limit(
     assert counted(migrated_database, ann.id) == (LIMIT, LIMIT)
 
 
-async def test_a_dbas_delete_uncounts_and_the_service_accepts_again(
-    aiohttp_client, migrated_database
-):
-    settings = make_settings(DATABASE_URL=migrated_database, MAX_TASKS_PER_USER=str(LIMIT))
-    client = await aiohttp_client(create_app(settings))
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
+async def test_a_dbas_delete_uncounts_and_the_service_accepts_again(accounts, migrated_database):
+    client, ann, bob = accounts
     for user in (ann, bob):
         for i in range(LIMIT):
             await make_task(client, user.token, title=f"t{i}")
@@ -203,11 +202,9 @@ async def test_a_dbas_delete_uncounts_and_the_service_accepts_again(
 
 
 async def test_a_task_moved_or_truncated_away_by_a_dba_is_counted_where_it_went(
-    aiohttp_client, migrated_database
+    accounts, migrated_database
 ):
-    settings = make_settings(DATABASE_URL=migrated_database, MAX_TASKS_PER_USER=str(LIMIT))
-    client = await aiohttp_client(create_app(settings))
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
+    client, ann, bob = accounts
     for i in range(LIMIT):
         await make_task(client, ann.token, title=f"t{i}")
     dba(
@@ -229,11 +226,9 @@ async def test_a_task_moved_or_truncated_away_by_a_dba_is_counted_where_it_went(
 
 
 async def test_deleting_an_account_leaves_no_counter_and_no_other_changes(
-    aiohttp_client, migrated_database
+    accounts, migrated_database
 ):
-    settings = make_settings(DATABASE_URL=migrated_database, MAX_TASKS_PER_USER=str(LIMIT))
-    client = await aiohttp_client(create_app(settings))
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
+    client, ann, bob = accounts
     for user in (ann, bob):
         for i in range(LIMIT - 1):
             await make_task(client, user.token, title=f"t{i}")

@@ -51,6 +51,14 @@ async def search(client, token: str, q: str = "milk"):
         return resp.status, resp.headers, await resp.read()
 
 
+async def assert_refused(client, token: str, status: int, problem_type: str) -> None:
+    """A search of `token`'s answered `status` with `problem_type` and a Retry-After."""
+    got, headers, body = await search(client, token)
+    assert got == status, body
+    assert problem_type.encode() in body
+    assert int(headers["Retry-After"]) >= 1
+
+
 async def _reaches(count, n: int) -> bool:
     return await count == n
 
@@ -62,6 +70,14 @@ async def held_search(client, lock: DatabaseLock, token: str) -> asyncio.Task:
         lambda: _reaches(lock.waiting(), 1), "the search never reached the lock", 10
     )
     return task
+
+
+@pytest.fixture
+async def one_slot(aiohttp_client, migrated_database):
+    """SEARCH_CONCURRENCY=1 and searches held: the client, Ann, Bob, the app's DB."""
+    client = await app_client(aiohttp_client, migrated_database, SEARCH_CONCURRENCY="1", **HOLD)
+    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
+    return client, ann, bob, client.server.app[keys.DB]
 
 
 async def test_a_search_built_to_be_slow_is_a_422_and_the_connection_serves_on(
@@ -105,10 +121,7 @@ async def test_a_second_search_of_the_same_user_is_a_429_while_the_first_runs(
 
     async with table_lock(migrated_database) as lock:
         first = await held_search(client, lock, ann.token)
-        status, headers, body = await search(client, ann.token)
-        assert status == 429, body
-        assert b"/problems/search-in-progress" in body
-        assert int(headers["Retry-After"]) >= 1
+        await assert_refused(client, ann.token, 429, "/problems/search-in-progress")
         # A plain listing of the same user is not a search: it waits on the
         # lock like any read, not on the search turn.
         plain = asyncio.create_task(client.get(TASKS, headers=bearer(ann.token)))
@@ -126,20 +139,15 @@ async def test_a_second_search_of_the_same_user_is_a_429_while_the_first_runs(
 
 
 async def test_with_search_concurrency_1_two_users_never_search_at_once(
-    aiohttp_client, migrated_database
+    one_slot, aiohttp_client, migrated_database
 ):
-    client = await app_client(aiohttp_client, migrated_database, SEARCH_CONCURRENCY="1", **HOLD)
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
-    db = client.server.app[keys.DB]
+    client, ann, bob, db = one_slot
 
     async with table_lock(migrated_database) as lock:
         held = await held_search(client, lock, ann.token)
         # Bob's search waits for the one slot, outside PostgreSQL, then
         # gives up with 503; it never ran beside Ann's.
-        status, headers, body = await search(client, bob.token)
-        assert status == 503, body
-        assert b"/problems/searches-busy" in body
-        assert int(headers["Retry-After"]) >= 1
+        await assert_refused(client, bob.token, 503, "/problems/searches-busy")
         assert await lock.waiting() == 1
         # Bob's next one queues; released, the two run one after the other.
         queued = asyncio.create_task(search(client, bob.token))
@@ -166,12 +174,8 @@ async def _queued(db) -> bool:
     return sum(len(q) for q in db.search_slots.waiting.values()) == 1
 
 
-async def test_a_waiting_search_its_client_abandons_leaves_no_hole(
-    aiohttp_client, migrated_database
-):
-    client = await app_client(aiohttp_client, migrated_database, SEARCH_CONCURRENCY="1", **HOLD)
-    ann, bob = await user_token(client), await user_token(client, "bob@example.com")
-    db = client.server.app[keys.DB]
+async def test_a_waiting_search_its_client_abandons_leaves_no_hole(one_slot, migrated_database):
+    client, ann, bob, db = one_slot
 
     async with table_lock(migrated_database) as lock:
         held = await held_search(client, lock, ann.token)

@@ -1,7 +1,6 @@
 -- name: better_auth_token_is_live :val
 -- Params: $1 id uuid, $2 issued_at bigint, $3 token_digest bytea
--- Whether a Better Auth token of account id is still live: not signed out
--- alone (token_digest) nor everywhere since issued_at; no row: account gone.
+-- Whether a Better Auth token of account id is not signed out; no row: the account is gone.
 -- Index: users_pkey; better_auth_ended_tokens_pkey.
 SELECT
     (

@@ -1,8 +1,6 @@
 -- name: change_password :one
--- Params: $1 id uuid, $2 old_hash text, $3 new_hash text,
---     $4 ttl_seconds integer
--- PUT /api/auth/password: new_hash replaces old_hash, every session ends, a
--- new one begins; no row if the hash changed meanwhile or the account is gone.
+-- Params: $1 id uuid, $2 old_hash text, $3 new_hash text, $4 ttl_seconds integer
+-- PUT /api/auth/password: new_hash for old_hash, every session ends, one begins; no row: no match.
 -- Index: users_pkey; sessions_user_id_idx; sessions_pkey.
 WITH changed AS (
     UPDATE users
@@ -28,9 +26,6 @@ started AS (
 )
 
 SELECT
-    changed.id,
-    changed.email,
-    changed.name,
-    changed.created_at,
+    changed.*,
     started.id AS session_id
 FROM changed, started;

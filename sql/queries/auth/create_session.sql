@@ -1,7 +1,6 @@
 -- name: create_session :val
 -- Params: $1 user_id uuid, $2 ttl_seconds integer
--- Sign-in: a new session of user_id (returns its id, the token's `jti`);
--- also deletes up to 10 expired sessions of anyone, so no cron job is needed.
+-- Sign-in: a new session of user_id (the token's `jti`); deletes up to 10 expired ones of anyone.
 -- Index: sessions_expires_at_idx (the expired ones); sessions_pkey.
 WITH expired AS (
     DELETE FROM sessions

@@ -1,8 +1,6 @@
 -- name: create_user :one
--- Params: $1 email text, $2 password_hash text, $3 name text,
---     $4 ttl_seconds integer
--- Sign-up: a password account and its first session (session_id is the
--- token's `jti`); a taken email raises users_password_email_key.
+-- Params: $1 email text, $2 password_hash text, $3 name text, $4 ttl_seconds integer
+-- Sign-up: a password account and its first session; a taken email raises users_password_email_key.
 -- Index: users_password_email_key enforces the uniqueness; sessions_pkey.
 WITH created AS (
     INSERT INTO users (email, password_hash, name)
@@ -12,17 +10,11 @@ WITH created AS (
 
 started AS (
     INSERT INTO sessions (user_id, expires_at)
-    SELECT
-        created.id,
-        now() + make_interval(secs => $4::integer) AS expires_at
-    FROM created
+    VALUES ((SELECT created.id FROM created), now() + make_interval(secs => $4::integer))
     RETURNING id
 )
 
 SELECT
-    created.id,
-    created.email,
-    created.name,
-    created.created_at,
+    created.*,
     started.id AS session_id
 FROM created, started;

@@ -1,9 +1,7 @@
 -- name: delete_user :val
 -- Params: $1 id uuid, $2 password_hash text
--- DELETE /api/auth/me: the account and, by cascade, its tasks, counter and
--- sessions, while the hash is still password_hash; a linked one departs.
--- Index: users_pkey; the cascades' user_id indexes;
---     better_auth_departures_pkey.
+-- Deletes account id and its tasks while its hash is password_hash; a linked one departs.
+-- Index: users_pkey; the cascades' user_id indexes; better_auth_departures_pkey.
 WITH deleted AS (
     DELETE FROM users
     WHERE

@@ -1,9 +1,7 @@
 -- name: end_better_auth_token :exec
 -- Params: $1 token_digest bytea, $2 expires_at bigint
--- Sign-out with a Better Auth token: ends it until expires_at; also deletes up
--- to 10 rows whose token expired over a minute ago.
--- Index: better_auth_ended_tokens_expires_at_idx (the expired ones);
---     better_auth_ended_tokens_pkey.
+-- Sign-out: ends a Better Auth token until expires_at; deletes up to 10 long expired rows.
+-- Index: better_auth_ended_tokens_expires_at_idx; better_auth_ended_tokens_pkey.
 WITH expired AS (
     DELETE FROM better_auth_ended_tokens
     WHERE token_digest IN (

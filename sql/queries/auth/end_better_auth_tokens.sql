@@ -1,7 +1,6 @@
 -- name: end_better_auth_tokens :val
 -- Params: $1 user_id uuid
--- Sign-out everywhere with a Better Auth token: ends every token of linked
--- account user_id issued up to now; returns that second; no row: account gone.
+-- Sign-out everywhere: ends user_id's Better Auth tokens issued up to now; no row: account gone.
 -- Index: users_pkey.
 UPDATE users
 SET better_auth_signed_out_at = now()

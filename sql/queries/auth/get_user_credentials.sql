@@ -1,7 +1,6 @@
 -- name: get_user_credentials :one
 -- Params: $1 id uuid
--- Account id with its password hash (NULL: linked to Better Auth), for a
--- password change or an account deletion to check.
+-- Account id with its password hash (NULL: linked to Better Auth), to check a password.
 -- Index: users_pkey.
 SELECT
     id,

@@ -1,7 +1,6 @@
 -- name: get_user_for_signin :one
 -- Params: $1 email text
--- Always one row: the email's normalised form (email_key) and the password
--- account with it, if any (its columns NULL when none).
+-- Always one row: the email's normalised form (email_key) and its password account, if any.
 -- Index: users_password_email_key.
 SELECT
     sent.email_key,

@@ -1,10 +1,8 @@
 -- name: link_better_auth_user :one
 -- Params: $1 issuer text, $2 subject text, $3 email text, $4 name text,
 --     $5 issued_at bigint, $6 token_digest bytea
--- The account linked to Better Auth user (issuer, subject), made on its first
--- token unless it departed since issued_at; live as better_auth_token_is_live.
--- Index: users_auth_identity_key; better_auth_departures_pkey;
---     better_auth_ended_tokens_pkey.
+-- The account linked to (issuer, subject), made unless it departed since issued_at; live or not.
+-- Index: users_auth_identity_key; better_auth_departures_pkey; better_auth_ended_tokens_pkey.
 WITH found AS (
     SELECT
         id,

@@ -1,7 +1,6 @@
 -- name: session_is_live :val
 -- Params: $1 id uuid, $2 user_id uuid
--- TRUE while session id of account user_id has not been ended; no row once
--- it has.
+-- TRUE while session id of account user_id has not been ended; no row once it has.
 -- Index: sessions_pkey.
 SELECT TRUE AS live
 FROM sessions
