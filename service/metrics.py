@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import (
@@ -25,9 +25,6 @@ from prometheus_client import (
 
 from service import keys
 from service.docs.operation import Answer, operation
-
-if TYPE_CHECKING:
-    from service.db import Database  # which imports this module
 
 REQUESTS = Counter(
     "todo_http_requests_total",
@@ -126,7 +123,17 @@ def observe(method: str, route: str | None, status: int, seconds: float) -> None
     children[1].observe(seconds)
 
 
-def refresh_pool_gauges(db: Database) -> None:
+class PoolStats(Protocol):
+    """What the gauges read: service.db's Database (which imports this module)."""
+
+    @property
+    def pool(self) -> Any: ...
+
+    @property
+    def pool_max(self) -> int: ...
+
+
+def refresh_pool_gauges(db: PoolStats) -> None:
     """Every POOL_REFRESH_SECONDS (service.app) and on a scrape, so a scrape
     answered by another worker still sees this one's pool."""
     pool = db.pool
@@ -137,7 +144,7 @@ def refresh_pool_gauges(db: Database) -> None:
     POOL_MAX.set(db.pool_max)
 
 
-def handler(db: Database) -> Callable[[web.Request], Awaitable[web.Response]]:
+def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET /metrics: every worker's samples, this one's pool gauges fresh."""
 
     @operation(
