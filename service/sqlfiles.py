@@ -111,24 +111,19 @@ def read(path: Path) -> Query:
         raise QueryFileError(f"{path}: header names {name!r}, file is {path.stem!r}")
     if shape not in SHAPES:
         raise QueryFileError(f"{path}: shape {shape!r} is not one of {SHAPES}")
-    at = 1
+    rest = header[1:]
     params: tuple[Param, ...] = ()
-    if at < len(header) and (match := _PARAMS.match(header[at])):
-        listed = [match["text"]]
-        at += 1
-        while at < len(header) and (more := _CONTINUED.match(header[at])):
-            listed.append(more["text"])
-            at += 1
-        params = _params(" ".join(listed), path)
-    purpose_start = at
-    while at < len(header) and not _INDEX.match(header[at]):
-        at += 1
-    purpose = prose(header[purpose_start:at])
-    if not purpose or at == len(header):
+    if rest and (match := _PARAMS.match(rest[0])):
+        more = list(takewhile(_CONTINUED.match, rest[1:]))
+        params = _params(" ".join([match["text"], *(line[2:].lstrip() for line in more)]), path)
+        rest = rest[1 + len(more) :]
+    at = next((i for i, line in enumerate(rest) if _INDEX.match(line)), len(rest))
+    purpose = prose(rest[:at])
+    if not purpose or at == len(rest):
         raise QueryFileError(f"{path}: needs a purpose, then an '-- Index:' line")
     check_placeholders(text, params, str(path))
-    index = prose(header[at:]).removeprefix("Index: ")
-    return Query(name, shape, text, path, params, purpose, index, _INDEX.match(header[at])["name"])
+    index = prose(rest[at:]).removeprefix("Index: ")
+    return Query(name, shape, text, path, params, purpose, index, _INDEX.match(rest[at])["name"])
 
 
 def load(root: Path) -> dict[str, Query]:

@@ -29,9 +29,8 @@ CLEANUP_SECONDS = 2
 # A worker whose event loop has not ticked for this long is killed and replaced.
 WORKER_TIMEOUT_SECONDS = 30
 
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-# What the arbiter sends a worker to stop it (QUIT: after SIGINT).
-WORKER_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+# SIGTERM and SIGINT stop the command (and the arbiter); it sends a worker QUIT after SIGINT.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
 def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_timeout: float) -> int:
@@ -101,12 +100,12 @@ class _Arbiter(Arbiter):
     stopping = False
 
     def spawn_worker(self) -> int:
-        signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             return super().spawn_worker()
         finally:
             if os.getpid() == self.pid:  # the arbiter; a worker never returns
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def stop(self, graceful: bool = True) -> None:
         self.stopping = True
@@ -123,7 +122,7 @@ class _Arbiter(Arbiter):
 class _Worker(GunicornUVLoopWebWorker):
     def run(self) -> None:
         # uvloop hands signals to the handlers only once the loop runs.
-        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
+        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
         try:
             super().run()
         except Exception as exc:
