@@ -82,23 +82,6 @@ def _params(text: str, where: Path) -> tuple[Param, ...]:
     return tuple(params)
 
 
-def check_placeholders(sql: str, params: tuple[Param, ...], where: str) -> None:
-    """Every `$n` is named and cast as its header says; every one named is used."""
-    used = placeholders(sql)
-    if sorted(used) != [p.number for p in params]:
-        raise QueryFileError(
-            f"{where}: the statement uses ${sorted(used)}, "
-            f"the header names ${[p.number for p in params]}"
-        )
-    for p in params:
-        casts = used[p.number]
-        if casts != {p.type}:
-            raise QueryFileError(
-                f"{where}: ${p.number} {p.name} is cast as {sorted(map(str, casts))}, "
-                f"every use must be ::{p.type}"
-            )
-
-
 def read(path: Path) -> Query:
     """The statement of one query file."""
     text = path.read_text(encoding="utf-8")
@@ -121,7 +104,18 @@ def read(path: Path) -> Query:
     purpose = prose(rest[:at])
     if not purpose or at == len(rest):
         raise QueryFileError(f"{path}: needs a purpose, then an '-- Index:' line")
-    check_placeholders(text, params, str(path))
+    used = placeholders(text)  # each named and cast as the header says; each named one used
+    if sorted(used) != [p.number for p in params]:
+        raise QueryFileError(
+            f"{path}: the statement uses ${sorted(used)}, "
+            f"the header names ${[p.number for p in params]}"
+        )
+    for p in params:
+        if used[p.number] != {p.type}:
+            raise QueryFileError(
+                f"{path}: ${p.number} {p.name} is cast as {sorted(map(str, used[p.number]))}, "
+                f"every use must be ::{p.type}"
+            )
     index = prose(rest[at:]).removeprefix("Index: ")
     return Query(name, shape, text, path, params, purpose, index, _INDEX.match(rest[at])["name"])
 

@@ -57,8 +57,11 @@ def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_time
         "child_exit": lambda _arbiter, worker: mark_worker_dead(worker.pid),
     }
     try:
-        _Server(runner, options).run()
+        _Arbiter(_Server(runner, options)).run()
         code: Any = 0
+    except RuntimeError as exc:  # as BaseApplication.run, in one line
+        log.error("cannot start the workers: %s", describe(exc))
+        code = 1
     except SystemExit as exc:
         code = exc.code
     if os.getpid() != master:
@@ -77,13 +80,6 @@ class _Server(BaseApplication):
         self._runner = runner
         self._options = options
         super().__init__(prog="todo-api")
-
-    def run(self) -> None:
-        try:
-            _Arbiter(self).run()
-        except RuntimeError as exc:  # as BaseApplication.run, in one line
-            log.error("cannot start the workers: %s", describe(exc))
-            sys.exit(1)
 
     def load_config(self) -> None:
         for key, value in self._options.items():
