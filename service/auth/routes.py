@@ -72,6 +72,13 @@ def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]
     }
 
 
+async def _account(request: web.Request) -> Any:
+    account = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
+    if account is None:  # a validly signed token for an account that is gone
+        raise AccountGone()
+    return account
+
+
 @routes.post("/api/auth/signup")
 @auth_operation(
     body=SignupSchema,
@@ -134,7 +141,6 @@ async def signin(request: web.Request) -> web.Response:
     found = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # The lockout counts the account, or the database's form of an unknown email.
     account = limits.account(found["id"], found["email_key"])
-    await limits.count_signin(account, client)  # a locked account stops here
     # Unknown email (no hash) and wrong password: same work, same status, same body.
     if not await _password_matches(request, account, data["password"], found["password_hash"]):
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
@@ -151,10 +157,7 @@ async def signin(request: web.Request) -> web.Response:
 )
 async def me(request: web.Request) -> web.Response:
     """The signed-in user."""
-    user = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
-    if user is None:  # a validly signed token for an account that is gone
-        raise AccountGone()
-    return json_response(user_json(user))
+    return json_response(user_json(await _account(request)))
 
 
 @routes.patch("/api/auth/me")
@@ -224,10 +227,11 @@ async def signout(request: web.Request) -> web.Response:
 async def _password_matches(
     request: web.Request, account: str, password: str, hashed: str | None
 ) -> bool:
-    """Check `password` against `hashed` for `account` (a lockout key counted by
-    count_signin): a failure stays counted towards its lock; a match clears them."""
+    """Check `password` against `hashed`, counted against lockout key `account`
+    (a locked account stops here): a failure stays counted; a match clears them."""
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
+    await limits.count_signin(account, client)
     if not await request.app[keys.PASSWORDS].check(password, hashed, client):
         limits.signin_failed(account, client)
         return False
@@ -242,16 +246,8 @@ async def _check_password(request: web.Request, account: Any, password: str) -> 
     await limits.count_auth_attempt(client)
     request.app[keys.PASSWORDS].refuse_when_full("check", client)
     key = limits.account(account["id"])  # sign-in's key for this account
-    await limits.count_signin(key, client)
     if not await _password_matches(request, key, password, account["password_hash"]):
         raise WrongPassword()
-
-
-async def _credentials(request: web.Request) -> Any:
-    account = await request.app[keys.DB].one("get_user_credentials", id=request[keys.USER_ID])
-    if account is None:
-        raise AccountGone()
-    return account
 
 
 @routes.put("/api/auth/password")
@@ -277,7 +273,7 @@ async def _credentials(request: web.Request) -> Any:
 async def change_password(request: web.Request) -> web.Response:
     """Change the password."""
     data = PASSWORD_CHANGE.load(await read_json(request))
-    account = await _credentials(request)
+    account = await _account(request)
     if account["password_hash"] is None:
         raise ManagedByBetterAuth("change the password")
     reason = weak_password_reason(data["new_password"], account["email"], account["name"])
@@ -320,7 +316,7 @@ async def change_password(request: web.Request) -> web.Response:
 )
 async def delete_me(request: web.Request) -> web.Response:
     """Delete the account and all its tasks."""
-    account = await _credentials(request)
+    account = await _account(request)
     if account["password_hash"] is not None:
         password = DELETE_ACCOUNT.load(await read_json(request))["password"]
         await _check_password(request, account, password)

@@ -5,10 +5,12 @@ but sign-up and sign-in and counts the caller against the per-user limit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +40,10 @@ CACHE_SIZE = 10_000
 CHECK_SECONDS = 0.5
 SIGNED_OUT = "The session has ended (signed out, or the password changed); sign in again."
 KEY_WITHDRAWN = "The token is signed with a key the sign-in server no longer publishes."
-# Why a token is refused from now on (_Verified.ended).
-ENDED, GONE, WITHDRAWN = "ended", "gone", "withdrawn"
+# Why a token is refused from now on (_Verified.ended): the Problem it raises.
+ENDED = functools.partial(Unauthorized, SIGNED_OUT, slug="session-ended", title="Signed out")
+GONE = AccountGone
+WITHDRAWN = functools.partial(Unauthorized, KEY_WITHDRAWN)
 FALLBACK_NAME = "Better Auth user"
 MAX_EPOCH = 2**53  # an `iat` past it is clamped: still a bigint, still after every deletion
 # What users_email_check takes: no whitespace or NUL, one @ between two parts.
@@ -56,7 +60,7 @@ class _Verified:
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
     checking: asyncio.Task[bool] | None = None  # the look under way, shared
-    ended: str | None = None  # ENDED, GONE or WITHDRAWN: refused for good
+    ended: Callable[[], Unauthorized] | None = None  # ENDED, GONE or WITHDRAWN: refused for good
     # A Better Auth token's key id, the key set generation it was last seen
     # in, its `iat` and the digest of its signed part (sign-out keys on it).
     kid: str | None = None
@@ -120,7 +124,7 @@ class TokenService:
         if known.ended is None:
             await self._still_live(known)  # ends it when it is not
         if known.ended is not None:
-            raise _refusal(known.ended)
+            raise known.ended()
         return known
 
     async def _verify(self, token: str) -> _Verified:
@@ -257,18 +261,10 @@ def _header_shape_ok(header: Any) -> bool:
     return "crit" not in header and header.get("b64", True) is True
 
 
-def _end(known: _Verified, why: str) -> None:
+def _end(known: _Verified, why: Callable[[], Unauthorized]) -> None:
     """Refused from now on: stale, so cached() passes it to authenticate."""
     known.ended = why
     known.checked = float("-inf")
-
-
-def _refusal(why: str) -> Unauthorized:
-    if why == GONE:
-        return AccountGone()
-    if why == WITHDRAWN:
-        return Unauthorized(KEY_WITHDRAWN)
-    return Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
 
 
 def _claimed_email(value: Any) -> str | None:
