@@ -169,10 +169,8 @@ async def me(request: web.Request) -> web.Response:
 async def rename(request: web.Request) -> web.Response:
     """Change the signed-in user's name (a Better Auth account's too: the
     name here is this service's copy)."""
-    data = RENAME.load(await read_json(request))
-    user = await request.app[keys.DB].one(
-        "rename_user", id=request[keys.USER_ID], name=data["name"]
-    )
+    name = RENAME.load(await read_json(request))["name"]
+    user = await request.app[keys.DB].one("rename_user", id=request[keys.USER_ID], name=name)
     if user is None:
         raise AccountGone()
     return json_response(user_json(user))
@@ -199,28 +197,26 @@ async def signout(request: web.Request) -> web.Response:
     everywhere = (
         SIGNOUT.load(await read_json(request))["everywhere"] if has_body(request) else False
     )
-    session_id = request.get(keys.SESSION_ID)
+    token = request[keys.TOKEN]  # a Better Auth token has no session here
     user_id = request[keys.USER_ID]
     tokens = request.app[keys.TOKENS]
     db = request.app[keys.DB]
-    if session_id is None:  # a Better Auth token: it has no session here
-        token = request[keys.TOKEN]
-        if everywhere:
-            up_to = await db.val("end_better_auth_tokens", user_id=user_id)
-            if up_to is None:
-                raise AccountGone()
-            tokens.ended_better_auth_user(user_id, up_to)
-        else:
+    if not everywhere:
+        if token.session is None:
             await db.exec(
                 "end_better_auth_token", token_digest=token.digest, expires_at=token.expires
             )
-            tokens.ended_better_auth_token(token.digest)
-    elif everywhere:
+        else:
+            await db.exec("end_session", id=token.session, user_id=user_id)
+        tokens.ended_token(token)
+    elif token.session is None:
+        up_to = await db.val("end_better_auth_tokens", user_id=user_id)
+        if up_to is None:
+            raise AccountGone()
+        tokens.ended_better_auth_user(user_id, up_to)
+    else:
         await db.exec("end_all_sessions", user_id=user_id)
         tokens.ended_user(user_id)
-    else:
-        await db.exec("end_session", id=session_id, user_id=user_id)
-        tokens.ended_session(session_id)
     return web.Response(status=204)
 
 
