@@ -1,6 +1,5 @@
-"""What every input schema shares: strict types, unknown fields refused,
-read-only fields a frontend echoes back ignored, text PostgreSQL can store;
-and, for output schemas, the fast row serializer derived from them."""
+"""What every schema shares: strict input types, unknown fields refused, echoed
+read-only fields ignored, text PostgreSQL can store; the fast row serializer."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
+from marshmallow import Schema, ValidationError, fields, pre_load
 
 # Fields the server owns. A frontend may send back an object it received.
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "completed_at"})
@@ -29,29 +28,18 @@ _FORBIDDEN_CHAR = re.compile(rf"[{_FORBIDDEN}]")
 _VISIBLE_CHAR = re.compile(rf"[^{_INVISIBLE}{_FORBIDDEN}]")
 
 
-class QuerySchema(Schema):
-    """Query parameters: unknown ones are a 422."""
-
-    class Meta:
-        unknown = RAISE
+def read_only(field: type[fields.Field]) -> fields.Field:
+    return field(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
 
 
 class StrictSchema(Schema):
-    """Request bodies: unknown fields are a 422; the read-only fields are
-    accepted and ignored (documented as readOnly), so a frontend may send
-    back what it got."""
+    """Request bodies: unknown fields are a 422 (marshmallow's default); the
+    read-only fields are ignored, so a frontend may send back what it got."""
 
-    class Meta:
-        unknown = RAISE
-
-    id = fields.UUID(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
-    user_id = fields.UUID(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
-    created_at = fields.DateTime(
-        dump_only=True, metadata={"description": "Read-only; ignored if sent."}
-    )
-    updated_at = fields.DateTime(
-        dump_only=True, metadata={"description": "Read-only; ignored if sent."}
-    )
+    id = read_only(fields.UUID)
+    user_id = read_only(fields.UUID)
+    created_at = read_only(fields.DateTime)
+    updated_at = read_only(fields.DateTime)
 
     @pre_load
     def _drop_read_only(self, data: Any, **_: Any) -> Any:
@@ -76,16 +64,9 @@ class Text(fields.String):
     def __init__(self, *, line: bool = False, **kwargs: Any) -> None:
         metadata = kwargs.setdefault("metadata", {})
         metadata.setdefault("pattern", LINE_PATTERN if line else NO_NUL_PATTERN)
-        given = kwargs.pop("validate", None)
-        if given is None:
-            validators = []
-        elif isinstance(given, list | tuple):
-            validators = list(given)
-        else:
-            validators = [given]
+        super().__init__(**kwargs)
         if line:
-            validators.append(_one_visible_line)
-        super().__init__(validate=validators, **kwargs)
+            self.validators.append(_one_visible_line)
 
     default_error_messages = {
         "nul": "Must not contain the NUL character.",
@@ -115,9 +96,8 @@ class StrictBoolean(fields.Boolean):
 
 
 def as_visible_line(value: str) -> str:
-    """Text from elsewhere (a Better Auth token's name) made to follow the
-    same rule: control characters and line breaks become spaces, lone
-    surrogates go, ends are trimmed; "" when nothing that shows is left."""
+    """Text from elsewhere (a Better Auth token's name) made one visible line, or
+    "" when nothing that shows is left."""
     text = _FORBIDDEN_CHAR.sub(" ", value.encode("utf-8", "ignore").decode("utf-8")).strip()
     return text if _VISIBLE_CHAR.search(text) else ""
 
@@ -136,10 +116,8 @@ _AS_IS = (fields.String, fields.Boolean, fields.Integer, fields.DateTime, fields
 
 
 def row_serializer(schema: type[Schema]) -> Callable[[Any], dict[str, Any]]:
-    """The function that turns a database row into `schema`'s output, for
-    the hot paths where dump() is far too slow. Generated once, as
-    dataclasses generates __init__, so it runs as fast as a hand-written
-    dict literal; the schema stays the one definition of the shape."""
+    """A function that turns a database row into `schema`'s output as fast as a
+    dict literal (dump() is far too slow), generated as dataclasses does."""
     items = []
     for name, field in schema().dump_fields.items():
         value = f"row[{(field.attribute or name)!r}]"

@@ -107,7 +107,7 @@ def test_every_query_has_a_full_header(path):
     assert query.purpose, "say what the query is for"
     assert re.search(r"^-- Index: \w+", text, re.MULTILINE)
     if query.index_name == "none":
-        assert "/tasks/" not in path.as_posix(), "every task query names its index"
+        assert path.parent.name != "tasks", "every task query names its index"
     else:
         assert query.index_name in _created_index_names(), (
             f"{query.index_name} is not created by any migration"

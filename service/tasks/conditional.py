@@ -1,7 +1,5 @@
-"""ETags and the If-Match / If-None-Match headers (RFC 9110 section 13).
-
-A task's ETag is its version, which the database bumps on every change:
-strong, cheap, and compared inside the UPDATE/DELETE statement itself."""
+"""ETags and If-Match / If-None-Match (RFC 9110 section 13). A task's ETag is its
+version, which the database bumps on every change and the statements compare."""
 
 from __future__ import annotations
 
@@ -20,9 +18,8 @@ def etag(version: int) -> str:
 
 
 def _tags(header: str) -> list[tuple[bool, str]] | None:
-    """(weak, opaque) pairs, or None for `*`; junk yields no tags. Linear:
-    each comma-separated member is matched once, whole (no version has a
-    comma); an oversized header never gets here (refuse_bad_head)."""
+    """(weak, opaque) pairs, or None for `*`; junk yields no tags. Linear: each
+    comma-separated member is matched once (refuse_bad_head bounds the header)."""
     if header.strip() == "*":
         return None
     members = (_ENTITY_TAG.fullmatch(member.strip()) for member in header.split(","))
@@ -30,9 +27,8 @@ def _tags(header: str) -> list[tuple[bool, str]] | None:
 
 
 def if_match_versions(request: web.Request) -> list[int] | None:
-    """The versions If-Match accepts, None when it sets no condition (absent
-    or `*`). Strong comparison: weak tags never match; an unparseable header
-    matches nothing, so the write is refused rather than done blindly."""
+    """The versions If-Match accepts (strong comparison), None for absent or `*`;
+    an unparseable header matches nothing, so the write is refused, not blind."""
     header = request.headers.get("If-Match")
     if header is None:
         return None

@@ -1,9 +1,6 @@
-"""Opaque, tamper-evident keyset cursors for GET /api/tasks.
-
-A cursor is base64url(JSON [sort value, id]) "." base64url(MAC). The MAC
-(HMAC-SHA256 with a key derived from BETTER_AUTH_SECRET) also covers the
-caller's id, the sort and the filters, so a cursor cannot be edited, moved
-to another user, or reused with other filters: each of those is a 422."""
+"""Keyset cursors for GET /api/tasks: base64url(JSON [sort value, id]) "."
+base64url(MAC). The MAC also covers the caller's id, the sort and the filters,
+so an edited, moved or reused cursor is a 422."""
 
 from __future__ import annotations
 
@@ -12,13 +9,14 @@ import binascii
 import hashlib
 import hmac
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from marshmallow import ValidationError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _b64(data: bytes) -> str:
@@ -46,9 +44,8 @@ class CursorCodec:
     def decode(
         self, cursor: str, context: tuple[Any, ...], *, timestamp: bool
     ) -> tuple[Any, uuid.UUID]:
-        """(sort value, id) from a cursor this service made for this very
-        query; ValidationError on the `cursor` field otherwise. A timestamp
-        sort's value may be null (a task without a due_at)."""
+        """(sort value, id) from a cursor made for this very query, else a
+        ValidationError. A timestamp may be null (a task without a due_at)."""
         try:
             payload_text, mac_text = cursor.split(".")
             payload, mac = _unb64(payload_text), _unb64(mac_text)
@@ -60,9 +57,6 @@ class CursorCodec:
         if timestamp and value is not None:
             value = _EPOCH + value * _MICROSECOND
         return value, uuid.UUID(row_id)
-
-
-_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
 def _invalid() -> ValidationError:

@@ -1,10 +1,6 @@
-"""Repeating tasks: the RFC 5545 RRULE subset API.md allows, and the next
-occurrence after a task's due_at, computed by python-dateutil's rrule.
-
-A rule is anchored on the task's current due_at (its DTSTART), in UTC. Its
-COUNT is how many times the task is due, this time included: completing it
-moves due_at to the next occurrence and stores COUNT one less, and at
-COUNT=1 (or past UNTIL) there is no next one, so the task completes."""
+"""Repeating tasks: API.md's RRULE subset and, by dateutil's rrule anchored on
+the due_at (in UTC), the next occurrence. COUNT is how many times the task is
+still due, this one included: each completion stores one less."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from types import SimpleNamespace
 
 import dateutil.rrule
 from dateutil.relativedelta import relativedelta
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrulestr
 from marshmallow import ValidationError
 
 REPEAT_MAX = 200  # tasks_repeat_check
@@ -28,16 +24,13 @@ COUNT_MAX = 1000
 _WEEKDAY = re.compile(r"([+-]?)(\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
 _MONTHDAY = re.compile(r"[+-]?\d{1,2}")
 _UNTIL = re.compile(r"(\d{8})(?:T(\d{6})Z)?")
-# How far ahead an occurrence is looked for: HORIZON_PERIODS periods of
-# the rule (days, weeks, months or years, times INTERVAL), and at least
-# HORIZON_YEARS years, in which every weekday falls on every date. A rule
-# with no date in that span (every 7th day from a Wednesday, on Mondays; the
-# 31st that is a month's first Monday) counts as never occurring.
+# How far ahead an occurrence is looked for: HORIZON_PERIODS of the rule's
+# periods, at least HORIZON_YEARS (every weekday falls on every date in them);
+# a rule with no date in that span counts as never occurring.
 HORIZON_PERIODS = 100
 HORIZON_YEARS = 28
 _PERIOD = {"DAILY": "days", "WEEKLY": "weeks", "MONTHLY": "months", "YEARLY": "years"}
-# How far an ordinal BYDAY may reach: the 5th weekday of a month, the 53rd
-# of a year.
+# How far an ordinal BYDAY reaches: the 5th weekday of a month, the 53rd of a year.
 _ORDINAL_MAX = {"MONTHLY": 5, "YEARLY": 53}
 
 
@@ -99,14 +92,6 @@ def _until(value: str) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
-def _rule(value: str, due_at: datetime) -> rrule:
-    """The rule from due_at on. COUNT is ours (occurrences left, this one
-    included); dateutil's would count from DTSTART, which moves with every
-    completion."""
-    parts = [p for p in value.split(";") if not p.startswith("COUNT=")]
-    return rrulestr(";".join(parts), dtstart=due_at.astimezone(UTC))
-
-
 def _last_year(value: str, due_at: datetime) -> int:
     parts = dict(p.split("=", 1) for p in value.split(";"))
     steps = HORIZON_PERIODS * int(parts.get("INTERVAL", "1"))
@@ -119,9 +104,8 @@ def _last_year(value: str, due_at: datetime) -> int:
 
 @contextmanager
 def _searching_until(year: int) -> Iterator[None]:
-    """dateutil searches a rule that never occurs up to datetime.MAXYEAR: for
-    one search, its `datetime` global is a copy with a nearer bound (safe:
-    no await in between)."""
+    """dateutil searches a rule that never occurs up to datetime.MAXYEAR: for one
+    search (no await in it), its `datetime` global has a nearer bound."""
     real = dateutil.rrule.datetime
     dateutil.rrule.datetime = SimpleNamespace(**{**vars(real), "MAXYEAR": year})
     try:
@@ -131,14 +115,15 @@ def _searching_until(year: int) -> Iterator[None]:
 
 
 def _after(value: str, due_at: datetime, inc: bool) -> datetime | None:
+    # Without COUNT: dateutil's would count from DTSTART, which every completion moves.
+    rule = ";".join(p for p in value.split(";") if not p.startswith("COUNT="))
     with _searching_until(_last_year(value, due_at)):
-        return _rule(value, due_at).after(due_at, inc=inc)
+        return rrulestr(rule, dtstart=due_at.astimezone(UTC)).after(due_at, inc=inc)
 
 
 def check_occurs(value: str, due_at: datetime | None) -> None:
-    """ValidationError unless the rule yields an occurrence at or after
-    due_at (a rule whose UNTIL is past due_at, or whose days never come,
-    repeats nothing)."""
+    """ValidationError unless the rule yields an occurrence at or after due_at
+    (one whose UNTIL is past, or whose days never come, repeats nothing)."""
     if due_at is None:
         raise ValidationError("A repeating task needs a due_at.")
     if _after(value, due_at, inc=True) is None:

@@ -6,54 +6,30 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from contextlib import nullcontext
+from typing import Any, NoReturn
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError
-from multidict import MultiDict
 
-from service import constraints, keys
+from service import constraints, errors, keys
 from service.docs.operation import DATABASE, JSON_BODY, Answer, Mount, operation
-from service.errors import (
-    AccountGone,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    TaskLimitReached,
-    Unprocessable,
-)
 from service.jsonio import has_body, json_response, read_json
 from service.middlewares import MAX_LIST_HEADER, public_url
 from service.tasks import repeat as rrules
+from service.tasks import schemas
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
-from service.tasks.schemas import (
-    SummarySchema,
-    TagSchema,
-    TaskCompleteSchema,
-    TaskCreateSchema,
-    TaskListQuerySchema,
-    TaskPatchSchema,
-    TaskReplaceSchema,
-    TaskSchema,
-    summary_json,
-    tag_json,
-    tag_key,
-    task_json,
-)
 
-CREATE = TaskCreateSchema()
-REPLACE = TaskReplaceSchema()
-PATCH = TaskPatchSchema()
-COMPLETE = TaskCompleteSchema()
-LIST_QUERY = TaskListQuerySchema()
+CREATE = schemas.TaskCreateSchema()
+REPLACE = schemas.TaskReplaceSchema()
+PATCH = schemas.TaskPatchSchema()
+COMPLETE = schemas.TaskCompleteSchema()
+LIST_QUERY = schemas.TaskListQuerySchema()
 
-# A task is private and changes: a browser may keep it but must revalidate
-# it (its ETag, If-None-Match), per user.
+# A browser may keep a task, per user, but must revalidate it (its ETag).
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
-# Lists and counts have no validator: they get no-store, as every answer
-# without a Cache-Control of its own does (service.middlewares).
+# Lists and counts have no validator: no-store, the default (service.middlewares).
 PER_USER = {"Vary": "Authorization"}
 
 _TIMESTAMPS = frozenset({"created_at", "updated_at", "due_at"})
@@ -68,17 +44,28 @@ _NOTES = {
     412: "If-Match does not match the task's current ETag.",
     409: "Completing a repeating task met other writes to it three times running; retry.",
 }
-_USER_ID = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "description": (
-        "The caller's own user id: their id here (a UUID) or, signed in through Better "
-        "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
-        "other is a 403."
-    ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-}
+
+
+def _parameter(name: str, where: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": schema,
+    }
+
+
+_USER_ID = _parameter(
+    "user_id",
+    "path",
+    "The caller's own user id: their id here (a UUID) or, signed in through Better "
+    "Auth, their Better Auth user id (`session.user.id`, the token's `sub`); any "
+    "other is a 403.",
+    type="string",
+    minLength=1,
+    maxLength=255,
+)
 # The plain routes first: /api/tasks/{id} must win over /api/{user_id}/tasks.
 MOUNTS = (
     Mount("/api/tasks", tag="tasks", notes=_NOTES),
@@ -94,34 +81,20 @@ MOUNTS = (
         },
     ),
 )
-_TASK_ID = {
-    "name": "id",
-    "in": "path",
-    "required": True,
-    "description": "The task's id.",
-    "schema": {"type": "string", "format": "uuid"},
-}
+_TASK_ID = _parameter("id", "path", "The task's id.", type="string", format="uuid")
 
 
-def _list_header(name: str, description: str) -> dict[str, Any]:
+def _etags(name: str, description: str) -> dict[str, Any]:
     """A conditional header: a list of ETags, refused over MAX_LIST_HEADER."""
-    return {
-        "name": name,
-        "in": "header",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", "maxLength": MAX_LIST_HEADER},
-    }
+    return _parameter(name, "header", description, type="string", maxLength=MAX_LIST_HEADER)
 
 
-_IF_MATCH = _list_header(
+_IF_MATCH = _etags(
     "If-Match", "Only write if the task's ETag is one of these (strong comparison) or `*`."
 )
-_IF_NONE_MATCH = _list_header(
+_IF_NONE_MATCH = _etags(
     "If-None-Match", "Answer 304 if the task's ETag is one of these (weak comparison) or `*`."
 )
-_UPDATED = {200: Answer("The updated task.", TaskSchema, headers=("ETag",))}
-_WRITE_PROBLEMS = (*JSON_BODY, 404, 409, 412, DATABASE)
 
 
 def setup(app: web.Application) -> None:
@@ -151,60 +124,55 @@ def _caller(request: web.Request) -> uuid.UUID:
         except ValueError:
             same = False
         if not same:
-            raise Forbidden("This path names another user; use your own id or /api/tasks.")
+            raise errors.Forbidden("This path names another user; use your own id or /api/tasks.")
     return user_id
 
 
 async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
-    """Nothing found: if that is because the token's account is gone, the
-    answer is 401, not an empty list or a 404. Only empty answers pay."""
+    """Nothing found: 401 if the token's account is gone (only empty answers pay)."""
     if await request.app[keys.DB].one("get_user_by_id", id=user_id) is None:
-        raise AccountGone()
+        raise errors.AccountGone()
 
 
-async def _task_id(request: web.Request, user_id: uuid.UUID) -> uuid.UUID:
-    """A path id that is not a UUID names nothing: 404."""
+async def _not_found(request: web.Request, user_id: uuid.UUID) -> NoReturn:
+    await _account_exists(request, user_id)
+    raise errors.NotFound("No such task.", slug="task-not-found", title="Task not found")
+
+
+async def _task(request: web.Request) -> tuple[uuid.UUID, uuid.UUID]:
+    """The caller's id and the path's task id; one that is not a UUID is a 404."""
+    user_id = _caller(request)
     try:
-        return uuid.UUID(request.match_info["id"])
+        return user_id, uuid.UUID(request.match_info["id"])
     except ValueError:
-        await _account_exists(request, user_id)
-        raise _not_found() from None
-
-
-def _not_found() -> NotFound:
-    return NotFound("No such task.", slug="task-not-found", title="Task not found")
+        await _not_found(request, user_id)
 
 
 def _task_response(row: Any, *, status: int = 200, headers: dict[str, str] | None = None):
     return json_response(
-        task_json(row), status=status, headers={"ETag": etag(row["version"]), **(headers or {})}
+        schemas.task_json(row),
+        status=status,
+        headers={"ETag": etag(row["version"]), **(headers or {})},
     )
 
 
 async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: uuid.UUID) -> Any:
-    """A conditional write matched no row: 412 if the task is there (its
-    version moved on), else 404."""
+    """A conditional write matched no row: 412 if the task is there, else 404."""
     if row is not None:
         return row
     if await request.app[keys.DB].val("get_task_version", id=task_id, user_id=user_id) is not None:
-        raise PreconditionFailed(
+        raise errors.PreconditionFailed(
             "The task changed since you read it (If-Match does not match its ETag); "
             "fetch it again and reapply your change."
         )
-    await _account_exists(request, user_id)
-    raise _not_found()
+    await _not_found(request, user_id)
 
 
 @operation(
     mounts=MOUNTS,
-    body=TaskCreateSchema,
-    ok={201: Answer("The new task.", TaskSchema, headers=("Location", "ETag"))},
-    problems=(
-        *JSON_BODY,
-        403,
-        *constraints.statuses("create_task"),
-        DATABASE,
-    ),
+    body=schemas.TaskCreateSchema,
+    ok={201: Answer("The new task.", schemas.TaskSchema, headers=("Location", "ETag"))},
+    problems=(*JSON_BODY, 403, *constraints.statuses("create_task"), DATABASE),
     notes={
         403: (
             "The account already owns MAX_TASKS_PER_USER tasks (type "
@@ -219,25 +187,14 @@ async def create_task(request: web.Request) -> web.Response:
     data = CREATE.load(await read_json(request))
     db = request.app[keys.DB]
     limit = request.app[keys.SETTINGS].max_tasks_per_user
-    task = {
-        "user_id": user_id,
-        "title": data["title"],
-        "description": data["description"],
-        "completed": data["completed"],
-        "priority": data["priority"],
-        "due_at": data["due_at"],
-        "remind_at": data["remind_at"],
-        "tags": data["tags"],
-        "repeat": data["repeat"],
-        "max_tasks": limit,
-    }
+    task = {**data, "user_id": user_id, "max_tasks": limit}
     if task["completed"] and task["repeat"] is not None:
         # Created done, a repeating task is due at its next occurrence instead.
         task.update(_completion(task) or {})
     row = await db.val("create_task", **task)
     if row is None:
         await _account_exists(request, user_id)
-        raise TaskLimitReached(limit)
+        raise errors.TaskLimitReached(limit)
     location = public_url(request, f"/api/tasks/{row['id']}")
     return _task_response(row, status=201, headers={"Location": location})
 
@@ -246,39 +203,38 @@ async def create_task(request: web.Request) -> web.Response:
     mounts=MOUNTS,
     parameters=(_TASK_ID, _IF_NONE_MATCH),
     ok={
-        200: Answer("The task.", TaskSchema, headers=("ETag",)),
+        200: Answer("The task.", schemas.TaskSchema, headers=("ETag",)),
         304: Answer("Not modified: If-None-Match names the current ETag.", headers=("ETag",)),
     },
     problems=(404, DATABASE),
 )
 async def get_task(request: web.Request) -> web.StreamResponse:
     """Get one task."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     row = await request.app[keys.DB].val("get_task", id=task_id, user_id=user_id)
     if row is None:
-        await _account_exists(request, user_id)
-        raise _not_found()
+        await _not_found(request, user_id)
     if none_match(request, row["version"]):
         return web.Response(status=304, headers={"ETag": etag(row["version"]), **PRIVATE})
     return _task_response(row, headers=PRIVATE)
 
 
+# PUT, PATCH and PATCH .../complete.
 _UPDATE = {
     "mounts": MOUNTS,
     "parameters": (_TASK_ID, _IF_MATCH),
-    "ok": _UPDATED,
-    "problems": _WRITE_PROBLEMS,
+    "ok": {200: Answer("The updated task.", schemas.TaskSchema, headers=("ETag",))},
+    "problems": (*JSON_BODY, 404, 409, 412, DATABASE),
 }
 
 
-@operation(body=TaskReplaceSchema, **_UPDATE)
+@operation(body=schemas.TaskReplaceSchema, **_UPDATE)
 async def replace_task(request: web.Request) -> web.Response:
     """Replace a task's fields (title required; omitted fields keep their value)."""
     return await _update(request, REPLACE)
 
 
-@operation(body=TaskPatchSchema, **_UPDATE)
+@operation(body=schemas.TaskPatchSchema, **_UPDATE)
 async def patch_task(request: web.Request) -> web.Response:
     """Change some of a task's fields (at least one)."""
     return await _update(request, PATCH)
@@ -286,8 +242,7 @@ async def patch_task(request: web.Request) -> web.Response:
 
 async def _update(request: web.Request, schema: Schema) -> web.Response:
     """PUT and PATCH: the fields sent, under If-Match."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     data = schema.load(await read_json(request))
     if_match = if_match_versions(request)
     if "repeat" in data or "due_at" in data:
@@ -296,6 +251,9 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
     if row is None:  # no such task, If-Match failed, or it completes a repeating task
         row = await _complete_repeating(request, data, task_id, user_id, if_match)
     return _task_response(await _written(request, row, task_id, user_id))
+
+
+_NULLABLE = ("description", "due_at", "remind_at", "repeat")
 
 
 async def _run_update(
@@ -311,19 +269,10 @@ async def _run_update(
         id=task_id,
         user_id=user_id,
         if_match=if_match,
-        title=data.get("title"),
-        description_sent="description" in data,
-        description=data.get("description"),
-        completed=data.get("completed"),
-        priority=data.get("priority"),
-        due_at_sent="due_at" in data,
-        due_at=data.get("due_at"),
-        remind_at_sent="remind_at" in data,
-        remind_at=data.get("remind_at"),
-        tags=data.get("tags"),
-        repeat_sent="repeat" in data,
-        repeat=data.get("repeat"),
         repeat_checked=repeat_checked,
+        **{name: data.get(name) for name in schemas.PATCHABLE},
+        # Where NULL is a value, whether the field was sent at all.
+        **{f"{name}_sent": name in data for name in _NULLABLE},
     )
 
 
@@ -344,13 +293,12 @@ async def _check_repeat(
         try:
             rrules.check_occurs(effective["repeat"], effective["due_at"])
         except ValidationError as exc:
-            raise Unprocessable({field: exc.messages}) from None
+            raise errors.Unprocessable({field: exc.messages}) from None
 
 
 def _completion(task: Any) -> dict[str, Any] | None:
-    """What completing a repeating task writes: due_at at the next
-    occurrence, remind_at moved as much, the rule's COUNT one less, and
-    still open; None when no occurrence is left (it completes)."""
+    """Completing a repeating task: still open, due at the next occurrence,
+    remind_at moved as much; None when no occurrence is left (it completes)."""
     following = rrules.advance(task["repeat"], task["due_at"])
     if following is None:
         return None
@@ -370,10 +318,8 @@ async def _complete_repeating(
     user_id: uuid.UUID,
     if_match: list[int] | None,
 ) -> Any:
-    """The write of `data` found no row to change. When that is because it
-    completes an open repeating task, write the next occurrence instead,
-    on the version read (another writer in between: try again); else None
-    (404 or 412, as _written decides)."""
+    """The write of `data` changed nothing: if it completes an open repeating
+    task, write the next occurrence on the version read; else None (_written)."""
     db = request.app[keys.DB]
     for _ in range(3):
         row = await db.val("get_task", id=task_id, user_id=user_id)
@@ -388,31 +334,19 @@ async def _complete_repeating(
         )
         if updated is not None:
             return updated
-    raise Conflict("The task kept changing while it was being completed; try again.")
+    raise errors.Conflict("The task kept changing while it was being completed; try again.")
 
 
-@operation(
-    mounts=MOUNTS,
-    parameters=(_TASK_ID, _IF_MATCH),
-    body=TaskCompleteSchema,
-    body_required=False,
-    ok=_UPDATED,
-    problems=_WRITE_PROBLEMS,
-)
+@operation(body=schemas.TaskCompleteSchema, body_required=False, **_UPDATE)
 async def complete_task(request: web.Request) -> web.Response:
     """Toggle a task's completed flag (no body), or set it ({"completed": bool})."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     completed = None  # no body: toggle
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
     if_match = if_match_versions(request)
     row = await request.app[keys.DB].val(
-        "set_task_completed",
-        id=task_id,
-        user_id=user_id,
-        if_match=if_match,
-        completed=completed,
+        "set_task_completed", id=task_id, user_id=user_id, if_match=if_match, completed=completed
     )
     if row is None:  # no such task, If-Match failed, or it completes a repeating task
         row = await _complete_repeating(request, {"completed": True}, task_id, user_id, if_match)
@@ -427,13 +361,33 @@ async def complete_task(request: web.Request) -> web.Response:
 )
 async def delete_task(request: web.Request) -> web.Response:
     """Delete a task."""
-    user_id = _caller(request)
-    task_id = await _task_id(request, user_id)
+    user_id, task_id = await _task(request)
     deleted = await request.app[keys.DB].val(
         "delete_task", id=task_id, user_id=user_id, if_match=if_match_versions(request)
     )
     await _written(request, deleted, task_id, user_id)
     return web.Response(status=204)
+
+
+# A search is bounded (API.md "Limits"), and its limits answer with these.
+_LISTING_NOTES = {
+    422: (
+        "Invalid input; `errors` says which field and why. A search (`q`) that runs "
+        "past SEARCH_TIMEOUT is cancelled with type `/problems/search-too-broad` "
+        "(`errors.q`): narrow it (a longer q, or filters)."
+    ),
+    429: (
+        "A rate limit is reached, or too many requests of this account are in flight "
+        "(DB_MAX_PER_USER), or (type `/problems/search-in-progress`) this account's "
+        "previous search still runs: an account runs one search at a time. Retry "
+        "after Retry-After seconds."
+    ),
+    503: (
+        "The database is unreachable, or the Better Auth keys cannot be fetched, or "
+        "(type `/problems/searches-busy`) the process already runs SEARCH_CONCURRENCY "
+        "searches and none ended within a moment; retry after Retry-After seconds."
+    ),
+}
 
 
 @operation(
@@ -449,32 +403,18 @@ async def delete_task(request: web.Request) -> web.Response:
         "different meanings is a 422 naming the alias."
     ),
     mounts=MOUNTS,
-    query=TaskListQuerySchema,
-    ok={200: Answer("A page of tasks.", {"type": "array", "items": TaskSchema}, ("Link",))},
+    query=schemas.TaskListQuerySchema,
+    ok={200: Answer("A page of tasks.", {"type": "array", "items": schemas.TaskSchema}, ("Link",))},
     problems=(422, DATABASE),
-    notes={
-        422: (
-            "Invalid input; `errors` says which field and why. A search (`q`) that runs "
-            "past SEARCH_TIMEOUT is cancelled with type `/problems/search-too-broad` "
-            "(`errors.q`): narrow it (a longer q, or filters)."
-        ),
-        429: (
-            "A rate limit is reached, or too many requests of this account are in flight "
-            "(DB_MAX_PER_USER), or (type `/problems/search-in-progress`) this account's "
-            "previous search still runs: an account runs one search at a time. Retry "
-            "after Retry-After seconds."
-        ),
-        503: (
-            "The database is unreachable, or the Better Auth keys cannot be fetched, or "
-            "(type `/problems/searches-busy`) the process already runs SEARCH_CONCURRENCY "
-            "searches and none ended within a moment; retry after Retry-After seconds."
-        ),
-    },
+    notes=_LISTING_NOTES,
 )
 async def list_tasks(request: web.Request) -> web.Response:
     """List the caller's tasks, one keyset page at a time."""
     user_id = _caller(request)
-    params = LIST_QUERY.load(_single_values(request.query))
+    repeated = sorted({k for k in request.query if len(request.query.getall(k)) > 1})
+    if repeated:
+        raise errors.Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
+    params = LIST_QUERY.load(dict(request.query))
     sort, limit = params["sort"], params["limit"]
     q = params.get("q") or None
     tags = params.get("tag")
@@ -489,21 +429,21 @@ async def list_tasks(request: web.Request) -> web.Response:
     page = {"user_id": user_id, "completed": completed, "q": q, "limit": limit + 1, **filters}
     indexed_q = q if q and _INDEXED_Q.search(q) else None
     page.update(indexed_q=indexed_q, tags=tags or None)  # through their GIN indexes first
-    # The cursor holds for this caller, sort and filters only: the newer
-    # filters only when given (cursors made before them still hold), the
-    # tags as they are compared.
-    named = {**filters, "tags": [tag_key(t) for t in tags] if tags else None}
+    # The cursor holds for this caller, sort and filters only: the newer filters
+    # only when given (older cursors still hold), the tags as they are compared.
+    named = {**filters, "tags": [schemas.tag_key(t) for t in tags] if tags else None}
     context = (user_id, sort, completed, q, *((k, v) for k, v in named.items() if v is not None))
     codec = request.app[keys.CURSORS]
     db = request.app[keys.DB]
     value = after_id = None
     if "cursor" in params:
         value, after_id = codec.decode(params["cursor"], context, timestamp=column in _TIMESTAMPS)
-    if q is None:
-        rows = await _page(db, sort, page, value, after_id, None)
-    else:  # bounded: API.md "Limits"
-        async with db.search(user_id) as conn:
-            rows = await _page(db, sort, page, value, after_id, conn)
+    # Only a search takes a connection of its own: it is bounded (API.md "Limits").
+    async with db.search(user_id) if q is not None else nullcontext() as conn:
+        if sort == "-due_at":
+            rows = await _latest_due_first(db, page, value, after_id, conn)
+        else:
+            rows = await db.many("list_tasks", conn=conn, **page, **_after(sort, value, after_id))
     rows = [r[0] for r in rows]  # each row is one column: the task
     if not rows:
         await _account_exists(request, user_id)
@@ -515,15 +455,7 @@ async def list_tasks(request: web.Request) -> web.Response:
         cursor = codec.encode(last[column], last["id"], context)
         next_url = public_url(request, request.rel_url.update_query({"cursor": cursor}))
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return json_response([task_json(r) for r in rows], headers=headers)
-
-
-async def _page(
-    db: Any, sort: str, page: dict[str, Any], value: Any, after_id: Any, conn: Any
-) -> list[Any]:
-    if sort == "-due_at":
-        return await _latest_due_first(db, page, value, after_id, conn)
-    return await db.many("list_tasks", conn=conn, **page, **_after(sort, value, after_id))
+    return json_response([schemas.task_json(r) for r in rows], headers=headers)
 
 
 def _after(sort: str, value: Any, after_id: Any) -> dict[str, Any]:
@@ -545,10 +477,9 @@ _NIL = uuid.UUID(int=0)
 async def _latest_due_first(
     db: Any, page: dict[str, Any], value: Any, after_id: Any, conn: Any
 ) -> list[Any]:
-    """A -due_at page off the one due_at index: the tasks with a due_at,
-    read backward from just below those without; then, while the page has
-    room, the tasks without one, forward. A cursor without a value (a task
-    without a due_at) is already in the second part."""
+    """A -due_at page off the one due_at index: the tasks with a due_at backward
+    from below those without; then, while there is room, those without, forward
+    (where a cursor without a value already is)."""
     rows: list[Any] = []
     if after_id is None or value is not None:
         after = _after("-due_at", value, after_id or _NIL)
@@ -562,7 +493,11 @@ async def _latest_due_first(
 
 @operation(
     tag="tasks",
-    ok={200: Answer("The caller's tags, most used first.", {"type": "array", "items": TagSchema})},
+    ok={
+        200: Answer(
+            "The caller's tags, most used first.", {"type": "array", "items": schemas.TagSchema}
+        )
+    },
     problems=(DATABASE,),
 )
 async def list_tags(request: web.Request) -> web.Response:
@@ -571,12 +506,12 @@ async def list_tags(request: web.Request) -> web.Response:
     rows = await request.app[keys.DB].many("list_tags", user_id=user_id)
     if not rows:
         await _account_exists(request, user_id)
-    return json_response([tag_json(r) for r in rows], headers=PER_USER)
+    return json_response([schemas.tag_json(r) for r in rows], headers=PER_USER)
 
 
 @operation(
     tag="tasks",
-    ok={200: Answer("The caller's task counts.", SummarySchema)},
+    ok={200: Answer("The caller's task counts.", schemas.SummarySchema)},
     problems=(DATABASE,),
 )
 async def task_summary(request: web.Request) -> web.Response:
@@ -585,12 +520,4 @@ async def task_summary(request: web.Request) -> web.Response:
     row = await request.app[keys.DB].one("summarise_tasks", user_id=user_id)
     if row["total"] == 0:
         await _account_exists(request, user_id)
-    return json_response(summary_json(row), headers=PER_USER)
-
-
-def _single_values(query: MultiDict[str]) -> dict[str, str]:
-    """Query parameters as a dict; a parameter given twice is a 422."""
-    repeated = sorted({k for k in query if len(query.getall(k)) > 1})
-    if repeated:
-        raise Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
-    return dict(query)
+    return json_response(schemas.summary_json(row), headers=PER_USER)

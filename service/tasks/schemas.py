@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from service.schemas import QuerySchema, StrictBoolean, StrictSchema, Text, row_serializer
+from service.schemas import StrictBoolean, StrictSchema, Text, read_only, row_serializer
 from service.tasks import repeat as rrules
 
 TITLE_MAX = 200
@@ -48,10 +48,8 @@ _YEAR = (
 
 
 def _rfc3339(year: str) -> str:
-    """RFC 3339's date-time (section 5.6) as JSON Schema's `date-time`
-    checkers read it: T and Z in either case (ABNF literals are), no
-    space for the T, no second 60 (Python cannot hold it), hours 00-23 in
-    the offset too. [0-9], not \\d: Python's \\d takes any script's digits."""
+    """RFC 3339's date-time as JSON Schema checkers read it: T and Z in either
+    case, no second 60 (Python cannot hold it). [0-9]: \\d takes any digits."""
     hh_mm = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
     return (
         f"^{year}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
@@ -66,12 +64,9 @@ _MOMENT = re.compile(_rfc3339("[0-9]{4}").removesuffix("$") + r"\Z")
 
 
 class Moment(fields.AwareDateTime):
-    """An RFC 3339 date-time with an offset (any; answered in UTC) and
-    nothing else: no basic format, week or ordinal date, space for the T,
-    or missing offset, all of which datetime.fromisoformat reads (API.md).
-    Years 0002 to 9998. With `query=True`, the value of a query parameter,
-    where the `+` of an offset sent unencoded arrives as a space: read as
-    the `+` it was."""
+    """An RFC 3339 date-time with an offset (answered in UTC), years 0002 to
+    9998, and none of the other forms fromisoformat reads. `query=True`: a
+    query parameter, where an unencoded `+` arrives as a space."""
 
     default_error_messages = {
         "invalid": "Must be an RFC 3339 date-time with an offset, such as "
@@ -98,7 +93,6 @@ class Moment(fields.AwareDateTime):
 
 
 def _moment(what: str, **kw: Any) -> Moment:
-    """A timestamp in a task, or null."""
     return Moment(
         allow_none=True,
         metadata={"description": f"{what}; RFC 3339 with an offset (years 0002 to 9998), or null."},
@@ -107,18 +101,14 @@ def _moment(what: str, **kw: Any) -> Moment:
 
 
 def tag_key(tag: str) -> str:
-    """A tag as the database compares tags (tasks_tags_check,
-    tasks_tag_keys(), GET /api/tags): PostgreSQL's lower() under a UTF-8
-    LC_CTYPE, each character's simple lowercase mapping, one for one.
-    str.lower() differs in two places only: it makes U+0130 (I with a dot)
-    an i and a combining dot, and a word-final capital sigma a final sigma."""
+    """A tag as the database compares tags: PostgreSQL's lower() (UTF-8), which
+    str.lower() matches but for U+0130 and a word-final capital sigma."""
     return tag.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()
 
 
 class Tags(fields.List):
-    """At most TAGS_MAX tags, each trimmed, 1 to TAG_MAX characters, one
-    visible line; two that differ only in case (tag_key) are one (the first
-    spelling is kept); order as given. tasks_tags_check holds the same rule."""
+    """Tags as tasks_tags_check allows them; two that differ only in case
+    (tag_key) are one, the first spelling kept; order as given."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(
@@ -133,9 +123,7 @@ class Tags(fields.List):
         )
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
-        # Counted and checked as sent (the OpenAPI maxItems and maxLength
-        # hold: 21 tags that dedupe to 20 are still 21), then trimmed: what
-        # shows is left, so a trimmed tag is never empty.
+        # Checked as sent (as the OpenAPI maxItems and maxLength say), then trimmed.
         if isinstance(value, list) and len(value) > TAGS_MAX:
             raise ValidationError(f"At most {TAGS_MAX} tags.")
         kept: dict[str, str] = {}
@@ -181,19 +169,6 @@ class RepeatRule(Text):
         return rrules.canonical(super()._deserialize(value, attr, data, **kwargs))
 
 
-def _read_only_moment() -> fields.DateTime:
-    return fields.DateTime(dump_only=True, metadata={"description": "Read-only; ignored if sent."})
-
-
-def _repeat_occurs(data: dict[str, Any]) -> None:
-    """With a rule and a due_at both known, the rule must yield a date."""
-    if data.get("repeat") is not None:
-        try:
-            rrules.check_occurs(data["repeat"], data.get("due_at"))
-        except ValidationError as exc:
-            raise ValidationError(exc.messages, "repeat") from None
-
-
 class TaskCreateSchema(StrictSchema):
     title = _title(required=True)
     description = _description(load_default=None)
@@ -203,11 +178,15 @@ class TaskCreateSchema(StrictSchema):
     remind_at = _moment("When to remind", load_default=None)
     tags = Tags(load_default=list)
     repeat = RepeatRule(load_default=None)
-    completed_at = _read_only_moment()
+    completed_at = read_only(fields.DateTime)
 
     @validates_schema
     def _repeats(self, data: dict[str, Any], **_: Any) -> None:
-        _repeat_occurs(data)
+        if data.get("repeat") is not None:
+            try:
+                rrules.check_occurs(data["repeat"], data.get("due_at"))
+            except ValidationError as exc:
+                raise ValidationError(exc.messages, "repeat") from None
 
 
 class _TaskFields(StrictSchema):
@@ -221,7 +200,7 @@ class _TaskFields(StrictSchema):
     remind_at = _moment("When to remind")
     tags = Tags()
     repeat = RepeatRule()
-    completed_at = _read_only_moment()
+    completed_at = read_only(fields.DateTime)
 
 
 class TaskReplaceSchema(_TaskFields):
@@ -230,16 +209,7 @@ class TaskReplaceSchema(_TaskFields):
     title = _title(required=True)
 
 
-_PATCHABLE = (
-    "title",
-    "description",
-    "completed",
-    "priority",
-    "due_at",
-    "remind_at",
-    "tags",
-    "repeat",
-)
+PATCHABLE = tuple(_TaskFields().load_fields)
 
 
 class TaskPatchSchema(_TaskFields):
@@ -247,12 +217,12 @@ class TaskPatchSchema(_TaskFields):
 
     # Said in the OpenAPI schema too, so a generated client (and the fuzzer)
     # knows an empty object is not a valid patch.
-    json_schema_extra = {"anyOf": [{"required": [name]} for name in _PATCHABLE]}
+    json_schema_extra = {"anyOf": [{"required": [name]} for name in PATCHABLE]}
 
     @validates_schema
     def _at_least_one(self, data: dict[str, Any], **_: Any) -> None:
         if not data:
-            raise ValidationError(f"Send at least one of {', '.join(_PATCHABLE)}.", "_schema")
+            raise ValidationError(f"Send at least one of {', '.join(PATCHABLE)}.", "_schema")
 
 
 class TaskCompleteSchema(StrictSchema):
@@ -291,31 +261,14 @@ _SORT_VALUES: dict[str, tuple[str, str | None]] = {
 SORTS = tuple(_SORT_VALUES)  # every value `sort` accepts, canonical ones first
 # `sort_by` names a field only; the direction comes from order/sort_order.
 _SORT_BY = {
-    "created_at": "created_at",
-    "created": "created_at",
-    "updated_at": "updated_at",
-    "updated": "updated_at",
-    "title": "title",
-    "due_date": "due_at",
-    "due_at": "due_at",
-    "priority": "priority",
+    name: _SORT_VALUES[name][0]
+    for name in "created_at created updated_at updated title due_date due_at priority".split()  # noqa: SIM905
 }
-# Without a direction: newest first for created and updated, A to Z for
-# title, soonest due first, highest priority first.
-_DEFAULT_DIRECTION = {
-    "created_at": "desc",
-    "updated_at": "desc",
-    "title": "asc",
-    "due_at": "asc",
-    "priority": "desc",
-}
+# Without a direction: newest first for created and updated, highest priority
+# first, else ascending.
+_DESCENDING = {"created_at", "updated_at", "priority"}
 # status -> completed; "all" is no filter.
-_STATUS: dict[str, bool | None] = {
-    "all": None,
-    "pending": False,
-    "active": False,
-    "completed": True,
-}
+_STATUS = {"all": None, "pending": False, "active": False, "completed": True}
 _DIRECTIONS = ("asc", "desc")
 _CLASH = "Contradicts {given}; give one of them, or both with the same meaning."
 
@@ -332,7 +285,10 @@ def _search(description: str) -> Text:
     return Text(validate=validate.Length(max=Q_MAX), metadata={"description": description})
 
 
-class TaskListQuerySchema(QuerySchema):
+_CANONICAL = ("completed", "q", "limit", "cursor", "due_after", "due_before", "overdue")
+
+
+class TaskListQuerySchema(Schema):
     completed = QueryBoolean(
         metadata={"description": "Only done (true) or only open (false) tasks."}
     )
@@ -432,59 +388,48 @@ class TaskListQuerySchema(QuerySchema):
 
     @post_load
     def _canonical(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return resolve_listing(data)
+        """The canonical parameters (those given, plus sort and limit); an alias
+        contradicting its parameter is a 422. Lists in one order, for the cursor."""
+        errors: dict[str, list[str]] = {}
+        out = {k: data[k] for k in _CANONICAL if k in data}
+        if "priority" in data:
+            out["priority"] = sorted(set(data["priority"]), key=PRIORITIES.index)
+        if "tag" in data:
+            # PostgreSQL lowers them itself (tasks_tag_keys); here only one order.
+            out["tag"] = sorted({tag_key(tag): tag for tag in data["tag"]}.values(), key=tag_key)
 
+        if "status" in data:
+            meant = _STATUS[data["status"]]
+            if "completed" in data and data["completed"] != meant:
+                errors["status"] = [_CLASH.format(given="completed")]
+            elif meant is not None:
+                out["completed"] = meant
+        if "search" in data:
+            if "q" in data and data["q"] != data["search"]:
+                errors["search"] = [_CLASH.format(given="q")]
+            out["q"] = data["search"]
 
-_CANONICAL = ("completed", "q", "limit", "cursor", "due_after", "due_before", "overdue")
-
-
-def resolve_listing(data: dict[str, Any]) -> dict[str, Any]:
-    """The loaded parameters, aliases included, as the canonical
-    {completed, q, sort, limit, cursor, priority, tag, due_after,
-    due_before, overdue} (only those given, plus sort and limit); a
-    parameter contradicting its alias is a 422 on the alias. Lists come in
-    one order and spelling, as the cursor's MAC needs."""
-    errors: dict[str, list[str]] = {}
-    out = {k: data[k] for k in _CANONICAL if k in data}
-    if "priority" in data:
-        out["priority"] = sorted(set(data["priority"]), key=PRIORITIES.index)
-    if "tag" in data:
-        # PostgreSQL lowers them itself (tasks_tag_keys); here only one order.
-        out["tag"] = sorted({tag_key(tag): tag for tag in data["tag"]}.values(), key=tag_key)
-
-    if "status" in data:
-        meant = _STATUS[data["status"]]
-        if "completed" in data and data["completed"] != meant:
-            errors["status"] = [_CLASH.format(given="completed")]
-        elif meant is not None:
-            out["completed"] = meant
-    if "search" in data:
-        if "q" in data and data["q"] != data["search"]:
-            errors["search"] = [_CLASH.format(given="q")]
-        out["q"] = data["search"]
-
-    # No sort: created_at, newest first unless order/sort_order says otherwise.
-    field, direction = _SORT_VALUES[data.get("sort", "created")]
-    if "sort_by" in data:
-        if "sort" in data and _SORT_BY[data["sort_by"]] != field:
-            errors["sort_by"] = [_CLASH.format(given="sort")]
-        field = _SORT_BY[data["sort_by"]]
-    order_param = "order" if "order" in data else "sort_order"
-    order = data.get(order_param)
-    if "order" in data and "sort_order" in data and data["order"] != data["sort_order"]:
-        errors["sort_order"] = [_CLASH.format(given="order")]
-    if order is not None and direction is not None and order != direction:
-        errors[order_param] = [_CLASH.format(given="sort")]
-    if errors:
-        raise ValidationError(errors)
-    direction = direction or order or _DEFAULT_DIRECTION[field]
-    out["sort"] = ("-" if direction == "desc" else "") + field
-    return out
+        # No sort: created_at, newest first unless order/sort_order says otherwise.
+        field, direction = _SORT_VALUES[data.get("sort", "created")]
+        if "sort_by" in data:
+            if "sort" in data and _SORT_BY[data["sort_by"]] != field:
+                errors["sort_by"] = [_CLASH.format(given="sort")]
+            field = _SORT_BY[data["sort_by"]]
+        order_param = "order" if "order" in data else "sort_order"
+        order = data.get(order_param)
+        if "order" in data and "sort_order" in data and data["order"] != data["sort_order"]:
+            errors["sort_order"] = [_CLASH.format(given="order")]
+        if order is not None and direction is not None and order != direction:
+            errors[order_param] = [_CLASH.format(given="sort")]
+        if errors:
+            raise ValidationError(errors)
+        direction = direction or order or ("desc" if field in _DESCENDING else "asc")
+        out["sort"] = ("-" if direction == "desc" else "") + field
+        return out
 
 
 class TaskSchema(Schema):
-    """A task as the API returns it: documents the output, and `task_json`
-    is generated from it."""
+    """A task as the API returns it; `task_json` is generated from it."""
 
     id = fields.UUID(required=True)
     user_id = fields.UUID(required=True)

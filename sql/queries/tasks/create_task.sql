@@ -3,8 +3,7 @@
 --     $4 completed boolean, $5 max_tasks integer, $6 priority text,
 --     $7 due_at timestamptz, $8 remind_at timestamptz, $9 tags text[],
 --     $10 repeat text
--- Create a task while the account's task_totals row (kept by the tasks
--- triggers) is under max_tasks; no row: the limit, or the account is gone.
+-- Create a task while task_totals is under max_tasks; no row: limit or no account.
 -- Index: task_totals_pkey (the account's counter); tasks_pkey.
 WITH counter AS (
     SELECT user_id

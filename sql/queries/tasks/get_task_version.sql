@@ -1,7 +1,6 @@
 -- name: get_task_version :val
 -- Params: $1 id uuid, $2 user_id uuid
--- Task id's version, to tell 412 from 404 after a conditional write matched
--- nothing.
+-- Task id's version: 412 or 404 after a conditional write matched nothing.
 -- Index: tasks_pkey.
 SELECT version
 FROM tasks

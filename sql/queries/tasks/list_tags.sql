@@ -1,7 +1,6 @@
 -- name: list_tags :many
 -- Params: $1 user_id uuid
--- GET /api/tags: the caller's tags (case-insensitive, spelled as on its oldest
--- task) with how many tasks carry each, most used first.
+-- The caller's tags (case-insensitively, as spelled first) by use, with counts.
 -- Index: tasks_user_id_created_at_idx, or any (user_id, ...) btree.
 SELECT
     (array_agg(tagged.tag ORDER BY tasks.created_at, tasks.id))[1] AS name,

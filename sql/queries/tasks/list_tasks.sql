@@ -3,15 +3,9 @@
 --     $5 priorities text[], $6 due_after timestamptz, $7 due_before timestamptz,
 --     $8 overdue boolean, $9 after_at timestamptz, $10 after_text text,
 --     $11 after_id uuid, $12 limit integer, $13 indexed_q text, $14 tags text[]
--- A page of the caller's tasks in one sort (created_at, updated_at, title,
--- due_at, priority, each also with a leading -), ties by id, after the
--- cursor's row (after_id NULL: the first page; its sort value in after_at or
--- after_text). Each filter given or NULL: completed; q in title or
--- description, case-insensitively; one of the priorities; due_after <=
--- due_at < due_before; overdue (open and due before now()) or not; every one
--- of the tags. indexed_q: the same q when it has 3 letters or digits in a row,
--- found through the trigram index. Tasks without a due_at sort as 'infinity'.
--- The statement is list_tasks() (migration 0021), planned with its values.
+-- A page of user_id's tasks in one sort (ties by id) after the cursor's row
+-- (after_id NULL: the first page), each filter NULL or applied: list_tasks()
+-- (migration 0021), planned with its values.
 -- Index: tasks_user_id_created_at_idx, _updated_at_idx, _title_idx,
 -- _due_at_idx or _priority_idx: the sort's, or a selective filter's;
 -- tasks_user_id_text_trgm_idx for indexed_q, tasks_tag_keys_idx for tags.

@@ -1,8 +1,7 @@
 -- name: set_task_completed :val
 -- Params: $1 id uuid, $2 user_id uuid, $3 if_match integer[],
 --     $4 completed boolean
--- PATCH .../complete: set completed (NULL: toggle) while the version is one
--- of if_match; no row for completing a repeating task (the service does that).
+-- Set completed (NULL: toggle) under if_match; not to complete a repeating task.
 -- Index: tasks_pkey.
 UPDATE tasks
 SET

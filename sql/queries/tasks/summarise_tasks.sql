@@ -1,7 +1,6 @@
 -- name: summarise_tasks :one
 -- Params: $1 user_id uuid
--- GET /api/tasks/summary: the caller's total, open, completed and overdue
--- counts in one pass.
+-- GET /api/tasks/summary: total, open, completed and overdue, in one pass.
 -- Index: tasks_user_id_created_at_idx, or any (user_id, ...) btree.
 SELECT
     count(*) AS total,

@@ -5,8 +5,7 @@
 --     $10 due_at timestamptz, $11 remind_at_sent boolean,
 --     $12 remind_at timestamptz, $13 tags text[], $14 repeat_sent boolean,
 --     $15 repeat text, $16 repeat_checked boolean
--- PUT and PATCH: the sent fields (*_sent where NULL is a value) while the
--- version is one of if_match; completing a repeating task needs repeat_checked.
+-- The sent fields under if_match; completing a repeating task needs repeat_checked.
 -- Index: tasks_pkey.
 UPDATE tasks
 SET
