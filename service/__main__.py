@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import shutil
@@ -12,13 +13,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from service import __version__, logs
 from service.settings import Settings, SettingsError
-
-if TYPE_CHECKING:
-    from aiohttp import web
 
 log = logging.getLogger("service")
 
@@ -38,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the API")
     serve.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")  # noqa: S104
-    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    port = functools.partial(_positive, most=65535)
+    serve.add_argument("--port", type=port, default=8000, help="port (default 8000)")
     serve.add_argument(
         "--workers", type=_positive, default=1, help="processes sharing the port (default 1)"
     )
@@ -54,20 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
+def _positive(text: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _positive(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError("must be at most 65535")
+    if most is not None and value > most:
+        raise argparse.ArgumentTypeError(f"must be at most {most}")
     return value
 
 
@@ -174,7 +167,18 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
         elif settings.is_production:
             log.info("/metrics is not served: APP_ENV=production and METRICS_PORT is not set")
         if workers == 1:
-            _run_app(app, settings, sock)
+            import uvloop
+            from aiohttp import web
+
+            app.on_startup.append(_unblock_stop_signals)
+            web.run_app(
+                app,
+                sock=sock,
+                shutdown_timeout=settings.shutdown_timeout,
+                access_log=None,  # service.middlewares writes the access line
+                print=None,
+                loop=uvloop.new_event_loop(),
+            )
             code = 0
         else:
             from service import workers as gunicorn_workers
@@ -186,22 +190,6 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> int:
     finally:
         if metrics_dir and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _run_app(app: web.Application, settings: Settings, sock: socket.socket) -> None:
-    """One process serving on `sock` until SIGTERM or SIGINT, then draining."""
-    import uvloop
-    from aiohttp import web
-
-    app.on_startup.append(_unblock_stop_signals)
-    web.run_app(
-        app,
-        sock=sock,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,  # service.middlewares writes the access line
-        print=None,
-        loop=uvloop.new_event_loop(),
-    )
 
 
 async def _unblock_stop_signals(_app: object) -> None:

@@ -110,12 +110,9 @@ def _too_many_in_flight(user: uuid.UUID) -> Exception:
     return TooManyInFlight()
 
 
-def _search_refused(reason: str, error: type[Exception]) -> Callable[[uuid.UUID], Exception]:
-    def refuse(_key: uuid.UUID) -> Exception:
-        metrics.SEARCH_REFUSED.labels(reason).inc()
-        return error()
-
-    return refuse
+def _search_refused(reason: str, error: type[Exception]) -> Exception:
+    metrics.SEARCH_REFUSED.labels(reason).inc()
+    return error()
 
 
 def _set_local(values: Mapping[str, str]) -> str:
@@ -211,10 +208,12 @@ class Database:
         self.shares = UserShares(settings.db_max_per_user, USER_WAIT_SECONDS)
         # Searches (API.md "Limits"): one per user, then SEARCH_CONCURRENCY in the process.
         self.search_turns = UserShares(
-            1, USER_WAIT_SECONDS, _search_refused("in_progress", SearchInProgress)
+            1, USER_WAIT_SECONDS, lambda _user: _search_refused("in_progress", SearchInProgress)
         )
         self.search_slots = UserShares(
-            settings.search_concurrency, USER_WAIT_SECONDS, _search_refused("busy", SearchesBusy)
+            settings.search_concurrency,
+            USER_WAIT_SECONDS,
+            lambda _key: _search_refused("busy", SearchesBusy),
         )
         self._in_use = 0  # connections _acquire handed out, not yet released
         self.pooled = settings.database_pooled
@@ -304,7 +303,16 @@ class Database:
                 if self._in_use <= self.pool_max:
                     # One is free: no timeout, whose extra task costs more.
                     return pool, await pool.acquire(), user
-                return pool, await self._wait_for_pool(pool), user
+                # Every one is busy: wait up to DB_CONNECT_TIMEOUT (todo_db_pool_wait_seconds).
+                start = time.perf_counter()
+                try:
+                    return pool, await pool.acquire(timeout=self.settings.db_connect_timeout), user
+                except TimeoutError as exc:
+                    if pool.get_idle_size() == 0 and pool.get_size() >= self.pool_max:
+                        raise PoolExhausted() from exc  # up, but full: not an outage
+                    raise
+                finally:
+                    metrics.POOL_WAIT.observe(time.perf_counter() - start)
             except BaseException as exc:
                 self._in_use -= 1
                 if isinstance(exc, (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
@@ -314,18 +322,6 @@ class Database:
             if user is not None:
                 self.shares.give_back(user)
             raise
-
-    async def _wait_for_pool(self, pool: asyncpg.Pool) -> asyncpg.Connection:
-        """Every connection is busy: wait up to DB_CONNECT_TIMEOUT (todo_db_pool_wait_seconds)."""
-        start = time.perf_counter()
-        try:
-            return await pool.acquire(timeout=self.settings.db_connect_timeout)
-        except TimeoutError as exc:
-            if pool.get_idle_size() == 0 and pool.get_size() >= self.pool_max:
-                raise PoolExhausted() from exc  # up, but full: not an outage
-            raise
-        finally:
-            metrics.POOL_WAIT.observe(time.perf_counter() - start)
 
     async def _release(
         self, pool: asyncpg.Pool, conn: asyncpg.Connection, user: uuid.UUID | None
@@ -370,8 +366,7 @@ class Database:
                 finally:
                     await self._release(pool, conn, acting)
             except asyncpg.QueryCanceledError:
-                metrics.SEARCH_REFUSED.labels("too_broad").inc()
-                raise SearchTooBroad() from None
+                raise _search_refused("too_broad", SearchTooBroad) from None
             finally:
                 self.search_slots.give_back(_EVERY_USER)
         finally:

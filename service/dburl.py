@@ -90,7 +90,14 @@ def parse_database_url(url: str) -> DatabaseURL:
         raise ValueError(
             f"scheme {scheme[:30]!r} is not one of {', '.join(s + '://' for s in SCHEMES)}"
         )
-    _check_userinfo(rest)
+    # An unencoded @, : or / in the password changes the URL: say so, without showing it.
+    user, _, password = rest.split("?", 1)[0].rpartition("@")[0].partition(":")
+    bad = [c for c in "@/:#" if c in password] + [c for c in "@/#" if c in user]
+    if bad:
+        raise ValueError(
+            f"the user or password holds an unencoded {bad[0]!r}: percent-encode it "
+            f"({quote(bad[0], safe='')})"
+        )
     try:
         parts = urlsplit("postgresql://" + rest)
         port = parts.port
@@ -123,20 +130,6 @@ def parse_database_url(url: str) -> DatabaseURL:
         params=params,
         pooler_hint=pooler_hint or bool(_NEON_POOLER.match(host)),
     )
-
-
-def _check_userinfo(rest: str) -> None:
-    """An unencoded @, : or / in the password changes the URL: say so, without showing it."""
-    userinfo, at, _ = rest.split("?", 1)[0].rpartition("@")
-    if not at:
-        return
-    user, _, password = userinfo.partition(":")
-    bad = [c for c in "@/:#" if c in password] + [c for c in "@/#" if c in user]
-    if bad:
-        raise ValueError(
-            f"the user or password holds an unencoded {bad[0]!r}: percent-encode it "
-            f"({quote(bad[0], safe='')})"
-        )
 
 
 def _params(query: dict[str, str]) -> tuple[dict[str, str], bool]:

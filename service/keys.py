@@ -24,8 +24,6 @@ RATE_LIMITS: web.AppKey[Any] = web.AppKey("rate_limits")  # service.ratelimit.Ra
 USER_ID: web.RequestKey[uuid.UUID] = web.RequestKey("user_id")
 # The caller's Better Auth user id (the token's `sub`), for Better Auth callers.
 AUTH_SUBJECT: web.RequestKey[str] = web.RequestKey("auth_subject")
-# The caller's session (its token's `jti`), for the service's own tokens.
-SESSION_ID: web.RequestKey[uuid.UUID] = web.RequestKey("session_id")
 # The caller's verified token (service.auth.tokens._Verified).
 TOKEN: web.RequestKey[Any] = web.RequestKey("token")
 # The client address (service.clients), set by the request-context middleware.

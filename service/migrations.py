@@ -118,16 +118,12 @@ def lock_holder(db: Any) -> tuple[int, Any] | None:
     return db.execute(f"SELECT pid, ctime FROM {db.lock_table_quoted}").fetchone()  # noqa: S608 - yoyo's table
 
 
-def ensure_database(database_url: str) -> bool:
-    """Create the URL's database if it does not exist (development and tests); True
-    when it did. It runs on the maintenance database, outside the named queries."""
+def ensure_database(database_url: str) -> None:
+    """Create the URL's database if it does not exist (development and tests), on the
+    maintenance database, outside the named queries."""
     url = parse_database_url(database_url)
     with _connect(url, "postgres") as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (url.dbname,)
-        ).fetchone()
-        if exists:
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.dbname)))
-        log.warning("created database %r", url.dbname)
-        return True
+        query = "SELECT 1 FROM pg_database WHERE datname = %s"
+        if not conn.execute(query, (url.dbname,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.dbname)))
+            log.warning("created database %r", url.dbname)

@@ -51,7 +51,6 @@ class LocalCounters(Storage):
     MemoryStorage (a sweep over every key after each call), it sweeps at most
     once every SWEEP_SECONDS. No await inside: each call is atomic."""
 
-    STORAGE_SCHEME = None  # built directly, never registered for a URL scheme
     SWEEP_SECONDS = 10.0
 
     def __init__(self) -> None:
@@ -161,26 +160,14 @@ class RateLimits:
         item = self.per_user
         if item is None:
             return
-        if self._local is not None:
-            # Counted directly: the limiter's coroutines are the hot path's cost.
-            self._count_in(self._local, item, user_id, client)
-            return
-        fallback = self._fallback
-        if fallback is not None and time.monotonic() < self._retry_storage_at:
-            self._count_in(fallback, item, user_id, client)
-            return
-        user = str(user_id)
-        try:
-            allowed = await self._limiter.hit(item, PER_USER, user)
-            self._storage_answered()
-            if not allowed:
-                await self._refuse(item, PER_USER, user, f"user {user}", client)
-        except _STORAGE_ERRORS as exc:
-            self._count_in(self._storage_failed(exc), item, user_id, client)
-
-    def _count_in(
-        self, counters: LocalCounters, item: RateLimitItem, user_id: uuid.UUID, client: str
-    ) -> None:
+        # memory:// counts directly: the limiter's coroutines are the hot path's cost.
+        counters = self._local
+        if counters is None:
+            if self._fallback is None or time.monotonic() >= self._retry_storage_at:
+                user = str(user_id)
+                if await self._tally(item, PER_USER, user, f"user {user}", client):
+                    return
+            counters = self._fallback
         count, ends = counters.count((PER_USER, user_id), item.get_expiry())
         if count > item.amount:
             self._raise_429(item, PER_USER, f"user {user_id}", client, ends)
@@ -226,19 +213,20 @@ class RateLimits:
         wait = self._retry_storage_at - time.monotonic()
         if self._fallback is not None and wait > 0:
             raise ServiceBusy(busy, retry_after=math.ceil(wait))
+        if not await self._tally(item, name, key, who, client):
+            raise ServiceBusy(busy, retry_after=math.ceil(STORAGE_DOWN_SECONDS))
+
+    async def _tally(self, item: RateLimitItem, name: str, key: str, who: str, client: str) -> bool:
+        """Count one hit in the storage, 429 past the limit; False if it did not answer."""
         try:
             allowed = await self._limiter.hit(item, name, key)
             self._storage_answered()
-            if not allowed:
-                await self._refuse(item, name, key, who, client)
+            if allowed:
+                return True
+            stats = await self._limiter.get_window_stats(item, name, key)
         except _STORAGE_ERRORS as exc:
             self._storage_failed(exc)
-            raise ServiceBusy(busy, retry_after=math.ceil(STORAGE_DOWN_SECONDS)) from None
-
-    async def _refuse(
-        self, item: RateLimitItem, name: str, key: str, who: str, client: str
-    ) -> None:
-        stats = await self._limiter.get_window_stats(item, name, key)
+            return False
         self._raise_429(item, name, who, client, stats.reset_time)
 
     def _raise_429(
@@ -265,7 +253,7 @@ class RateLimits:
             },
         )
 
-    def _storage_failed(self, exc: BaseException) -> LocalCounters:
+    def _storage_failed(self, exc: BaseException) -> None:
         """Redis did not answer: not tried again for STORAGE_DOWN_SECONDS; the
         first failure of an outage logs and starts the outage's counters."""
         self._retry_storage_at = time.monotonic() + STORAGE_DOWN_SECONDS
@@ -279,7 +267,6 @@ class RateLimits:
                 type(exc).__name__,
                 first_line(exc),
             )
-        return self._fallback
 
     def _storage_answered(self, *, quietly: bool = False) -> None:
         """Redis answered: an outage is over, its memory counts forgotten."""

@@ -82,23 +82,6 @@ def _params(text: str, where: Path) -> tuple[Param, ...]:
     return tuple(params)
 
 
-def check_placeholders(sql: str, params: tuple[Param, ...], where: str) -> None:
-    """Every `$n` is named and cast as its header says; every one named is used."""
-    used = placeholders(sql)
-    if sorted(used) != [p.number for p in params]:
-        raise QueryFileError(
-            f"{where}: the statement uses ${sorted(used)}, "
-            f"the header names ${[p.number for p in params]}"
-        )
-    for p in params:
-        casts = used[p.number]
-        if casts != {p.type}:
-            raise QueryFileError(
-                f"{where}: ${p.number} {p.name} is cast as {sorted(map(str, casts))}, "
-                f"every use must be ::{p.type}"
-            )
-
-
 def read(path: Path) -> Query:
     """The statement of one query file."""
     text = path.read_text(encoding="utf-8")
@@ -111,24 +94,30 @@ def read(path: Path) -> Query:
         raise QueryFileError(f"{path}: header names {name!r}, file is {path.stem!r}")
     if shape not in SHAPES:
         raise QueryFileError(f"{path}: shape {shape!r} is not one of {SHAPES}")
-    at = 1
+    rest = header[1:]
     params: tuple[Param, ...] = ()
-    if at < len(header) and (match := _PARAMS.match(header[at])):
-        listed = [match["text"]]
-        at += 1
-        while at < len(header) and (more := _CONTINUED.match(header[at])):
-            listed.append(more["text"])
-            at += 1
-        params = _params(" ".join(listed), path)
-    purpose_start = at
-    while at < len(header) and not _INDEX.match(header[at]):
-        at += 1
-    purpose = prose(header[purpose_start:at])
-    if not purpose or at == len(header):
+    if rest and (match := _PARAMS.match(rest[0])):
+        more = list(takewhile(_CONTINUED.match, rest[1:]))
+        params = _params(" ".join([match["text"], *(line[2:].lstrip() for line in more)]), path)
+        rest = rest[1 + len(more) :]
+    at = next((i for i, line in enumerate(rest) if _INDEX.match(line)), len(rest))
+    purpose = prose(rest[:at])
+    if not purpose or at == len(rest):
         raise QueryFileError(f"{path}: needs a purpose, then an '-- Index:' line")
-    check_placeholders(text, params, str(path))
-    index = prose(header[at:]).removeprefix("Index: ")
-    return Query(name, shape, text, path, params, purpose, index, _INDEX.match(header[at])["name"])
+    used = placeholders(text)  # each named and cast as the header says; each named one used
+    if sorted(used) != [p.number for p in params]:
+        raise QueryFileError(
+            f"{path}: the statement uses ${sorted(used)}, "
+            f"the header names ${[p.number for p in params]}"
+        )
+    for p in params:
+        if used[p.number] != {p.type}:
+            raise QueryFileError(
+                f"{path}: ${p.number} {p.name} is cast as {sorted(map(str, used[p.number]))}, "
+                f"every use must be ::{p.type}"
+            )
+    index = prose(rest[at:]).removeprefix("Index: ")
+    return Query(name, shape, text, path, params, purpose, index, _INDEX.match(rest[at])["name"])
 
 
 def load(root: Path) -> dict[str, Query]:

@@ -29,9 +29,8 @@ CLEANUP_SECONDS = 2
 # A worker whose event loop has not ticked for this long is killed and replaced.
 WORKER_TIMEOUT_SECONDS = 30
 
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-# What the arbiter sends a worker to stop it (QUIT: after SIGINT).
-WORKER_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
+# SIGTERM and SIGINT stop the command (and the arbiter); it sends a worker QUIT after SIGINT.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT}
 
 
 def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_timeout: float) -> int:
@@ -58,8 +57,11 @@ def serve(app: web.Application, sock: socket.socket, workers: int, shutdown_time
         "child_exit": lambda _arbiter, worker: mark_worker_dead(worker.pid),
     }
     try:
-        _Server(runner, options).run()
+        _Arbiter(_Server(runner, options)).run()
         code: Any = 0
+    except RuntimeError as exc:  # as BaseApplication.run, in one line
+        log.error("cannot start the workers: %s", describe(exc))
+        code = 1
     except SystemExit as exc:
         code = exc.code
     if os.getpid() != master:
@@ -79,13 +81,6 @@ class _Server(BaseApplication):
         self._options = options
         super().__init__(prog="todo-api")
 
-    def run(self) -> None:
-        try:
-            _Arbiter(self).run()
-        except RuntimeError as exc:  # as BaseApplication.run, in one line
-            log.error("cannot start the workers: %s", describe(exc))
-            sys.exit(1)
-
     def load_config(self) -> None:
         for key, value in self._options.items():
             self.cfg.set(key, value)
@@ -101,12 +96,12 @@ class _Arbiter(Arbiter):
     stopping = False
 
     def spawn_worker(self) -> int:
-        signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             return super().spawn_worker()
         finally:
             if os.getpid() == self.pid:  # the arbiter; a worker never returns
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def stop(self, graceful: bool = True) -> None:
         self.stopping = True
@@ -123,7 +118,7 @@ class _Arbiter(Arbiter):
 class _Worker(GunicornUVLoopWebWorker):
     def run(self) -> None:
         # uvloop hands signals to the handlers only once the loop runs.
-        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, WORKER_STOP_SIGNALS)
+        self.loop.call_soon(signal.pthread_sigmask, signal.SIG_UNBLOCK, STOP_SIGNALS)
         try:
             super().run()
         except Exception as exc:

@@ -32,16 +32,14 @@ RETRY_AFTER_SECONDS = 5
 MAX_WAITING = 100
 
 
-class KeysUnavailable(Problem):
-    status = 503
-    slug = "auth-keys-unavailable"
-    title = "Sign-in keys unavailable"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The sign-in server's public keys cannot be fetched right now; retry shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+class KeysUnavailable(
+    Problem,
+    status=503,
+    slug="auth-keys-unavailable",
+    title="Sign-in keys unavailable",
+    detail="The sign-in server's public keys cannot be fetched right now; retry shortly.",
+    retry_after=RETRY_AFTER_SECONDS,
+): ...
 
 
 class BetterAuthVerifier:
@@ -98,20 +96,9 @@ class BetterAuthVerifier:
         key = await self._key(kid)
         if key.algorithm_name != alg:  # the key decides the algorithm, not the token
             raise Unauthorized("The token is not valid.")
-        try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[alg],
-                issuer=self.issuers,
-                audience=self.audiences,
-                leeway=LEEWAY_SECONDS,
-                options={"require": REQUIRED_CLAIMS},
-            )
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("The token has expired; sign in again.") from None
-        except jwt.PyJWTError:
-            raise Unauthorized("The token is not valid.") from None
+        claims = decode(
+            token, key, alg, REQUIRED_CLAIMS, issuer=self.issuers, audience=self.audiences
+        )
         subject = claims["sub"]
         if not isinstance(subject, str) or not 1 <= len(subject) <= SUBJECT_MAX:
             raise Unauthorized("The token is not valid.")
@@ -204,6 +191,23 @@ class BetterAuthVerifier:
                 return orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise ValueError("not JSON") from None
+
+
+def decode(token: str, key: Any, alg: str, required: list[str], **expected: Any) -> dict[str, Any]:
+    """The claims of a token of either kind; Unauthorized when they do not check out."""
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            leeway=LEEWAY_SECONDS,
+            options={"require": required},
+            **expected,
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The token has expired; sign in again.") from None
+    except jwt.PyJWTError:
+        raise Unauthorized("The token is not valid.") from None
 
 
 def _usable_keys(document: Any) -> dict[str, jwt.PyJWK]:

@@ -88,7 +88,6 @@ class PasswordHasher:
         executor, self.executor = self.executor, None
         for queue in self.waiting.values():  # nothing will start them now
             for job in queue:
-                job.state = GONE
                 if not job.done.done():
                     job.done.set_exception(ServiceBusy(BUSY, retry_after=self._drain()))
         self.waiting.clear()
@@ -120,7 +119,7 @@ class PasswordHasher:
             return await job.done
         except asyncio.CancelledError:
             # A waiter that hangs up leaves the queue; a running hash keeps its place.
-            if job.state == WAITING:
+            if job in self.waiting.get(key, ()):
                 self._withdraw(job)
             raise
 
@@ -167,18 +166,15 @@ class PasswordHasher:
             if queue:  # its next turn comes after every other address's
                 self.waiting[key] = queue
             if job.done.done():  # cancelled; its caller has not run yet to withdraw it
-                job.state = GONE
                 self._let_go(key)
                 continue
             future = self.executor.submit(job.call)
-            job.state = RUNNING
             self.running += 1
             # Released when bcrypt is done, not when the caller stops waiting.
             future.add_done_callback(functools.partial(_call_soon, loop, self._finished, job))
 
     def _finished(self, job: _Job, future: Future[Any]) -> None:
         self.running -= 1
-        job.state = GONE
         self._let_go(job.key)
         if not job.done.done():
             if future.cancelled():  # shutdown cancelled it
@@ -195,7 +191,6 @@ class PasswordHasher:
         queue.remove(job)
         if not queue:
             del self.waiting[job.key]
-        job.state = GONE
         self._let_go(job.key)
 
     def _let_go(self, key: str) -> None:
@@ -212,9 +207,6 @@ class PasswordHasher:
         return math.ceil(self.in_flight * self.hash_seconds / self.threads)
 
 
-WAITING, RUNNING, GONE = "waiting", "running", "gone"
-
-
 @dataclass(eq=False, slots=True)
 class _Job:
     key: str  # the client's address key
@@ -224,7 +216,6 @@ class _Job:
     done: asyncio.Future[Any] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
-    state: str = WAITING
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:

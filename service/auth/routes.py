@@ -72,6 +72,13 @@ def _session(request: web.Request, user: Any, session_id: Any) -> dict[str, Any]
     }
 
 
+async def _account(request: web.Request) -> Any:
+    account = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
+    if account is None:  # a validly signed token for an account that is gone
+        raise AccountGone()
+    return account
+
+
 @routes.post("/api/auth/signup")
 @auth_operation(
     body=SignupSchema,
@@ -134,7 +141,6 @@ async def signin(request: web.Request) -> web.Response:
     found = await request.app[keys.DB].one("get_user_for_signin", email=data["email"])
     # The lockout counts the account, or the database's form of an unknown email.
     account = limits.account(found["id"], found["email_key"])
-    await limits.count_signin(account, client)  # a locked account stops here
     # Unknown email (no hash) and wrong password: same work, same status, same body.
     if not await _password_matches(request, account, data["password"], found["password_hash"]):
         raise Unauthorized(BAD_CREDENTIALS, slug="invalid-credentials", title="Sign-in failed")
@@ -151,10 +157,7 @@ async def signin(request: web.Request) -> web.Response:
 )
 async def me(request: web.Request) -> web.Response:
     """The signed-in user."""
-    user = await request.app[keys.DB].one("get_user_by_id", id=request[keys.USER_ID])
-    if user is None:  # a validly signed token for an account that is gone
-        raise AccountGone()
-    return json_response(user_json(user))
+    return json_response(user_json(await _account(request)))
 
 
 @routes.patch("/api/auth/me")
@@ -166,10 +169,8 @@ async def me(request: web.Request) -> web.Response:
 async def rename(request: web.Request) -> web.Response:
     """Change the signed-in user's name (a Better Auth account's too: the
     name here is this service's copy)."""
-    data = RENAME.load(await read_json(request))
-    user = await request.app[keys.DB].one(
-        "rename_user", id=request[keys.USER_ID], name=data["name"]
-    )
+    name = RENAME.load(await read_json(request))["name"]
+    user = await request.app[keys.DB].one("rename_user", id=request[keys.USER_ID], name=name)
     if user is None:
         raise AccountGone()
     return json_response(user_json(user))
@@ -196,38 +197,37 @@ async def signout(request: web.Request) -> web.Response:
     everywhere = (
         SIGNOUT.load(await read_json(request))["everywhere"] if has_body(request) else False
     )
-    session_id = request.get(keys.SESSION_ID)
+    token = request[keys.TOKEN]  # a Better Auth token has no session here
     user_id = request[keys.USER_ID]
     tokens = request.app[keys.TOKENS]
     db = request.app[keys.DB]
-    if session_id is None:  # a Better Auth token: it has no session here
-        token = request[keys.TOKEN]
-        if everywhere:
-            up_to = await db.val("end_better_auth_tokens", user_id=user_id)
-            if up_to is None:
-                raise AccountGone()
-            tokens.ended_better_auth_user(user_id, up_to)
-        else:
+    if not everywhere:
+        if token.session is None:
             await db.exec(
                 "end_better_auth_token", token_digest=token.digest, expires_at=token.expires
             )
-            tokens.ended_better_auth_token(token.digest)
-    elif everywhere:
+        else:
+            await db.exec("end_session", id=token.session, user_id=user_id)
+        tokens.ended_token(token)
+    elif token.session is None:
+        up_to = await db.val("end_better_auth_tokens", user_id=user_id)
+        if up_to is None:
+            raise AccountGone()
+        tokens.ended_better_auth_user(user_id, up_to)
+    else:
         await db.exec("end_all_sessions", user_id=user_id)
         tokens.ended_user(user_id)
-    else:
-        await db.exec("end_session", id=session_id, user_id=user_id)
-        tokens.ended_session(session_id)
     return web.Response(status=204)
 
 
 async def _password_matches(
     request: web.Request, account: str, password: str, hashed: str | None
 ) -> bool:
-    """Check `password` against `hashed` for `account` (a lockout key counted by
-    count_signin): a failure stays counted towards its lock; a match clears them."""
+    """Check `password` against `hashed`, counted against lockout key `account`
+    (a locked account stops here): a failure stays counted; a match clears them."""
     limits = request.app[keys.RATE_LIMITS]
     client = request[keys.CLIENT]
+    await limits.count_signin(account, client)
     if not await request.app[keys.PASSWORDS].check(password, hashed, client):
         limits.signin_failed(account, client)
         return False
@@ -242,16 +242,8 @@ async def _check_password(request: web.Request, account: Any, password: str) -> 
     await limits.count_auth_attempt(client)
     request.app[keys.PASSWORDS].refuse_when_full("check", client)
     key = limits.account(account["id"])  # sign-in's key for this account
-    await limits.count_signin(key, client)
     if not await _password_matches(request, key, password, account["password_hash"]):
         raise WrongPassword()
-
-
-async def _credentials(request: web.Request) -> Any:
-    account = await request.app[keys.DB].one("get_user_credentials", id=request[keys.USER_ID])
-    if account is None:
-        raise AccountGone()
-    return account
 
 
 @routes.put("/api/auth/password")
@@ -277,7 +269,7 @@ async def _credentials(request: web.Request) -> Any:
 async def change_password(request: web.Request) -> web.Response:
     """Change the password."""
     data = PASSWORD_CHANGE.load(await read_json(request))
-    account = await _credentials(request)
+    account = await _account(request)
     if account["password_hash"] is None:
         raise ManagedByBetterAuth("change the password")
     reason = weak_password_reason(data["new_password"], account["email"], account["name"])
@@ -320,7 +312,7 @@ async def change_password(request: web.Request) -> web.Response:
 )
 async def delete_me(request: web.Request) -> web.Response:
     """Delete the account and all its tasks."""
-    account = await _credentials(request)
+    account = await _account(request)
     if account["password_hash"] is not None:
         password = DELETE_ACCOUNT.load(await read_json(request))["password"]
         await _check_password(request, account, password)

@@ -71,14 +71,10 @@ class SignupSchema(StrictSchema):
 
 
 class RenameSchema(StrictSchema):
-    """PATCH /api/auth/me: the name, the one thing a user changes here."""
-
     name = NAME
 
 
 class SignoutSchema(StrictSchema):
-    """POST /api/auth/signout's optional body."""
-
     everywhere = StrictBoolean(
         load_default=False,
         metadata={"description": "true: end every session of the account, not only this one."},

@@ -5,10 +5,12 @@ but sign-up and sign-in and counts the caller against the per-user limit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,18 +18,17 @@ import jwt
 from aiohttp import web
 
 from service import keys
+from service.auth.betterauth import LEEWAY_SECONDS, BetterAuthVerifier, decode
 from service.auth.schemas import EMAIL_MAX, NAME_MAX
 from service.errors import AccountGone, Unauthorized
 from service.schemas import as_visible_line
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.auth.betterauth import BetterAuthVerifier
     from service.db import Database
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "iss", "jti"]
-LEEWAY_SECONDS = 5
 # Routes anyone may call under /api.
 PUBLIC_ROUTES = frozenset({"/api/auth/signup", "/api/auth/signin"})
 MAX_TOKEN_LENGTH = 4096
@@ -38,8 +39,10 @@ CACHE_SIZE = 10_000
 CHECK_SECONDS = 0.5
 SIGNED_OUT = "The session has ended (signed out, or the password changed); sign in again."
 KEY_WITHDRAWN = "The token is signed with a key the sign-in server no longer publishes."
-# Why a token is refused from now on (_Verified.ended).
-ENDED, GONE, WITHDRAWN = "ended", "gone", "withdrawn"
+# Why a token is refused from now on (_Verified.ended): the Problem it raises.
+ENDED = functools.partial(Unauthorized, SIGNED_OUT, slug="session-ended", title="Signed out")
+GONE = AccountGone
+WITHDRAWN = functools.partial(Unauthorized, KEY_WITHDRAWN)
 FALLBACK_NAME = "Better Auth user"
 MAX_EPOCH = 2**53  # an `iat` past it is clamped: still a bigint, still after every deletion
 # What users_email_check takes: no whitespace or NUL, one @ between two parts.
@@ -55,8 +58,8 @@ class _Verified:
     expires: int  # its `exp`
     session: uuid.UUID | None  # its `jti`; None for a Better Auth token
     checked: float = float("-inf")  # monotonic time its session was last seen live
-    checking: asyncio.Task[bool] | None = None  # the look under way, shared
-    ended: str | None = None  # ENDED, GONE or WITHDRAWN: refused for good
+    checking: asyncio.Task[None] | None = None  # the look under way, shared
+    ended: Callable[[], Unauthorized] | None = None  # ENDED, GONE or WITHDRAWN: refused for good
     # A Better Auth token's key id, the key set generation it was last seen
     # in, its `iat` and the digest of its signed part (sign-out keys on it).
     kid: str | None = None
@@ -120,7 +123,7 @@ class TokenService:
         if known.ended is None:
             await self._still_live(known)  # ends it when it is not
         if known.ended is not None:
-            raise _refusal(known.ended)
+            raise known.ended()
         return known
 
     async def _verify(self, token: str) -> _Verified:
@@ -131,21 +134,12 @@ class TokenService:
         if not _header_shape_ok(header):
             raise Unauthorized("The token is not valid.")
         if "kid" not in header:  # ours never carry one
+            claims = decode(token, self._key, ALGORITHM, REQUIRED_CLAIMS, issuer=self.issuer)
             try:
-                claims = jwt.decode(
-                    token,
-                    self._key,
-                    algorithms=[ALGORITHM],
-                    issuer=self.issuer,
-                    leeway=LEEWAY_SECONDS,
-                    options={"require": REQUIRED_CLAIMS},
-                )
                 user_id, session = uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["jti"]))
-                return _Verified(user_id, None, int(claims["exp"]), session)
-            except jwt.ExpiredSignatureError:
-                raise Unauthorized("The token has expired; sign in again.") from None
-            except (jwt.PyJWTError, ValueError, TypeError):
+            except ValueError:
                 raise Unauthorized("The token is not valid.") from None
+            return _Verified(user_id, None, int(claims["exp"]), session)
         if self.better_auth is None:
             raise Unauthorized("The token is not valid.")
         key_set = self.better_auth.generation  # before: a fetch meanwhile is checked later
@@ -182,11 +176,11 @@ class TokenService:
             _end(known, ENDED)
         return known
 
-    async def _still_live(self, known: _Verified) -> bool:
-        """Whether the token is live (else it is ended), asked at most once
-        per CHECK_SECONDS: requests arriving meanwhile share the look."""
+    async def _still_live(self, known: _Verified) -> None:
+        """End the token unless it is live, asked at most once per
+        CHECK_SECONDS: requests arriving meanwhile share the look."""
         if time.monotonic() - known.checked < CHECK_SECONDS:
-            return True
+            return
         task = known.checking
         if task is None:
             task = asyncio.get_running_loop().create_task(self._look(known))
@@ -194,9 +188,9 @@ class TokenService:
             task.add_done_callback(lambda done: done.cancelled() or done.exception())
             known.checking = task
         # A request that goes away must not cancel the look for the others.
-        return await asyncio.shield(task)
+        await asyncio.shield(task)
 
-    async def _look(self, known: _Verified) -> bool:
+    async def _look(self, known: _Verified) -> None:
         started = time.monotonic()
         try:
             if known.session is None:
@@ -212,14 +206,12 @@ class TokenService:
                 )
         finally:
             known.checking = None
-        if known.ended is not None:  # ended here while the look ran
-            return False
-        if not live:
-            # No row: the session, or a Better Auth token's account, is gone.
-            _end(known, GONE if live is None and known.session is None else ENDED)
-            return False
-        known.checked = started  # from when the look began: never later than the truth
-        return True
+        if known.ended is None:  # else it was ended here while the look ran
+            if live:
+                known.checked = started  # from when the look began: never later than the truth
+            else:
+                # No row: the session, or a Better Auth token's account, is gone.
+                _end(known, GONE if live is None and known.session is None else ENDED)
 
     def ended_user(self, user_id: uuid.UUID) -> None:
         """Every session of this account just ended here: refuse its tokens at once."""
@@ -227,16 +219,11 @@ class TokenService:
             if known.user_id == user_id:
                 _end(known, ENDED if known.session is not None else GONE)
 
-    def ended_session(self, session: uuid.UUID) -> None:
-        """This session just ended here: refuse its cached token at once."""
+    def ended_token(self, token: _Verified) -> None:
+        """This token was just signed out here: refuse it, however re-encoded, at
+        once. Ours are told apart by session, Better Auth's (no session) by digest."""
         for known in self._verified.values():
-            if known.session == session:
-                _end(known, ENDED)
-
-    def ended_better_auth_token(self, digest: bytes) -> None:
-        """This Better Auth token was just signed out here: refuse it at once."""
-        for known in self._verified.values():
-            if known.digest == digest:
+            if (known.session, known.digest) == (token.session, token.digest):
                 _end(known, ENDED)
 
     def ended_better_auth_user(self, user_id: uuid.UUID, up_to: int) -> None:
@@ -257,18 +244,10 @@ def _header_shape_ok(header: Any) -> bool:
     return "crit" not in header and header.get("b64", True) is True
 
 
-def _end(known: _Verified, why: str) -> None:
+def _end(known: _Verified, why: Callable[[], Unauthorized]) -> None:
     """Refused from now on: stale, so cached() passes it to authenticate."""
     known.ended = why
     known.checked = float("-inf")
-
-
-def _refusal(why: str) -> Unauthorized:
-    if why == GONE:
-        return AccountGone()
-    if why == WITHDRAWN:
-        return Unauthorized(KEY_WITHDRAWN)
-    return Unauthorized(SIGNED_OUT, slug="session-ended", title="Signed out")
 
 
 def _claimed_email(value: Any) -> str | None:
@@ -319,8 +298,6 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         request[keys.TOKEN] = known
         if known.subject is not None:
             request[keys.AUTH_SUBJECT] = known.subject
-        else:
-            request[keys.SESSION_ID] = known.session
         await request.app[keys.RATE_LIMITS].count_request(known.user_id, request[keys.CLIENT])
         acting = keys.ACTING_USER.set(known.user_id)
         try:
