@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 
@@ -45,26 +46,20 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[keys.SETTINGS] = settings
     app[keys.MIGRATIONS] = migration_ids(settings.migrations_dir)
-    app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
+    db = app[keys.DB] = Database(settings, load_queries(settings.queries_dir))
     better_auth = BetterAuthVerifier(settings) if settings.better_auth_url else None
-    app[keys.TOKENS] = TokenService(settings, app[keys.DB], better_auth)
+    app[keys.TOKENS] = TokenService(settings, db, better_auth)
     app[keys.RATE_LIMITS] = RateLimits(settings)
-    # bcrypt runs in threads, one per core: sign-ins use the CPU, never the
-    # event loop.
+    # bcrypt runs in threads, one per core, never on the event loop.
     app[keys.PASSWORDS] = PasswordHasher(settings.bcrypt_rounds, threads=os.cpu_count() or 2)
-    app.cleanup_ctx.append(_database_ctx)
-    app.cleanup_ctx.append(_rate_limits_ctx)
-    app.cleanup_ctx.append(_better_auth_ctx)
-    app.cleanup_ctx.append(_passwords_ctx)
-    db = app[keys.DB]
-    app.cleanup_ctx.append(
-        _every(metrics.POOL_REFRESH_SECONDS, lambda: metrics.refresh_pool_gauges(db))
-    )
+    app.cleanup_ctx.append(_resources_ctx)
+    refresh_pool_gauges = functools.partial(metrics.refresh_pool_gauges, db)
+    app.cleanup_ctx.append(_every(metrics.POOL_REFRESH_SECONDS, refresh_pool_gauges))
     app.cleanup_ctx.append(_every(logs.FLUSH_SECONDS, logs.flush))
     app.add_routes(health_routes)
     if settings.metrics_port is None and not settings.is_production:
         # Else on METRICS_PORT alone (service.metrics.listener), or nowhere.
-        app.router.add_get("/metrics", metrics.handler(app[keys.DB]), allow_head=False)
+        app.router.add_get("/metrics", metrics.handler(db), allow_head=False)
     app.add_routes(auth_routes)
     tasks.setup(app)
     docs.setup(app)
@@ -92,29 +87,17 @@ def _every(
     return ctx
 
 
-async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = app[keys.DB]
-    await db.open()
-    yield
-    await db.close()
-
-
-async def _rate_limits_ctx(app: web.Application) -> AsyncIterator[None]:
-    yield
-    await app[keys.RATE_LIMITS].close()
-
-
-async def _better_auth_ctx(app: web.Application) -> AsyncIterator[None]:
-    verifier = app[keys.TOKENS].better_auth
-    if verifier is not None:
-        verifier.start()
-    yield
-    if verifier is not None:
-        await verifier.close()
-
-
-async def _passwords_ctx(app: web.Application) -> AsyncIterator[None]:
-    hasher = app[keys.PASSWORDS]
-    await hasher.start()
-    yield
-    hasher.close()
+async def _resources_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start what the app holds; at exit (or a later start's failure) close
+    in reverse what was started."""
+    db, verifier, hasher = app[keys.DB], app[keys.TOKENS].better_auth, app[keys.PASSWORDS]
+    async with contextlib.AsyncExitStack() as started:
+        await db.open()
+        started.push_async_callback(db.close)
+        started.push_async_callback(app[keys.RATE_LIMITS].close)
+        if verifier is not None:
+            verifier.start()
+            started.push_async_callback(verifier.close)
+        await hasher.start()
+        started.callback(hasher.close)
+        yield

@@ -26,8 +26,9 @@ def client_address(peer: str | None, forwarded: str | None, trusted: Sequence[Ne
     arrives: `::ffff:a.b.c.d` (a dual-stack socket) is `a.b.c.d`."""
     if not peer:
         return UNKNOWN
-    if not trusted:  # the default: only the peer, unwrapped
-        return _unmapped(peer)
+    if not trusted:  # the default: only the peer, an IPv4-mapped one unwrapped
+        address = _address(peer) if peer.startswith(("::ffff:", "::FFFF:")) else None
+        return peer if address is None else str(address)
     hop = _address(peer)
     if hop is None:
         return peer  # a unix socket's peer, as it is
@@ -63,16 +64,6 @@ def _network(client: str, prefix: int) -> str | None:
         return str(ipaddress.IPv6Network(f"{client}/{prefix}", strict=False))
     except ValueError:
         return None
-
-
-def _unmapped(peer: str) -> str:
-    """The peer as written, but an IPv4-mapped IPv6 address as IPv4: the one
-    case a dual-stack socket changes. Costs a prefix test for everyone else."""
-    if peer.startswith("::ffff:") or peer.startswith("::FFFF:"):
-        address = _address(peer)
-        if address is not None:
-            return str(address)
-    return peer
 
 
 def _address(text: str) -> Address | None:

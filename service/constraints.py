@@ -56,12 +56,7 @@ CONSTRAINTS: dict[str, Constraint] = {
 }
 
 
-def raised_by(query: str) -> dict[str, Constraint]:
-    """The constraints a query file's statement can violate, by name."""
-    return {name: c for name, c in CONSTRAINTS.items() if query in c.raised_by}
-
-
 def statuses(query: str) -> frozenset[int]:
     """The statuses a query's constraint violations answer, for the OpenAPI
     document: `statuses("create_task")` is {401, 422}."""
-    return frozenset(c.status for c in raised_by(query).values())
+    return frozenset(c.status for c in CONSTRAINTS.values() if query in c.raised_by)

@@ -57,12 +57,9 @@ class Problem(Exception):
     ) -> None:
         detail = self.detail if detail is None else detail
         super().__init__(detail)
-        if status is not None:
-            self.status = status
-        if title is not None:
-            self.title = title
-        if slug is not None:
-            self.slug = slug
+        for name, value in (("status", status), ("title", title), ("slug", slug)):
+            if value is not None:
+                setattr(self, name, value)
         self.detail = detail
         retry_after = self.retry_after if retry_after is None else retry_after
         retry = {} if retry_after is None else {"Retry-After": str(max(1, retry_after))}
@@ -280,7 +277,15 @@ def problem_from_exception(exc: BaseException) -> Problem | None:
         errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         return Unprocessable(errors)
     if isinstance(exc, web.HTTPException):
-        return _from_http_exception(exc)
+        headers = {k: exc.headers[k] for k in _KEPT_HEADERS if k in exc.headers}
+        detail = {
+            404: "No resource at this address.",
+            405: f"Method not allowed here; use one of: {headers.get('Allow', '')}.",
+            413: "The request body is too large.",
+        }.get(exc.status)
+        if detail is None and exc.text and not exc.text.startswith(f"{exc.status}:"):
+            detail = exc.text
+        return Problem(detail, status=exc.status, headers=headers)
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         constraint = CONSTRAINTS.get(getattr(exc, "constraint_name", None) or "")
         return constraint_problem(constraint) if constraint is not None else None
@@ -289,20 +294,6 @@ def problem_from_exception(exc: BaseException) -> Problem | None:
     if isinstance(exc, _UNAVAILABLE):
         return DatabaseUnavailable()
     return None
-
-
-def _from_http_exception(exc: web.HTTPException) -> Problem:
-    headers = {k: exc.headers[k] for k in _KEPT_HEADERS if k in exc.headers}
-    detail = None
-    if exc.status == 404:
-        detail = "No resource at this address."
-    elif exc.status == 405:
-        detail = f"Method not allowed here; use one of: {headers.get('Allow', '')}."
-    elif exc.status == 413:
-        detail = "The request body is too large."
-    elif exc.text and not exc.text.startswith(f"{exc.status}:"):
-        detail = exc.text
-    return Problem(detail, status=exc.status, headers=headers)
 
 
 def problem_response(problem: Problem, instance: str) -> web.Response:

@@ -74,7 +74,6 @@ _ORIGIN_LINE = re.compile(rb"\r\norigin:[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNOREC
 
 
 def _origin_in(head: bytes) -> str | None:
-    """The Origin field of a raw request head, if it has one."""
     match = _ORIGIN_LINE.search(head.partition(b"\r\n\r\n")[0] + b"\r\n")
     return match[1].decode("latin-1") if match else None
 
@@ -132,8 +131,7 @@ class _HeadDeadline(web_protocol.RequestHandler):
             messages = self._messages
             if messages and type(messages[-1][0]) is web_protocol._ErrInfo:
                 self.bad_head = bytes(self._head) + data
-            if self._head:
-                self._head.clear()
+            self._head.clear()
         else:
             if self._head_timer is None:  # the first byte of the next request
                 self._head_timer = self._loop.call_later(self._head_timeout, self._head_late)

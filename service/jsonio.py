@@ -100,7 +100,10 @@ def _find_repeated_key(raw: bytes) -> None:
         data: dict[str, Any] = {}
         for key, value in pairs:
             if key in data:
-                raise RepeatedKey(f"An object in the body has the key {_quoted(key)} twice.")
+                # The key as JSON, cut short: the message names it, never echoes a body.
+                quoted = json.dumps(key)
+                quoted = quoted if len(quoted) <= 60 else quoted[:57] + '..."'
+                raise RepeatedKey(f"An object in the body has the key {quoted} twice.")
             data[key] = value
         return data
 
@@ -110,12 +113,6 @@ def _find_repeated_key(raw: bytes) -> None:
         raise MalformedJSON("The body is nested too deeply.") from None
     except ValueError as exc:  # what orjson took, this parser should too
         raise MalformedJSON(f"The body is not valid JSON: {exc}") from None
-
-
-def _quoted(key: str) -> str:
-    # The key as JSON, cut short: the message names it, never echoes a body.
-    text = json.dumps(key)
-    return text if len(text) <= 60 else text[:57] + '..."'
 
 
 async def _body(request: web.Request) -> bytes:

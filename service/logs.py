@@ -52,16 +52,8 @@ def printable(text: str) -> str:
 
 # orjson escapes what JSON must (below U+0020); what else could break a line
 # or reach a terminal (DEL, C1, U+2028) is escaped with every non-ASCII
-# character, so JSON lines are plain ASCII.
-_NOT_ASCII = re.compile(r"[\x7f-\U0010ffff]")
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    code = ord(match[0])
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    code -= 0x10000  # a surrogate pair, as JSON writes it
-    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+# character, as json.dumps writes them, so JSON lines are plain ASCII.
+_NOT_ASCII = re.compile(r"[\x7f-\U0010ffff]+")
 
 
 class Entry(NamedTuple):
@@ -109,7 +101,7 @@ class JsonFormatter(logging.Formatter):
         except orjson.JSONEncodeError:  # a lone surrogate: a header's undecodable byte
             line = json.dumps(doc, default=str, separators=(",", ":"))
         if not line.isascii() or "\x7f" in line:  # both O(1) or memchr: the hot path
-            line = _NOT_ASCII.sub(_json_escape, line)
+            line = _NOT_ASCII.sub(lambda m: json.dumps(m[0])[1:-1], line)
         return line
 
     def format(self, record: logging.LogRecord) -> str:
@@ -159,11 +151,9 @@ def access_line(
     client: str,
     user_id: Any = None,
 ) -> None:
-    """The one line a request gets, from the request-context middleware, or
-    for what aiohttp answers itself (malformed HTTP), from service.internals;
+    """The one line a request gets (malformed HTTP's from service.internals),
     with the client address and, once the token was checked, the user id.
-    The hot path: once `configure` has run, written to the formatter's buffer
-    without a LogRecord (cheaper than aiohttp's access logger); else a record."""
+    The hot path: once `configure` ran, written to its buffer, no LogRecord."""
     took = "" if ms is None else f" {ms:.2f}ms"
     user = "" if user_id is None else f" user {user_id}"
     # The path is decoded: a %0A in it must not start a forged text line.

@@ -124,7 +124,7 @@ def observe(method: str, route: str | None, status: int, seconds: float) -> None
 
 
 class PoolStats(Protocol):
-    """What the gauges read: the service's Database (service.db)."""
+    """What the gauges read: service.db's Database (which imports this module)."""
 
     @property
     def pool(self) -> Any: ...
@@ -168,9 +168,9 @@ def handler(db: PoolStats) -> Callable[[web.Request], Awaitable[web.Response]]:
             multiprocess.MultiProcessCollector(registry)
         else:
             registry = REGISTRY
-        response = web.Response(body=generate_latest(registry))
-        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-        return response
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     return metrics
 

@@ -68,11 +68,9 @@ os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def answer_headers(headers: Any, origin: str | None) -> None:
-    """What every answer carries, aiohttp's own 400s included: `Vary:
-    Origin`, nosniff, `Cache-Control: no-store` unless the handler chose one
-    (a task with its ETag, the docs), and, when `origin` is an allowed
-    origin, the CORS headers, whatever the status (shared caches must key
-    on the Origin, hence the Vary)."""
+    """What every answer carries, aiohttp's own 400s included: `Vary: Origin`
+    (shared caches must key on it), nosniff, `Cache-Control: no-store` unless
+    the handler chose one, and for an allowed `origin` the CORS headers."""
     vary = headers.get("Vary")
     if vary is None:
         headers["Vary"] = "Origin"
@@ -148,12 +146,9 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
 
 
 def refuse_bad_head(request: web.Request) -> None:
-    """400 for what no handler should ever see, before any other work: a
-    malformed Host (aiohttp's parser already refuses a missing or repeated
-    one, RFC 9112 section 3.2), an absolute-form target (`GET
-    http://a.example/api/tasks`, section 3.2.2: aiohttp takes the URL's
-    scheme, host and userinfo from it) naming another authority than Host's
-    or PUBLIC_URL's, and a list header over MAX_LIST_HEADER."""
+    """400, before any other work, for a malformed Host, an absolute-form
+    target (RFC 9112 3.2.2: aiohttp takes the URL's authority from it) naming
+    another host than Host or PUBLIC_URL, and a list header over MAX_LIST_HEADER."""
     host = request.headers.get("Host")
     if host is not None and host not in _GOOD_HOSTS:
         match = _HOST.fullmatch(host) if len(host) <= _MAX_HOST else None
@@ -181,10 +176,9 @@ def refuse_bad_head(request: web.Request) -> None:
 
 
 def public_url(request: web.Request, rel_url: Any) -> str:
-    """An absolute URL of this service for `rel_url` (a path and query): from
-    PUBLIC_URL when set (behind a proxy that rewrites Host or terminates TLS),
-    else the scheme and the Host header the request came in with, never from
-    an absolute-form target (refuse_bad_head vouches for the Host)."""
+    """An absolute URL of this service for `rel_url`: from PUBLIC_URL when set
+    (a proxy may rewrite Host or end TLS), else the request's scheme and Host
+    header (which refuse_bad_head vouched for), never an absolute-form target."""
     public = request.app[keys.SETTINGS].public_url
     if public:
         return public + str(rel_url)

@@ -108,7 +108,6 @@ _TOKEN_PROBLEMS = (401, 429, 503)
 # absolute-form target naming another host, or an oversized list header
 # (service.middlewares.refuse_bad_head).
 _EVERY_ROUTE_PROBLEMS = (400,)
-_NO_MOUNT = Mount("", tag="")
 _TAGS = {
     "health": "Liveness and readiness.",
     "auth": "Accounts and tokens.",
@@ -204,14 +203,6 @@ def build_spec(settings: Settings, router: web.UrlDispatcher) -> dict[str, Any]:
         schema = _HEADER_SCHEMAS.get(name, {"type": "string"})
         c.header(name, {"description": description, "schema": schema})
 
-    for path, method, operation in _paths(router):
-        spec.path(path, operations={method: operation})
-    return spec.to_dict()
-
-
-def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
-    """(path, method, operation) for every route, from what its handler declares."""
-    found = []
     for route in router.routes():
         if route.method in ("HEAD", "*") or route.resource is None:
             continue  # not API operations (preflights have no route: middlewares.py)
@@ -219,13 +210,14 @@ def _paths(router: web.UrlDispatcher) -> list[tuple[str, str, dict[str, Any]]]:
         op = declared(route.handler)
         if op is None:
             raise LookupError(f"{route.method} {path}: its handler declares no @operation")
-        found.append((path, route.method.lower(), _operation(op, _mount(op, path), path)))
-    return found
+        operation = _operation(op, _mount(op, path), path)
+        spec.path(path, operations={route.method.lower(): operation})
+    return spec.to_dict()
 
 
 def _mount(op: Operation, path: str) -> Mount:
     if not op.mounts:
-        return _NO_MOUNT
+        return Mount("", tag="")
     for mount in op.mounts:
         if path == mount.prefix or path.startswith(mount.prefix + "/"):
             return mount

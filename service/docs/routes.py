@@ -20,13 +20,9 @@ from service.jsonio import dumps
 routes = web.RouteTableDef()
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
-ASSETS = {
-    "swagger-ui.css": SWAGGER_DIR / "swagger-ui.css",
-    "swagger-ui-bundle.js": SWAGGER_DIR / "swagger-ui-bundle.js",
-    "swagger-ui-standalone-preset.js": SWAGGER_DIR / "swagger-ui-standalone-preset.js",
-    "favicon-32x32.png": SWAGGER_DIR / "favicon-32x32.png",
-    "init.js": Path(__file__).with_name("init.js"),
-}
+_SWAGGER_FILES = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
+ASSETS = {name: SWAGGER_DIR / name for name in (*_SWAGGER_FILES, "favicon-32x32.png")}
+ASSETS["init.js"] = Path(__file__).with_name("init.js")
 
 PAGE = """<!doctype html>
 <html lang="en">

@@ -19,16 +19,12 @@ def _ok() -> fields.String:
 
 
 class HealthSchema(Schema):
-    """GET /health's answer."""
-
     status = _ok()
     app = fields.String(required=True)
     version = fields.String(required=True)
 
 
 class ReadySchema(Schema):
-    """GET /ready's answer."""
-
     status = _ok()
     database = _ok()
 
