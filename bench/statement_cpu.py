@@ -63,7 +63,7 @@ class Tree:
     def __init__(self, label: str, path: Path, database_url: str) -> None:
         self.label, self.path, self.database_url = label, path, database_url
         self.query = sqlfiles.load(path / "sql" / "queries")["create_task"]
-        self.args = [VALUES[p.name] for p in self.query.params]
+        self.args = [VALUES.get(p.name) for p in self.query.params]  # a newer field: NULL
         self.samples: list[float] = []
         drop_database(database_url)
         env = {**os.environ, "DATABASE_URL": database_url, "APP_ENV": "development"}

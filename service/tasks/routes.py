@@ -253,9 +253,6 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
     return _task_response(await _written(request, row, task_id, user_id))
 
 
-_NULLABLE = ("description", "due_at", "remind_at", "repeat")
-
-
 async def _run_update(
     request: web.Request,
     data: dict[str, Any],
@@ -271,8 +268,7 @@ async def _run_update(
         if_match=if_match,
         repeat_checked=repeat_checked,
         **{name: data.get(name) for name in schemas.PATCHABLE},
-        # Where NULL is a value, whether the field was sent at all.
-        **{f"{name}_sent": name in data for name in _NULLABLE},
+        **{f"{name}_sent": name in data for name in schemas.NULLABLE},
     )
 
 

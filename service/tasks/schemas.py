@@ -210,6 +210,8 @@ class TaskReplaceSchema(_TaskFields):
 
 
 PATCHABLE = tuple(_TaskFields().load_fields)
+# Where NULL is a value: the update statements take whether each was sent.
+NULLABLE = tuple(n for n, f in _TaskFields().load_fields.items() if f.allow_none)
 
 
 class TaskPatchSchema(_TaskFields):
