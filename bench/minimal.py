@@ -29,12 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service import sqlfiles  # noqa: E402
+from service.db import _keep_session  # noqa: E402 - the service's own no-RESET release
 
 POOL_SIZE = 20
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """As the service's pool: no RESET ALL round trip on release."""
 
 
 def _lease_of(kind: str, url: str) -> Callable[[], AsyncIterator[asyncpg.Connection]]:
