@@ -24,7 +24,7 @@ from service.internals import (
     read_request_heads_within_a_deadline,
 )
 from service.jsonio import MAX_BODY_BYTES
-from service.middlewares import answer_headers, problem_middleware, request_context_middleware
+from service.middlewares import answer_headers, request_context_middleware
 from service.ratelimit import RateLimits
 from service.settings import Settings
 from service.tasks import routes as tasks
@@ -35,7 +35,7 @@ def create_app(settings: Settings) -> web.Application:
     name_no_version()
     read_request_heads_within_a_deadline()
     app = web.Application(
-        middlewares=[request_context_middleware, problem_middleware, auth_middleware],
+        middlewares=[request_context_middleware, auth_middleware],
         client_max_size=MAX_BODY_BYTES,
         # For every server of this app, one process or gunicorn's workers.
         handler_args={

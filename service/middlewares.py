@@ -1,7 +1,7 @@
-"""The two outer middlewares: the request context (request id, client
-address, the headers every answer carries, CORS, the metrics, the access
-line) and the one that turns every exception into a problem document,
-logging and counting the ones that are not the client's doing."""
+"""The outer middleware: the request context (request id, client address,
+the headers every answer carries, CORS, the metrics, the access line), in
+which every exception becomes a problem document, the ones that are not the
+client's doing logged and counted."""
 
 from __future__ import annotations
 
@@ -101,6 +101,9 @@ def _preflight(request: web.Request) -> web.Response:
 
 @web.middleware
 async def request_context_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The request id, the client, CORS and the headers every answer carries,
+    every exception as a problem document (problem_answer), the metrics and
+    the access line: one middleware, since each layer costs every request."""
     rid = request.headers.get(REQUEST_ID_HEADER)
     if rid is None or not _SANE_REQUEST_ID.match(rid):
         # Unique, not secret: a random per-process prefix and a counter; far
@@ -115,6 +118,7 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
     origin = request.headers.get("Origin")
     if origin is not None and origin not in settings.frontend_urls:
         origin = None
+    response: web.StreamResponse | None = None
     status = 500
     try:
         if (
@@ -124,7 +128,15 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         ):
             response = _preflight(request)
         else:
-            response = await handler(request)
+            try:
+                refuse_bad_head(request)
+                response = await handler(request)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if isinstance(exc, web.HTTPException) and exc.status < 400:
+                    raise  # redirects and 304 are answers, not errors
+                response = problem_answer(request, exc)
         status = response.status
         response.headers[REQUEST_ID_HEADER] = rid
         answer_headers(response.headers, origin)
@@ -139,8 +151,8 @@ async def request_context_middleware(request: web.Request, handler: Any) -> web.
         route = resource.canonical if resource is not None else None
         elapsed = time.perf_counter() - start
         metrics.observe(request.method, route, status, elapsed)
-        ms = round(elapsed * 1000, 2)
         user_id = request.get(keys.USER_ID)
+        ms = round(elapsed * 1000, 2)
         access_line(request.method, request.path, route, status, ms, rid, client, user_id)
         request_id_var.reset(token)
 
@@ -186,8 +198,33 @@ def public_url(request: web.Request, rel_url: Any) -> str:
     return f"{request.scheme}://{host}{rel_url}"
 
 
+def problem_answer(request: web.Request, exc: Exception) -> web.Response:
+    """The problem document for an exception a handler raised; a bug (no
+    known problem) is logged in full and answers a bare 500."""
+    problem = problem_from_exception(exc)
+    if problem is None:
+        # A bug. The client learns nothing; the log has everything.
+        log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+        problem = Problem(status=500, detail="An unexpected error occurred.")
+    elif problem.status >= 500 and not isinstance(problem, ServiceBusy):
+        # Shed load (ServiceBusy) has its own metric; a line each would
+        # cost more than the answer.
+        if isinstance(problem, DatabaseUnavailable):
+            metrics.DB_ERRORS.labels(db_error_kind(problem, exc)).inc()
+        log.warning(
+            "%s %s answered %d: %s",
+            request.method,
+            request.path,
+            problem.status,
+            type(exc).__name__,
+        )
+    return problem_response(problem, request.path)
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """problem_answer alone, for an app without request_context_middleware
+    (the metrics listener's)."""
     try:
         refuse_bad_head(request)
         return await handler(request)
@@ -195,22 +232,5 @@ async def problem_middleware(request: web.Request, handler: Any) -> web.StreamRe
         raise
     except Exception as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
-            raise  # redirects and 304 are answers, not errors
-        problem = problem_from_exception(exc)
-        if problem is None:
-            # A bug. The client learns nothing; the log has everything.
-            log.exception("unhandled error in %s %s", request.method, request.path)
-            problem = Problem(status=500, detail="An unexpected error occurred.")
-        elif problem.status >= 500 and not isinstance(problem, ServiceBusy):
-            # Shed load (ServiceBusy) has its own metric; a line each would
-            # cost more than the answer.
-            if isinstance(problem, DatabaseUnavailable):
-                metrics.DB_ERRORS.labels(db_error_kind(problem, exc)).inc()
-            log.warning(
-                "%s %s answered %d: %s",
-                request.method,
-                request.path,
-                problem.status,
-                type(exc).__name__,
-            )
-        return problem_response(problem, request.path)
+            raise
+        return problem_answer(request, exc)

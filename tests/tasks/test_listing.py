@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -255,3 +256,57 @@ async def test_searches_through_either_statement_find_the_same(client, ann, sear
     assert await search("\\s") == ["snake_case"]
     assert await search("ß") == ["École"]
     assert await search("ab") == []
+
+
+# Every character a description may hold but NUL, quotes, a backslash, and
+# what a browser or a terminal might mistake for markup or a line break.
+_EVERY_ESCAPE = "".join(map(chr, range(1, 0x20))) + '\x7f\x80\x9f\u2028\u2029"\\/'
+_EDGES = [
+    {"title": "only a title"},
+    {
+        "title": 'a "quoted" \\ title </script> é 😀 中文',
+        "description": _EVERY_ESCAPE + " <b>é</b> 😀",
+        "priority": "high",
+        "due_at": "0002-01-01T00:00:00Z",
+        "remind_at": "2026-12-07T10:30:00.120000+05:30",
+        "tags": ["wörk", "🏠 home", 'a "tag"'],
+    },
+    {"title": "latest due", "description": "", "due_at": "9998-12-31T23:59:59.999999Z"},
+    {"title": "weekly", "due_at": "2027-01-04T09:00:00.5Z", "repeat": "FREQ=WEEKLY;BYDAY=MO"},
+    {"title": "done", "completed": True, "priority": "low", "tags": ["x"]},
+]
+
+
+async def test_a_listed_task_is_byte_for_byte_the_task_read_alone(client, ann):
+    # A listing is rendered by PostgreSQL (list_tasks.sql, api_timestamp()),
+    # a task read alone by the service (task_json and orjson): the same bytes,
+    # over every field, null and set, and the edges of each.
+    for fields in _EDGES:
+        await make_task(client, ann.token, **fields)
+    listed = await client.get(TASKS, params={"sort": "created_at"}, headers=bearer(ann.token))
+    assert listed.status == 200
+    body = await listed.read()
+    alone = []
+    for task in await listed.json():
+        resp = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))
+        assert resp.headers["Content-Type"] == listed.headers["Content-Type"]
+        alone.append(await resp.read())
+    assert body == b"[" + b",".join(alone) + b"]"
+    tasks = [json.loads(one) for one in alone]
+    assert [t["title"] for t in tasks] == [e["title"] for e in _EDGES]
+    assert tasks[1]["description"].startswith(_EVERY_ESCAPE)
+    assert tasks[1]["remind_at"] == "2026-12-07T05:00:00.120000Z"
+    assert tasks[2]["due_at"] == "9998-12-31T23:59:59.999999Z"
+    assert tasks[4]["completed_at"] is not None
+
+
+@pytest.mark.parametrize("sort", ["due_at", "-due_at", "priority", "-priority", "title"])
+async def test_cursors_from_rendered_rows_walk_every_sort_one_at_a_time(client, ann, sort):
+    # The cursor is read back from the last task's JSON: a timestamp with all
+    # its microseconds, a text as it is, a missing due_at as null.
+    for fields in _EDGES:
+        await make_task(client, ann.token, **fields)
+    whole = await client.get(TASKS, params={"sort": sort}, headers=bearer(ann.token))
+    walked, pages = await walk(client, ann.token, f"sort={sort}&limit=1")
+    assert [t["id"] for t in walked] == [t["id"] for t in await whole.json()]
+    assert pages == len(_EDGES)
