@@ -1,7 +1,8 @@
 """The minimal aiohttp + asyncpg handler, issue 27's yardstick for get one.
 
     .venv/bin/python bench/minimal.py --database-url URL --token TOKEN --user-id UUID \
-        --port 8101 --lease pool      # asyncpg's Pool, configured as the service's
+        --port 8101 --lease lease     # the service's own (service/lease.py)
+    .venv/bin/python bench/minimal.py ... --lease pool    # asyncpg's Pool, as the service had it
     .venv/bin/python bench/minimal.py ... --lease queue   # a bare queue of connections
 
 GET /api/tasks/{id} only: the bearer token is looked up in a dict (no JWT,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -29,9 +31,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service import sqlfiles  # noqa: E402
-from service.db import _keep_session  # noqa: E402 - the service's own no-RESET release
+from service.lease import Lease  # noqa: E402
 
 POOL_SIZE = 20
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """What the service gave asyncpg's Pool for its per-release RESET: nothing to reset."""
 
 
 def _lease_of(kind: str, url: str) -> Callable[[], AsyncIterator[asyncpg.Connection]]:
@@ -39,7 +45,10 @@ def _lease_of(kind: str, url: str) -> Callable[[], AsyncIterator[asyncpg.Connect
     state: dict = {}
 
     async def start() -> None:
-        if kind == "pool":
+        if kind == "lease":
+            connect = functools.partial(asyncpg.connect, url, statement_cache_size=100)
+            state["pool"] = await Lease.open(connect, POOL_SIZE, POOL_SIZE)
+        elif kind == "pool":
             state["pool"] = await asyncpg.create_pool(
                 url,
                 min_size=POOL_SIZE,
@@ -56,6 +65,14 @@ def _lease_of(kind: str, url: str) -> Callable[[], AsyncIterator[asyncpg.Connect
 
     @asynccontextmanager
     async def lease() -> AsyncIterator[asyncpg.Connection]:
+        if kind == "lease":
+            pool = state["pool"]
+            conn = await pool.acquire()
+            try:
+                yield conn
+            finally:
+                await pool.release(conn)
+            return
         if kind == "pool":
             async with state["pool"].acquire() as conn:
                 yield conn
@@ -104,7 +121,7 @@ def main() -> None:
     parser.add_argument("--token", required=True, help="the bearer token to accept")
     parser.add_argument("--user-id", required=True, type=uuid.UUID)
     parser.add_argument("--port", type=int, default=8101)
-    parser.add_argument("--lease", choices=["pool", "queue"], default="pool")
+    parser.add_argument("--lease", choices=["lease", "pool", "queue"], default="lease")
     args = parser.parse_args()
     try:
         import uvloop

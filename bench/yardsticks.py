@@ -3,8 +3,9 @@
     .venv/bin/python bench/yardsticks.py [--rounds 3] [--seconds 5]
 
 On one database with the same seeded tasks and the same token: the service
-(one process), the minimal aiohttp handler of bench/minimal.py over the
-`Pool` as the service configures it and over a bare queue (get one only),
+(one process), the minimal aiohttp handler of bench/minimal.py (get one
+only) over the service's own lease (service/lease.py), over asyncpg's
+`Pool` as the service configured it before that, and over a bare queue,
 and the Node peer of bench/node_peer (Fastify + postgres.js + fast-jwt,
 installed here with `npm ci`). wrk with 32 connections, every scenario in
 turns across the peers, the order reversed each round; prints req/s, the
@@ -72,7 +73,7 @@ def main() -> None:
         token, user_id, ids = load.seed(url)
         analyze(BENCH_DATABASE_URL)
         peers["service"] = (pid, url, SCENARIOS)
-        for lease in ("pool", "queue"):
+        for lease in ("lease", "pool", "queue"):
             port = free_port()
             command = [sys.executable, "minimal.py", "--database-url", BENCH_DATABASE_URL]
             command += ["--token", token, "--user-id", user_id, "--port", str(port)]

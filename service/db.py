@@ -1,9 +1,11 @@
-"""The asyncpg pool's lifecycle and the named SQL it runs (service/sqlfiles.py):
-handlers pass parameters by name, `db.one("get_user_by_id", id=user_id)`."""
+"""The connection pool's lifecycle (service/lease.py) and the named SQL it
+runs (service/sqlfiles.py): handlers pass parameters by name,
+`db.one("get_user_by_id", id=user_id)`."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import ssl
@@ -29,6 +31,7 @@ from service.errors import (
     TooManyInFlight,
 )
 from service.keys import ACTING_USER
+from service.lease import Lease
 from service.logs import first_line
 from service.settings import Settings
 from service.sqlfiles import Query, QueryFileError
@@ -48,8 +51,11 @@ USER_WAIT_SECONDS = 1.0
 _EVERY_USER = uuid.UUID(int=0)
 
 
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Replaces asyncpg's per-release RESET round trip: the service keeps no session state."""
+def _unknown_state(exc: BaseException) -> bool:
+    """Whether a connection that met `exc` is in a state not worth knowing:
+    the driver lost track. The server's own errors leave it usable, and so
+    does a statement timed out or cancelled (Lease.release waits for it)."""
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError)
 
 
 _REFUSED = (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError)
@@ -201,7 +207,7 @@ class Database:
     def __init__(self, settings: Settings, queries: dict[str, Query]) -> None:
         self.settings = settings
         self._statements = {n: (q, _picker(q.names)) for n, q in queries.items()}
-        self.pool: asyncpg.Pool | None = None
+        self.pool: Lease | None = None
         self.pool_max = settings.db_pool_max
         self._lock = asyncio.Lock()
         self._next_attempt = 0.0
@@ -245,7 +251,7 @@ class Database:
             except TimeoutError:
                 pool.terminate()
 
-    async def _ensure_pool(self) -> asyncpg.Pool:
+    async def _ensure_pool(self) -> Lease:
         if self.pool is not None:
             return self.pool
         async with self._lock:
@@ -261,22 +267,20 @@ class Database:
                     "asyncpg, has no channel binding and relies on TLS (sslmode=%s)",
                     url.params.get("sslmode", "prefer"),
                 )
+            connect = functools.partial(
+                asyncpg.connect,
+                url.asyncpg_dsn(),
+                timeout=s.db_connect_timeout,
+                command_timeout=self.timeout,
+                # A pooler would hand named statements to other clients.
+                statement_cache_size=0 if self.pooled else 100,
+                server_settings={
+                    "application_name": "todo-api",
+                    **({} if self.pooled else self._timeouts),
+                },
+            )
             try:
-                self.pool = await asyncpg.create_pool(
-                    url.asyncpg_dsn(),
-                    min_size=s.db_pool_min,
-                    max_size=s.db_pool_max,
-                    timeout=s.db_connect_timeout,
-                    command_timeout=self.timeout,
-                    max_inactive_connection_lifetime=300,
-                    reset=_keep_session,
-                    # A pooler would hand named statements to other clients.
-                    statement_cache_size=0 if self.pooled else 100,
-                    server_settings={
-                        "application_name": "todo-api",
-                        **({} if self.pooled else self._timeouts),
-                    },
-                )
+                self.pool = await Lease.open(connect, s.db_pool_min, s.db_pool_max, self.timeout)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._next_attempt = time.monotonic() + RECONNECT_BACKOFF_SECONDS
                 self.last_failure, reason = connect_failure(exc)
@@ -291,7 +295,7 @@ class Database:
             )
             return self.pool
 
-    async def _acquire(self) -> tuple[asyncpg.Pool, asyncpg.Connection, uuid.UUID | None]:
+    async def _acquire(self) -> tuple[Lease, asyncpg.Connection, uuid.UUID | None]:
         """A pool connection within the acting user's share; give all three to _release."""
         user = ACTING_USER.get()
         if user is not None and not self.shares.try_take(user):
@@ -306,7 +310,8 @@ class Database:
                 # Every one is busy: wait up to DB_CONNECT_TIMEOUT (todo_db_pool_wait_seconds).
                 start = time.perf_counter()
                 try:
-                    return pool, await pool.acquire(timeout=self.settings.db_connect_timeout), user
+                    async with asyncio.timeout(self.settings.db_connect_timeout):
+                        return pool, await pool.acquire(), user
                 except TimeoutError as exc:
                     if pool.get_idle_size() == 0 and pool.get_size() >= self.pool_max:
                         raise PoolExhausted() from exc  # up, but full: not an outage
@@ -324,10 +329,15 @@ class Database:
             raise
 
     async def _release(
-        self, pool: asyncpg.Pool, conn: asyncpg.Connection, user: uuid.UUID | None
+        self,
+        pool: Lease,
+        conn: asyncpg.Connection,
+        user: uuid.UUID | None,
+        exc: BaseException | None = None,
     ) -> None:
+        """Give back what _acquire gave; `exc`, what the connection met, if anything."""
         try:
-            await pool.release(conn)
+            await pool.release(conn, discard=exc is not None and _unknown_state(exc))
         finally:
             self._in_use -= 1
             if user is not None:
@@ -337,13 +347,17 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """For statements that must commit together: pass the connection as `conn=`."""
         pool, conn, user = await self._acquire()
+        met = None
         try:
             async with conn.transaction():
                 if self.pooled:  # scoped to this transaction, so nothing leaks
                     await conn.execute(self._set_local)
                 yield conn
+        except BaseException as exc:
+            met = exc
+            raise
         finally:
-            await self._release(pool, conn, user)
+            await self._release(pool, conn, user, met)
 
     @asynccontextmanager
     async def search(self, user: uuid.UUID) -> AsyncIterator[asyncpg.Connection]:
@@ -356,6 +370,7 @@ class Database:
             await self.search_slots.take(_EVERY_USER)
             try:
                 pool, conn, acting = await self._acquire()
+                met = None
                 try:
                     await conn.execute(self._search_begin)  # one round trip for all
                     try:
@@ -363,8 +378,11 @@ class Database:
                     finally:
                         if not conn.is_closed():
                             await conn.execute("ROLLBACK")  # it only read
+                except BaseException as exc:
+                    met = exc
+                    raise
                 finally:
-                    await self._release(pool, conn, acting)
+                    await self._release(pool, conn, acting, met)
             except asyncpg.QueryCanceledError:
                 raise _search_refused("too_broad", SearchTooBroad) from None
             finally:
@@ -394,9 +412,12 @@ class Database:
         # The hot path: acquire and release by hand, no context-manager frames.
         pool, c, user = await self._acquire()
         try:
-            return await getattr(c, method)(query.sql, *args, timeout=self.timeout)
-        finally:
-            await self._release(pool, c, user)
+            result = await getattr(c, method)(query.sql, *args, timeout=self.timeout)
+        except BaseException as exc:
+            await self._release(pool, c, user, exc)
+            raise
+        await self._release(pool, c, user)
+        return result
 
     async def one(self, name: str, /, *, conn: Conn = None, **params: Any) -> Any:
         """A `:one` query: the row, or None."""

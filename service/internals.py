@@ -154,3 +154,13 @@ def read_request_heads_within_a_deadline() -> None:
     """Make aiohttp's server build _HeadDeadline handlers (web_server looks
     the class up by this module global). Idempotent."""
     web_server.RequestHandler = _HeadDeadline  # type: ignore[attr-defined]
+
+
+async def settle_cancellation(conn: Any, within: float) -> None:
+    """Wait, up to `within` seconds (TimeoutError), until a statement asyncpg
+    cancelled (a client-side timeout, a cancelled task) is cancelled on the
+    server: asyncpg's Pool did so on release, so the 503 answering it comes
+    after the server stopped it. asyncpg has no public call for this."""
+    protocol = conn._protocol
+    if protocol._is_cancelling():
+        await protocol._wait_for_cancellation(within)

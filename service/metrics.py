@@ -64,7 +64,7 @@ SEARCH_REFUSED = Counter(
 # livesum: with several workers, the sum over the processes alive now.
 POOL_CONNECTIONS = Gauge(
     "todo_db_pool_connections",
-    "asyncpg pool connections by state (open, in_use), summed over workers.",
+    "Pool connections by state (open, in_use), summed over workers.",
     ["state"],
     multiprocess_mode="livesum",
 )

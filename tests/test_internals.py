@@ -70,3 +70,10 @@ def test_aiohttp_still_builds_handlers_from_the_module_global_with_that_state():
     assert callable(web_protocol.RequestHandler.force_close)
     # A parser error is queued as an _ErrInfo (bad_head is kept for it).
     assert "_ErrInfo(status=400" in inspect.getsource(web_protocol.RequestHandler.data_received)
+
+
+def test_asyncpg_still_has_the_cancellation_hooks_its_pool_used():
+    from asyncpg.protocol.protocol import Protocol
+
+    assert callable(Protocol._is_cancelling)
+    assert callable(Protocol._wait_for_cancellation)
