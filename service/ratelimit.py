@@ -42,6 +42,12 @@ STORAGE_DOWN_SECONDS = 5.0
 # A Redis that does not answer within this is treated as down.
 REDIS_TIMEOUT_SECONDS = 0.5
 _STORAGE_ERRORS = (StorageError, OSError, asyncio.TimeoutError)
+# The per-user limit in Redis counts blocks of requests (RateLimits._take_block):
+# each a BLOCK_SHARE-th of what the window had left; a refused user is refused
+# here until the window ends. Users with a block kept, at most (then those
+# used up or past their window are dropped).
+BLOCK_SHARE = 16
+MAX_BLOCKS = 10_000
 # Characters of an account's hash in a log line: enough to follow one account.
 LOG_HASH_CHARS = 12
 
@@ -137,7 +143,12 @@ class RateLimits:
                 wrap_exceptions=True,
                 connection_pool=self._pool,
             )
+        self._storage = storage
         self._limiter = FixedWindowRateLimiter(storage)
+        # The per-user limit in Redis, per user: [admissions left of the block
+        # this process took, when its window ends (time.time()), the next
+        # block's size]. See _take_block.
+        self._blocks: dict[uuid.UUID, list[float]] = {}
         # While Redis is down: the per-user counts of this outage, and when
         # Redis is tried again (time.monotonic()).
         self._fallback: LocalCounters | None = None
@@ -163,10 +174,16 @@ class RateLimits:
         # memory:// counts directly: the limiter's coroutines are the hot path's cost.
         counters = self._local
         if counters is None:
-            if self._fallback is None or time.monotonic() >= self._retry_storage_at:
-                user = str(user_id)
-                if await self._tally(item, PER_USER, user, f"user {user}", client):
+            block = self._blocks.get(user_id)
+            if block is not None and block[1] > time.time():
+                if block[0] >= 1:
+                    block[0] -= 1  # taken from Redis already: no round trip
                     return
+                if block[0] < 0:  # refused until the window ends: Redis would say so
+                    self._raise_429(item, PER_USER, f"user {user_id}", client, block[1])
+            ask = self._fallback is None or time.monotonic() >= self._retry_storage_at
+            if ask and await self._take_block(item, user_id, client):
+                return
             counters = self._fallback
         count, ends = counters.count((PER_USER, user_id), item.get_expiry())
         if count > item.amount:
@@ -215,6 +232,37 @@ class RateLimits:
             raise ServiceBusy(busy, retry_after=math.ceil(wait))
         if not await self._tally(item, name, key, who, client):
             raise ServiceBusy(busy, retry_after=math.ceil(STORAGE_DOWN_SECONDS))
+
+    async def _take_block(self, item: RateLimitItem, user_id: uuid.UUID, client: str) -> bool:
+        """Count a block of requests of `user_id` in Redis at once (one INCRBY)
+        and admit this one, 429 if none is left; False if Redis did not answer.
+        A block is a BLOCK_SHARE-th of what the window had left at the last
+        count, so near the limit it is one request: Redis never counts fewer
+        requests than this process admitted, and however many processes
+        share it, they admit at most the limit between them."""
+        block = self._blocks.get(user_id)
+        size = int(block[2]) if block is not None else 1
+        key = item.key_for(PER_USER, str(user_id))
+        try:
+            count = await self._storage.incr(key, item.get_expiry(), amount=size)
+            granted = min(size, item.amount - (count - size))  # what fits under the limit
+            # The window's end: for the block's rest, or for the 429.
+            ends = await self._storage.get_expiry(key) if granted != 1 else 0.0
+            self._storage_answered()
+        except _STORAGE_ERRORS as exc:
+            self._storage_failed(exc)
+            return False
+        if len(self._blocks) >= MAX_BLOCKS:  # forgetting a block only refuses early
+            now = time.time()
+            self._blocks = {u: b for u, b in self._blocks.items() if b[0] != 0 and b[1] > now}
+            if len(self._blocks) >= MAX_BLOCKS:
+                self._blocks.clear()
+        # granted - 1: what is left of the block; -1 once refused, until the window ends.
+        left = max(granted - 1, -1)
+        self._blocks[user_id] = [left, ends, max(1, (item.amount - count) // BLOCK_SHARE)]
+        if granted < 1:
+            self._raise_429(item, PER_USER, f"user {user_id}", client, ends)
+        return True
 
     async def _tally(self, item: RateLimitItem, name: str, key: str, who: str, client: str) -> bool:
         """Count one hit in the storage, 429 past the limit; False if it did not answer."""

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import logging
+import random
 import re
 import unicodedata
 import urllib.error
@@ -26,6 +27,8 @@ from prometheus_client import REGISTRY
 
 from service import keys
 from service.app import create_app
+from service.errors import TooManyRequests
+from service.ratelimit import RateLimits
 from tests.conftest import REPO_ROOT, base_env, make_settings
 from tests.helpers import TASKS, bearer, problem, signup
 from tests.launcher import free_port, launched, wait_until_async
@@ -583,3 +586,73 @@ def test_429_is_documented_with_its_headers(method, path):
     answer = document["paths"][path][method]["responses"]["429"]
     assert {"Retry-After", "RateLimit-Policy", "RateLimit"} <= set(answer["headers"])
     assert set(document["components"]["headers"]) >= {"RateLimit-Policy", "RateLimit"}
+
+
+# --- the per-user limit in Redis, counted in blocks ------------------------------
+
+
+def limits_in_redis(database_url: str, prefix: str, per_user: str) -> RateLimits:
+    """RateLimits as one process of the service has them, counting in the real Redis,
+    with every INCRBY it sends recorded (its amount) on the side."""
+    settings = make_settings(
+        DATABASE_URL=database_url,
+        RATE_LIMIT_STORAGE=REDIS_URL,
+        RATE_LIMIT_KEY_PREFIX=prefix,
+        RATE_LIMIT_PER_USER=per_user,
+    )
+    limits = RateLimits(settings)
+    limits.sent = []
+    storage, incr = limits._storage, limits._storage.incr
+
+    async def recorded(key: str, expiry: int, amount: int = 1) -> int:
+        limits.sent.append(amount)
+        return await incr(key, expiry, amount=amount)
+
+    storage.incr = recorded
+    return limits
+
+
+async def admitted(limits: RateLimits, user: uuid.UUID) -> bool:
+    try:
+        await limits.count_request(user, "127.0.0.1")
+    except TooManyRequests:
+        return False
+    return True
+
+
+async def test_a_user_far_below_the_limit_costs_redis_one_round_trip_a_block(
+    migrated_database, redis_prefix
+):
+    limits = limits_in_redis(migrated_database, redis_prefix, "1600/minute")
+    user = uuid.uuid4()
+    try:
+        assert [await admitted(limits, user) for _ in range(100)] == [True] * 100
+        # The first request learns the count; the next block is a 16th of what is left.
+        assert limits.sent == [1, (1600 - 1) // 16]
+        with redis.Redis.from_url(REDIS_URL) as r:
+            [key] = r.scan_iter(match=f"{redis_prefix}:*/per-user/{user}/*")
+            assert int(r.get(key)) == 100  # counted before they were admitted
+    finally:
+        await limits.close()
+
+
+async def test_processes_sharing_redis_admit_exactly_the_limit_between_them(
+    migrated_database, redis_prefix
+):
+    # Blocks shrink as the window fills, down to one request: however the
+    # requests fall on the processes, never more than the limit is admitted,
+    # and once every process is refused none of the limit is left unused.
+    # A refused process refuses without asking Redis until the window ends.
+    processes = [limits_in_redis(migrated_database, redis_prefix, "300/minute") for _ in range(3)]
+    user = uuid.uuid4()
+    turns = random.Random(27)
+    try:
+        answers = [await admitted(turns.choice(processes), user) for _ in range(600)]
+        for limits in processes:  # each until refused: blocks still held are used up
+            while await admitted(limits, user):
+                answers.append(True)
+        assert answers.count(True) == 300
+        assert sum(len(limits.sent) for limits in processes) < 100  # of 900 requests
+    finally:
+        for limits in processes:
+            await limits.close()
