@@ -7,7 +7,8 @@ On one database with the same seeded tasks and the same token: the service
 only) over the service's own lease (service/lease.py), over asyncpg's
 `Pool` as the service configured it before that, and over a bare queue,
 and the Node peer of bench/node_peer (Fastify + postgres.js + fast-jwt,
-installed here with `npm ci`). wrk with 32 connections, every scenario in
+installed here with `npm ci`); create also spread over 32 accounts, one a
+connection, as bench/load.py has it. wrk with 32 connections, every scenario in
 turns across the peers, the order reversed each round; prints req/s, the
 process's CPU a request and PostgreSQL's, medians over the rounds.
 """
@@ -32,7 +33,7 @@ from service_runner import BENCH_DATABASE_URL, analyze, free_port, wait_until
 BENCH = Path(__file__).resolve().parent
 NODE_PEER = BENCH / "node_peer"
 SECRET = "clNsbY8h43D08AV8JaOjLVkQCPNFOmV5FEtdSv0lM3YpnMGm"  # noqa: S105 - ab.serving's, a bench's own
-SCENARIOS = ["get one", "list 20", "create", "patch"]
+SCENARIOS = ["get one", "list 20", "create", "patch", load.MANY_ACCOUNTS]
 
 
 def listening(url: str) -> bool:
@@ -89,7 +90,13 @@ def main() -> None:
         pid = stack.enter_context(process(["node", "node_peer/server.js"], node_url, env))
         peers["Node peer"] = (pid, node_url, SCENARIOS)
 
-        script = {name: load.lua_common(token, ids) + load.SCENARIOS[name] for name in SCENARIOS}
+        script = {
+            name: load.lua_common(token, ids) + load.SCENARIOS[name]
+            for name in SCENARIOS
+            if name in load.SCENARIOS
+        }
+        # Each of wrk's connections creating for an account of its own, as real users do.
+        script[load.MANY_ACCOUNTS] = load.many_accounts_create(url, 32)
         results: dict = {(p, s): [] for p, (_, _, ss) in peers.items() for s in ss}
         for turn in range(args.rounds):
             order = list(peers) if turn % 2 == 0 else list(reversed(peers))
