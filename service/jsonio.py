@@ -63,7 +63,7 @@ async def read_json(request: web.Request) -> Any:
     charset = request.charset
     if charset and charset.lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("JSON bodies must be UTF-8.")
-    raw = await _body(request)
+    raw = await read_body(request)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -115,7 +115,7 @@ def _find_repeated_key(raw: bytes) -> None:
         raise MalformedJSON(f"The body is not valid JSON: {exc}") from None
 
 
-async def _body(request: web.Request) -> bytes:
+async def read_body(request: web.Request) -> bytes:
     """The body, read within CLIENT_BODY_TIMEOUT (408 after): a client
     trickling bytes must not hold a handler. A body already received whole,
     the usual case, is read without a timer."""

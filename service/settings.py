@@ -51,19 +51,26 @@ def _float(variable: str, default: float, low: float, high: float):
     return get(variable, default, _number(float, "a number of seconds", low, high, " seconds"))
 
 
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:g}ms" if value < 1 else f"{value:.0f}s"
+
+
 def _duration(variable: str, default: float, low: float, high: float):
-    """Seconds, bare or with a unit: `300ms`, `1s`, `0.3`."""
+    """Seconds, bare or with a unit: `300ms`, `1s`, `0.3`, `15m`, `24h`, `30d`."""
 
     def parse(variable: str, text: str) -> float:
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s)?", text)
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", text)
         if not match:
             raise SettingsError(
-                f"{variable} must be a duration like 300ms, 1s or 0.5, not {text!r}"
+                f"{variable} must be a duration like 300ms, 1s, 0.5, 15m, 24h or 30d, not {text!r}"
             )
-        value = float(match[1]) / (1000 if match[2] == "ms" else 1)
+        value = float(match[1]) * _UNIT_SECONDS[match[2] or "s"]
         if not low <= value <= high:
             raise SettingsError(
-                f"{variable} must be between {low * 1000:g}ms and {high:g}s, not {text!r}"
+                f"{variable} must be between {_seconds(low)} and {_seconds(high)}, not {text!r}"
             )
         return value
 
@@ -194,6 +201,7 @@ class Settings:
     max_tasks_per_user: int = _int("MAX_TASKS_PER_USER", 10_000, 1, 1_000_000_000)
     search_timeout: float = _duration("SEARCH_TIMEOUT", 0.3, 0.001, 600)
     search_concurrency: int = _int("SEARCH_CONCURRENCY", 1, 1, 1000)
+    idempotency_ttl: float = _duration("IDEMPOTENCY_TTL", 86400.0, 60, 30 * 86400)
     log_level: str = get("LOG_LEVEL", "INFO", _one_of(*LOG_LEVELS))
     log_format: str = get("LOG_FORMAT", "json", _one_of("json", "text"))
     metrics_port: int | None = _int("METRICS_PORT", None, 1, 65535, "a port number")

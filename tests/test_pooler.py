@@ -191,3 +191,16 @@ async def test_without_the_pooler_setting_the_refusal_is_explained(
     )
     body = await problem(await client.get("/ready"), 503)
     assert "refused" in body["detail"]
+
+
+async def test_an_idempotent_retry_is_replayed_through_the_pooler(
+    aiohttp_client, migrated_pooled_url
+):
+    client = await pooled_client(aiohttp_client, migrated_pooled_url)
+    token = (await signup(client))["access_token"]
+    headers = {**bearer(token), "Idempotency-Key": "through-the-pooler"}
+    first = await client.post("/api/tasks", json={"title": "t"}, headers=headers)
+    again = await client.post("/api/tasks", json={"title": "t"}, headers=headers)
+    assert (first.status, again.status) == (201, 201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await again.read() == await first.read()

@@ -206,7 +206,18 @@ def test_search_timeout_is_a_duration(value, seconds):
     assert (s.search_timeout, s.search_concurrency) == (seconds, 4)
 
 
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(None, 86400.0), ("15m", 900.0), ("24h", 86400.0), ("30d", 2592000.0)]
+)
+def test_idempotency_ttl_is_a_duration_in_minutes_hours_or_days(value, seconds):
+    given = {} if value is None else {"IDEMPOTENCY_TTL": value}
+    assert Settings.from_mapping({**PROD, **given}).idempotency_ttl == seconds
+
+
 BAD_SEARCH_SETTINGS = [
+    ("IDEMPOTENCY_TTL", "59s", "IDEMPOTENCY_TTL must be between"),
+    ("IDEMPOTENCY_TTL", "31d", "IDEMPOTENCY_TTL must be between"),
+    ("IDEMPOTENCY_TTL", "1w", "IDEMPOTENCY_TTL must be a duration like"),
     ("SEARCH_TIMEOUT", "fast", "SEARCH_TIMEOUT must be a duration like 300ms"),
     ("SEARCH_TIMEOUT", "300 min", "SEARCH_TIMEOUT must be a duration"),
     ("SEARCH_TIMEOUT", "-1s", "SEARCH_TIMEOUT must be a duration"),

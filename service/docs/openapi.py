@@ -134,6 +134,10 @@ _HEADERS = {
         "new one; the logs carry it too."
     ),
     "WWW-Authenticate": "The scheme to use: Bearer.",
+    "Idempotent-Replayed": (
+        "`true` when this is the kept answer to an earlier request with the same "
+        "Idempotency-Key and request, sent again."
+    ),
     "Retry-After": "Seconds to wait before retrying.",
     "RateLimit-Policy": (
         "The limit that was reached (draft-ietf-httpapi-ratelimit-headers): its name, "

@@ -22,6 +22,8 @@ from service.tasks import repeat as rrules
 from service.tasks import schemas
 from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
+from service.tasks.idempotency import HEADER as IDEMPOTENCY_KEY
+from service.tasks.idempotency import idempotent
 
 CREATE = schemas.TaskCreateSchema()
 REPLACE = schemas.TaskReplaceSchema()
@@ -94,6 +96,28 @@ def _etags(name: str, description: str) -> dict[str, Any]:
 _IF_MATCH = _etags(
     "If-Match", "Only write if the task's ETag is one of these (strong comparison) or `*`."
 )
+_IDEMPOTENCY = _parameter(
+    IDEMPOTENCY_KEY,
+    "header",
+    "1 to 255 printable ASCII characters, bare or quoted. A retry with the same "
+    "key and request within IDEMPOTENCY_TTL gets the first answer again, with "
+    "`Idempotent-Replayed: true` (only answers that would be the same again are "
+    "kept: 2xx, 400, 413, 415, 422); checked before If-Match.",
+    type="string",
+    minLength=1,
+    maxLength=257,
+    example="3f1c0a52-9d8e-4c1b-a7e2-5b0f6d4c9e21",
+)
+_IDEMPOTENT_NOTES = {
+    409: (
+        "A request with this Idempotency-Key is still being answered (type "
+        "`/problems/conflict`); retry when it is done."
+    ),
+    422: (
+        'Invalid input; `errors` says which field and why. `errors["Idempotency-Key"]`: '
+        "the key was sent before with another request."
+    ),
+}
 _IF_NONE_MATCH = _etags(
     "If-None-Match", "Answer 304 if the task's ETag is one of these (weak comparison) or `*`."
 )
@@ -173,16 +197,25 @@ async def _written(request: web.Request, row: Any, task_id: uuid.UUID, user_id: 
 @operation(
     mounts=MOUNTS,
     body=schemas.TaskCreateSchema,
-    ok={201: Answer("The new task.", schemas.TaskSchema, headers=("Location", "ETag"))},
-    problems=(*JSON_BODY, 403, *constraints.statuses("create_task"), DATABASE),
+    parameters=(_IDEMPOTENCY,),
+    ok={
+        201: Answer(
+            "The new task (or, replayed, the first answer to this Idempotency-Key).",
+            schemas.TaskSchema,
+            headers=("Location", "ETag", "Idempotent-Replayed"),
+        )
+    },
+    problems=(*JSON_BODY, 403, 409, *constraints.statuses("create_task"), DATABASE),
     notes={
+        **_IDEMPOTENT_NOTES,
         403: (
             "The account already owns MAX_TASKS_PER_USER tasks (type "
             "`/problems/task-limit-reached`; delete some first), or, under "
             "/api/{user_id}/tasks, the path names another user."
-        )
+        ),
     },
 )
+@idempotent
 async def create_task(request: web.Request) -> web.Response:
     """Create a task."""
     user_id = _caller(request)
@@ -230,13 +263,35 @@ _UPDATE = {
 }
 
 
+# PATCH and its completion are not idempotent: they take Idempotency-Key.
+_IDEMPOTENT_UPDATE = {
+    **_UPDATE,
+    "parameters": (*_UPDATE["parameters"], _IDEMPOTENCY),
+    "ok": {
+        200: Answer(
+            "The updated task (or, replayed, the first answer to this Idempotency-Key).",
+            schemas.TaskSchema,
+            headers=("ETag", "Idempotent-Replayed"),
+        )
+    },
+    "notes": {
+        **_IDEMPOTENT_NOTES,
+        409: (
+            "Completing a repeating task met other writes to it three times running, "
+            "or a request with this Idempotency-Key is still being answered; retry."
+        ),
+    },
+}
+
+
 @operation(body=schemas.TaskReplaceSchema, **_UPDATE)
 async def replace_task(request: web.Request) -> web.Response:
     """Replace a task's fields (title required; omitted fields keep their value)."""
     return await _update(request, REPLACE)
 
 
-@operation(body=schemas.TaskPatchSchema, **_UPDATE)
+@operation(body=schemas.TaskPatchSchema, **_IDEMPOTENT_UPDATE)
+@idempotent
 async def patch_task(request: web.Request) -> web.Response:
     """Change some of a task's fields (at least one)."""
     return await _update(request, PATCH)
@@ -335,7 +390,8 @@ async def _complete_repeating(
     raise errors.Conflict("The task kept changing while it was being completed; try again.")
 
 
-@operation(body=schemas.TaskCompleteSchema, body_required=False, **_UPDATE)
+@operation(body=schemas.TaskCompleteSchema, body_required=False, **_IDEMPOTENT_UPDATE)
+@idempotent
 async def complete_task(request: web.Request) -> web.Response:
     """Toggle a task's completed flag (no body), or set it ({"completed": bool})."""
     user_id, task_id = await _task(request)

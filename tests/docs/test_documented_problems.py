@@ -35,6 +35,7 @@ from service.auth.tokens import PUBLIC_ROUTES
 from service.db import Database
 from service.docs.operation import declared
 from service.middlewares import refuse_bad_head
+from service.tasks.idempotency import idempotent
 from tests.conftest import make_settings
 
 APP = create_app(make_settings(DATABASE_URL="postgresql://postgres@127.0.0.1:1/x"))
@@ -166,6 +167,9 @@ class _Scope:
 def answered(route: web.AbstractRoute) -> set[int]:
     path = route.resource.canonical
     statuses = Answers(APP).of(route.handler) | Answers(APP).of(refuse_bad_head)
+    if hasattr(route.handler, "__wrapped__"):
+        # Read through functools.wraps to the handler: what idempotent() adds.
+        statuses |= Answers(APP).of(idempotent)
     if path.startswith("/api/") and path not in PUBLIC_ROUTES:
         # auth_middleware: the token, the Better Auth keys, the per-user limit
         statuses |= {401, 429, 503}
