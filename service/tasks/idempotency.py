@@ -31,13 +31,19 @@ ABANDONED_SECONDS = 60.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def parse_key(raw: str) -> str | None:
+    """The key in a header's value, bare or quoted; None if it is not one."""
+    key = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    return key if _KEY.fullmatch(key) else None
+
+
 def client_key(request: web.Request) -> str | None:
     """The request's key, None without the header; a malformed one is a 400."""
     raw = request.headers.get(HEADER)
     if raw is None:
         return None
-    key = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
-    if not _KEY.fullmatch(key):
+    key = parse_key(raw)
+    if key is None:
         raise errors.BadRequest(
             f"{HEADER} must be 1 to 255 printable ASCII characters, bare or in quotes.",
             slug="bad-idempotency-key",

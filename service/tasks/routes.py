@@ -102,11 +102,13 @@ _IDEMPOTENCY = _parameter(
     "1 to 255 printable ASCII characters, bare or quoted. A retry with the same "
     "key and request within IDEMPOTENCY_TTL gets the first answer again, with "
     "`Idempotent-Replayed: true` (only answers that would be the same again are "
-    "kept: 2xx, 400, 413, 415, 422); checked before If-Match.",
+    "kept: 2xx, 400, 413, 415, 422); checked before If-Match. A new UUID per user "
+    "action, e.g. `3f1c0a52-9d8e-4c1b-a7e2-5b0f6d4c9e21`, reused by its retries.",
     type="string",
     minLength=1,
     maxLength=257,
-    example="3f1c0a52-9d8e-4c1b-a7e2-5b0f6d4c9e21",
+    # Bare, or in quotes; "" (an empty quoted key) is neither.
+    pattern=r'^(?:"[ -~]{1,255}"|(?!"[ -~]*"$)[ -~]{1,255})$',
 )
 _IDEMPOTENT_NOTES = {
     409: (

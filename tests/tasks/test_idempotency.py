@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.request
 
 import asyncpg
 import pytest
 
 from service.app import create_app
+from service.tasks.idempotency import parse_key
+from service.tasks.routes import _IDEMPOTENCY
 from tests.conftest import base_env, make_settings
 from tests.helpers import PASSWORD, TASKS, bearer, make_task, problem, user_token
 from tests.launcher import launched, wait_until_async
@@ -157,6 +160,15 @@ async def test_a_malformed_key_is_a_400(client, ann, key):
     resp = await client.post(TASKS, json={"title": "t"}, headers=keyed(ann.token, key))
     await problem(resp, 400)
     assert await task_count(client, ann.token) == 0
+
+
+KEYS = ["a", '"a"', '""', '"', '"ab', 'ab"', "x" * 255, "x" * 256, f'"{"x" * 255}"', "clé", 'a"b']
+
+
+@pytest.mark.parametrize("raw", KEYS)
+def test_the_documented_pattern_takes_exactly_the_keys_the_service_takes(raw):
+    pattern = re.compile(_IDEMPOTENCY["schema"]["pattern"])
+    assert bool(pattern.fullmatch(raw)) == (parse_key(raw) is not None)
 
 
 async def test_requests_without_a_key_keep_nothing(client, ann, migrated_database):
