@@ -126,7 +126,8 @@ def schemathesis(
         "--no-color",
         *only,
     ]
-    return subprocess.run(command, env=env, cwd=REPO, check=False).returncode
+    hooks = {"SCHEMATHESIS_HOOKS": "fuzz.hooks", "PYTHONPATH": str(REPO)}
+    return subprocess.run(command, env={**env, **hooks}, cwd=REPO, check=False).returncode
 
 
 if __name__ == "__main__":
