@@ -106,10 +106,13 @@ class Lease:
         try:
             conn = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._give_back(waiter.result())  # handed one meanwhile: not used
-            else:
-                waiter.cancel()
+            if not waiter.done() or waiter.cancelled() or waiter.exception() is not None:
+                waiter.cancel()  # nothing was handed to it
+            elif waiter.result() is None:  # handed a slot meanwhile: not used
+                self._size -= 1
+                self._hand_slot()
+            else:  # handed a connection meanwhile: not used
+                self._give_back(waiter.result())
             raise
         if conn is None:  # a slot freed: open a connection in it
             conn = await self._open()
@@ -135,15 +138,11 @@ class Lease:
         finally:
             self._give_back(conn)
 
-    def _give_back(self, conn: asyncpg.Connection | None) -> None:
-        if conn is None or conn.is_closed() or self._closing:
-            if conn is not None:
-                self._forget(conn)
-                if not conn.is_closed():
-                    conn.terminate()
-            else:
-                self._size -= 1
-                self._hand_slot()
+    def _give_back(self, conn: asyncpg.Connection) -> None:
+        if conn.is_closed() or self._closing:
+            self._forget(conn)
+            if not conn.is_closed():
+                conn.terminate()
         else:
             while self._waiters:
                 waiter = self._waiters.popleft()

@@ -96,11 +96,6 @@ class JsonFormatter(logging.Formatter):
         if entry.request_id:
             doc["request_id"] = entry.request_id
         doc.update(entry.fields)
-        return self.dumps(doc)
-
-    @staticmethod
-    def dumps(doc: dict[str, Any]) -> str:
-        """A line's document as one line of plain ASCII JSON."""
         try:
             line = orjson.dumps(doc, default=str).decode()
         except orjson.JSONEncodeError:  # a lone surrogate: a header's undecodable byte
@@ -159,36 +154,24 @@ def access_line(
     """The one line a request gets (malformed HTTP's from service.internals),
     with the client address and, once the token was checked, the user id.
     The hot path: once `configure` ran, written to its buffer, no LogRecord."""
-    user = None if user_id is None else str(user_id)
+    user = None if user_id is None else str(user_id)  # no default= call in orjson
+    took = "" if ms is None else f" {ms:.2f}ms"
     # The path is decoded: a %0A in it must not start a forged text line.
-    msg = f"{client} {method} {printable(path)} {status}"
-    if ms is not None:
-        msg += f" {ms:.2f}ms"
+    msg = f"{client} {method} {printable(path)} {status}{took}"
     if user is not None:
         msg += f" user {user}"
-    stream, formatter = _output.stream, _output.formatter
-    if stream is None:
+    fields = {"method": method, "path": path, "route": route, "status": status, "duration_ms": ms}
+    fields["client"] = client
+    if user is not None:
+        fields["user_id"] = user
+    if _output.stream is None:
         if ACCESS.isEnabledFor(logging.INFO):
-            fields = {"method": method, "path": path, "route": route, "status": status}
-            fields.update(duration_ms=ms, client=client, **({"user_id": user} if user else {}))
             token = request_id_var.set(rid)
             ACCESS.info(msg, extra=fields)
             request_id_var.reset(token)
         return
-    if type(formatter) is not JsonFormatter:
-        stream.write(formatter.line(Entry(time.time(), "INFO", ACCESS.name, msg, rid, {})) + "\n")
-        return
-    # JsonFormatter.line's document, built once here: the hot path.
-    doc = {"ts": formatter._timestamp(time.time()), "level": "INFO", "logger": ACCESS.name}
-    doc["msg"] = msg
-    if rid:
-        doc["request_id"] = rid
-    doc["method"], doc["path"], doc["route"], doc["status"] = method, path, route, status
-    doc["duration_ms"], doc["client"] = ms, client
-    if user is not None:
-        doc["user_id"] = user
-    stream.write(formatter.dumps(doc))
-    stream.write("\n")
+    line = _output.formatter.line(Entry(time.time(), "INFO", ACCESS.name, msg, rid, fields))
+    _output.stream.write(line + "\n")
 
 
 def flush() -> None:
