@@ -94,6 +94,14 @@ class RepeatedKey(MalformedJSON, slug="repeated-key", title="Repeated JSON key")
     value counts, so the body is refused rather than read one way."""
 
 
+class SyncTokenInvalid(
+    BadRequest,
+    slug="sync-token-invalid",
+    title="Invalid sync token",
+    detail="This is not a sync token this service gave you; sync from the start, without since.",
+): ...
+
+
 class Unauthorized(
     Problem,
     status=401,
@@ -148,6 +156,13 @@ class EmailTaken(
 class PreconditionFailed(
     Problem, status=412, slug="precondition-failed", title="Precondition Failed"
 ): ...
+
+
+class SyncTokenExpired(Problem, status=410, slug="sync-token-expired", title="Sync token expired"):
+    """A token this database can no longer serve: sync from the start."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"{why} Sync from the start: call again without since.")
 
 
 class UnsupportedMediaType(Problem, status=415, title="Unsupported Media Type"): ...

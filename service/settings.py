@@ -202,6 +202,7 @@ class Settings:
     search_timeout: float = _duration("SEARCH_TIMEOUT", 0.3, 0.001, 600)
     search_concurrency: int = _int("SEARCH_CONCURRENCY", 1, 1, 1000)
     idempotency_ttl: float = _duration("IDEMPOTENCY_TTL", 86400.0, 60, 30 * 86400)
+    changes_retention: float = _duration("CHANGES_RETENTION", 30 * 86400.0, 3600, 365 * 86400)
     log_level: str = get("LOG_LEVEL", "INFO", _one_of(*LOG_LEVELS))
     log_format: str = get("LOG_FORMAT", "json", _one_of("json", "text"))
     metrics_port: int | None = _int("METRICS_PORT", None, 1, 65535, "a port number")

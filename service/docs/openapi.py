@@ -86,6 +86,7 @@ _ERRORS = {
     404: "Not found.",
     408: "The body did not arrive within CLIENT_BODY_TIMEOUT.",
     409: "Conflict.",
+    410: "Gone.",
     412: "A precondition (If-Match) does not hold.",
     413: f"The body is over {MAX_BODY_BYTES // 1024} KiB.",
     415: "The body is not declared as application/json (UTF-8).",

@@ -24,12 +24,14 @@ from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.idempotency import HEADER as IDEMPOTENCY_KEY
 from service.tasks.idempotency import idempotent
+from service.tasks.sync import START, SyncTokens
 
 CREATE = schemas.TaskCreateSchema()
 REPLACE = schemas.TaskReplaceSchema()
 PATCH = schemas.TaskPatchSchema()
 COMPLETE = schemas.TaskCompleteSchema()
 LIST_QUERY = schemas.TaskListQuerySchema()
+CHANGES_QUERY = schemas.ChangesQuerySchema()
 
 # A browser may keep a task, per user, but must revalidate it (its ETag).
 PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Authorization"}
@@ -126,12 +128,15 @@ _IF_NONE_MATCH = _etags(
 
 
 def setup(app: web.Application) -> None:
-    app[keys.CURSORS] = CursorCodec(app[keys.SETTINGS].auth_secret)
+    settings = app[keys.SETTINGS]
+    app[keys.CURSORS] = CursorCodec(settings.auth_secret)
+    app[keys.SYNC_TOKENS] = SyncTokens(app[keys.CURSORS], settings.changes_retention)
     app.router.add_get("/api/tasks/summary", task_summary, allow_head=False)
     app.router.add_get("/api/tags", list_tags, allow_head=False)
-    # {id} is never "summary", so PUT /api/tasks/summary is a 405, not a 404.
-    task = "/{id:(?!summary$)[^{}/]+}"
+    # {id} is never "summary" or "changes": PUT /api/tasks/summary is a 405, not a 404.
+    task = "/{id:(?!(?:summary|changes)$)[^{}/]+}"
     for prefix in (mount.prefix for mount in MOUNTS):
+        app.router.add_get(prefix + "/changes", list_changes, allow_head=False)
         app.router.add_post(prefix, create_task)
         app.router.add_get(prefix, list_tasks, allow_head=False)
         app.router.add_get(prefix + task, get_task, allow_head=False)
@@ -419,7 +424,11 @@ async def delete_task(request: web.Request) -> web.Response:
     """Delete a task."""
     user_id, task_id = await _task(request)
     deleted = await request.app[keys.DB].val(
-        "delete_task", id=task_id, user_id=user_id, if_match=if_match_versions(request)
+        "delete_task",
+        id=task_id,
+        user_id=user_id,
+        if_match=if_match_versions(request),
+        retention_seconds=request.app[keys.SETTINGS].changes_retention,
     )
     await _written(request, deleted, task_id, user_id)
     return web.Response(status=204)
@@ -517,6 +526,71 @@ async def list_tasks(request: web.Request) -> web.Response:
         headers["Link"] = f'<{next_url}>; rel="next"'
     body = f"[{','.join(tasks)}]".encode()
     return web.Response(body=body, headers=headers, content_type="application/json")
+
+
+@operation(
+    description=(
+        "Keeps a client's own copy of its tasks. Without `since`: every task, oldest "
+        "change first, in pages; while `more` is true call again with `since=<next>`, "
+        "and when it is false keep `next` for the next sync. With `since`: every task "
+        "created or changed and every task deleted after that token, in the same "
+        "shape and pages. Nothing is skipped whatever order concurrent writes commit "
+        "in; a task may come twice (apply by `id`, the newer `updated_at` wins). Each "
+        "page reads an index of the caller's changes from the token on, so a sync "
+        "with a few changes costs a few rows however many tasks there are."
+    ),
+    mounts=MOUNTS,
+    query=schemas.ChangesQuerySchema,
+    ok={200: Answer("A page of changes.", schemas.ChangesSchema)},
+    problems=(400, 410, 422, DATABASE),
+    notes={
+        400: (
+            "`since` is not a token this service issued to this caller (type "
+            "`/problems/sync-token-invalid`): forged, edited or another account's. "
+            "Sync from the start, without since."
+        ),
+        410: (
+            "`since` can no longer be served (type `/problems/sync-token-expired`): "
+            "older than CHANGES_RETENTION, or from another database (a restore, "
+            "another Neon branch). Sync from the start, without since."
+        ),
+        422: "`limit` out of 1..500, or an unknown parameter; `errors` says which.",
+    },
+)
+async def list_changes(request: web.Request) -> web.Response:
+    """List the caller's changes since a sync token: tasks, deletions, reminders."""
+    user_id = _caller(request)
+    repeated = sorted({k for k in request.query if len(request.query.getall(k)) > 1})
+    if repeated:
+        raise errors.Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
+    params = CHANGES_QUERY.load(dict(request.query))
+    limit = params["limit"]
+    tokens = request.app[keys.SYNC_TOKENS]
+    since = tokens.read(params["since"], user_id) if "since" in params else START
+    rows = await request.app[keys.DB].many(
+        "list_changes",
+        user_id=user_id,
+        after_xid=since.after_xid,
+        after_id=since.after_id,
+        limit=limit + 1,
+        deletions=since.deletions,
+    )
+    snapshot = rows[0]
+    if not snapshot["account_exists"]:
+        raise errors.AccountGone()
+    tokens.check(since, snapshot)
+    changes = [row for row in rows if row["change_xid"] is not None]
+    more = len(changes) > limit
+    changes = changes[:limit]
+    last = changes[-1] if changes else None
+    token = tokens.next(since, snapshot, last, more, user_id)
+    tasks = ",".join(row["rendered"] for row in changes if not row["deleted"])
+    deleted = ",".join(row["rendered"] for row in changes if row["deleted"])
+    body = (
+        f'{{"tasks":[{tasks}],"deleted":[{deleted}],"reminders":[],'
+        f'"more":{"true" if more else "false"},"next":"{token}"}}'
+    )
+    return web.Response(body=body.encode(), headers=PER_USER, content_type="application/json")
 
 
 def _after(sort: str, value: Any, after_id: Any) -> dict[str, Any]:

@@ -21,6 +21,8 @@ TAG_MAX = 40
 Q_MAX = 200
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 100
+CHANGES_LIMIT_DEFAULT = 100
+CHANGES_LIMIT_MAX = 500
 
 
 def _title(**kw: Any) -> Text:
@@ -466,6 +468,69 @@ class SummarySchema(Schema):
     completed = fields.Integer(required=True)
     overdue = fields.Integer(
         required=True, metadata={"description": "Open, with a due_at in the past."}
+    )
+
+
+class ChangesQuerySchema(Schema):
+    since = Text(
+        validate=validate.Length(min=1, max=512),
+        metadata={
+            "description": "A sync token: the `next` of the previous answer. Without it, "
+            "every task, from the start."
+        },
+    )
+    limit = fields.Integer(
+        strict=False,
+        validate=validate.Range(min=1, max=CHANGES_LIMIT_MAX),
+        load_default=CHANGES_LIMIT_DEFAULT,
+        metadata={"description": "At most this many tasks and deletions in one answer."},
+    )
+
+
+class DeletedSchema(Schema):
+    id = fields.UUID(required=True)
+    deleted_at = fields.DateTime(required=True)
+
+
+class ReminderSchema(Schema):
+    id = fields.UUID(required=True)
+    remind_at = fields.DateTime(required=True)
+
+
+class ChangesSchema(Schema):
+    """An answer of the change feed."""
+
+    tasks = fields.List(
+        fields.Nested(TaskSchema),
+        required=True,
+        metadata={"description": "Tasks created or changed since the token, oldest change first."},
+    )
+    deleted = fields.List(
+        fields.Nested(DeletedSchema),
+        required=True,
+        metadata={
+            "description": "Tasks deleted since the token (none without one).",
+            "example": [
+                {"id": "0c2e6a4e-5b7d-4f0e-9c1a-2d3b4c5d6e7f", "deleted_at": "2026-12-07T09:12:44Z"}
+            ],
+        },
+    )
+    reminders = fields.List(
+        fields.Nested(ReminderSchema),
+        required=True,
+        metadata={"description": "Reminders that fired since the token."},
+    )
+    more = fields.Boolean(
+        required=True,
+        metadata={"description": "true: more changes follow; call again with since=next now."},
+    )
+    next = fields.String(
+        required=True,
+        metadata={
+            "description": "The sync token to pass as since: for the rest of this sync "
+            "while more is true, else for the next sync. Opaque.",
+            "example": "WzcxNjAsIjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMCJd.3q2-7wZ",
+        },
     )
 
 

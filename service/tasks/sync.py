@@ -1,0 +1,96 @@
+"""Sync tokens for GET /api/tasks/changes (API.md "Sync"; docs/sync.md
+says why nothing is skipped).
+
+Every task and tombstone carries change_xid, the id of the transaction
+that last wrote it. A page reads the caller's changes after a position in
+(change_xid, id) order. A sync is a run of pages; its final token starts
+the next run at the xmin of its first page's snapshot: every transaction
+that snapshot did not see has an id at least that, whenever it commits.
+A token also names the database that issued it and when its run began,
+so that a token from another database, or older than CHANGES_RETENTION
+(the tombstones it needs are gone), is refused with 410."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from service import errors
+from service.tasks.cursor import CursorCodec
+
+_NIL = uuid.UUID(int=0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts. `run_floor` is None at the start of a run (no
+    token, or a finished sync's); within a run, the least snapshot xmin of
+    its pages so far. `run_at`: when the run this token belongs to began
+    (its first page's database time); None without a token."""
+
+    after_xid: int
+    after_id: uuid.UUID
+    run_floor: int | None
+    run_at: datetime | None
+    deletions: bool  # a first sync has nothing to delete
+    database_id: str | None
+
+
+# No token: every task, from the start.
+START = Position(0, _NIL, None, None, False, None)
+
+
+class SyncTokens:
+    def __init__(self, codec: CursorCodec, retention: float) -> None:
+        self._codec = codec
+        self._retention = timedelta(seconds=retention)
+
+    def read(self, token: str, user_id: uuid.UUID) -> Position:
+        """The position a token names; 400 if this service did not issue it to this caller."""
+        data = self._codec.verify(token, ("sync", user_id))
+        if data is None:
+            raise errors.SyncTokenInvalid()
+        after_xid, after_id, run_floor, run_at, deletions, database_id = data
+        return Position(
+            after_xid,
+            uuid.UUID(after_id),
+            run_floor,
+            _EPOCH + run_at * _MICROSECOND,
+            deletions,
+            database_id,
+        )
+
+    def check(self, since: Position, snapshot: Any) -> None:
+        """410 for a token this database cannot serve: another database's
+        (a restore, a Neon branch), one from ahead of it (a backup restored
+        in place), or one older than CHANGES_RETENTION."""
+        if since.database_id is None:
+            return
+        if since.database_id != snapshot["database_id"]:
+            raise errors.SyncTokenExpired("This sync token is from another database.")
+        if since.after_xid > snapshot["snapshot_xmax"]:
+            raise errors.SyncTokenExpired("This sync token is from a later state of the database.")
+        if snapshot["read_at"] - since.run_at > self._retention:
+            raise errors.SyncTokenExpired("This sync token is older than the changes kept.")
+
+    def next(
+        self, since: Position, snapshot: Any, last: Any, more: bool, user_id: uuid.UUID
+    ) -> str:
+        """The token after this page: the rest of this run while `more`, else
+        the start of the next run, from the run's floor."""
+        floor = snapshot["snapshot_xmin"]
+        if since.run_floor is not None:
+            floor = min(floor, since.run_floor)
+        run_at = snapshot["read_at"] if since.run_floor is None else since.run_at
+        if more:
+            position = [last["change_xid"], str(last["id"]), floor, since.deletions]
+        else:
+            position = [floor, str(_NIL), None, True]
+        after_xid, after_id, run_floor, deletions = position
+        at = (run_at - _EPOCH) // _MICROSECOND
+        data = [after_xid, after_id, run_floor, at, deletions, snapshot["database_id"]]
+        return self._codec.sign(data, ("sync", user_id))
