@@ -204,3 +204,32 @@ async def test_an_idempotent_retry_is_replayed_through_the_pooler(
     assert (first.status, again.status) == (201, 201)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert await again.read() == await first.read()
+
+
+async def test_a_sync_through_the_pooler_returns_changes_and_deletions(
+    aiohttp_client, migrated_pooled_url
+):
+    # Each page is one statement, its snapshot and the database's identity
+    # read in it, so any server connection the pooler lends will do.
+    client = await pooled_client(aiohttp_client, migrated_pooled_url)
+    token = (await signup(client))["access_token"]
+    made = []
+    for title in "abc":
+        resp = await client.post("/api/tasks", json={"title": title}, headers=bearer(token))
+        made.append((await resp.json())["id"])
+    first = await client.get("/api/tasks/changes?limit=2", headers=bearer(token))
+    page = await first.json()
+    rest = await client.get(
+        "/api/tasks/changes", params={"since": page["next"]}, headers=bearer(token)
+    )
+    done = await rest.json()
+    assert [t["id"] for t in page["tasks"] + done["tasks"]] == made
+    assert done["more"] is False
+    await client.patch(f"/api/tasks/{made[0]}", json={"title": "x"}, headers=bearer(token))
+    await client.delete(f"/api/tasks/{made[1]}", headers=bearer(token))
+    later = await client.get(
+        "/api/tasks/changes", params={"since": done["next"]}, headers=bearer(token)
+    )
+    body = await later.json()
+    assert [t["title"] for t in body["tasks"]] == ["x"]
+    assert [gone["id"] for gone in body["deleted"]] == [made[1]]

@@ -518,7 +518,10 @@ class ChangesSchema(Schema):
     reminders = fields.List(
         fields.Nested(ReminderSchema),
         required=True,
-        metadata={"description": "Reminders that fired since the token."},
+        metadata={
+            "description": "Reminders that fired since the token. This release fires "
+            "none yet (API.md, Live events): always empty."
+        },
     )
     more = fields.Boolean(
         required=True,

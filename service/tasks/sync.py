@@ -1,5 +1,5 @@
-"""Sync tokens for GET /api/tasks/changes (API.md "Sync"; docs/sync.md
-says why nothing is skipped).
+"""Sync tokens for GET /api/tasks/changes (API.md "Sync"; docs/developing.md
+"The change feed" says why nothing is skipped).
 
 Every task and tombstone carries change_xid, the id of the transaction
 that last wrote it. A page reads the caller's changes after a position in

@@ -8,7 +8,8 @@
 -- carries its transaction's id. A sync reads the changes whose change_xid
 -- is at least the xmin of the previous sync's snapshot: every transaction
 -- that snapshot could not see has an id at least that, whatever order it
--- committed in (docs/sync.md says why that skips nothing).
+-- committed in (docs/developing.md,
+-- "The change feed", says why that skips nothing).
 -- 0025 builds the index a sync reads, tasks_user_id_change_xid_idx.
 --
 -- task_tombstones: one row per deleted task, written by delete_task.sql,
