@@ -244,7 +244,7 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
         *(_TOKEN_PROBLEMS if token else ()),
     }
     notes = {**mount.notes, **op.notes}
-    responses = {str(s): _answer(a) for s, a in op.ok.items()}
+    responses = {str(s): _answer(a, mount) for s, a in op.ok.items()}
     responses |= {str(s): _problem(s, notes.get(s, _ERRORS[s])) for s in problems}
     operation: dict[str, Any] = {
         "tags": [op.tag or mount.tag],
@@ -266,11 +266,16 @@ def _operation(op: Operation, mount: Mount, path: str) -> dict[str, Any]:
     return operation
 
 
-def _answer(answer: Answer) -> dict[str, Any]:
+def _answer(answer: Answer, mount: Mount) -> dict[str, Any]:
     response: dict[str, Any] = {"description": answer.description}
     if answer.schema is not None:
         response["content"] = {answer.content_type: {"schema": answer.schema}}
     response["headers"] = _headers(*answer.headers)
+    if answer.links:
+        response["links"] = {
+            name: {**link, "operationId": link["operationId"] + mount.operation_suffix}
+            for name, link in answer.links.items()
+        }
     return response
 
 

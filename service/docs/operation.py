@@ -27,6 +27,9 @@ class Answer:
     schema: Any = None
     headers: tuple[str, ...] = ()
     content_type: str = "application/json"
+    # OpenAPI links by name: {"operationId": ..., "parameters": {...}}, the
+    # operationId without the mount's suffix (each mount links to its own).
+    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

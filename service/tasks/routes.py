@@ -541,7 +541,19 @@ async def list_tasks(request: web.Request) -> web.Response:
     ),
     mounts=MOUNTS,
     query=schemas.ChangesQuerySchema,
-    ok={200: Answer("A page of changes.", schemas.ChangesSchema)},
+    ok={
+        200: Answer(
+            "A page of changes.",
+            schemas.ChangesSchema,
+            links={
+                "next": {
+                    "operationId": "listChanges",
+                    "parameters": {"since": "$response.body#/next"},
+                    "description": "The rest of this sync while `more`, else the next sync.",
+                }
+            },
+        )
+    },
     problems=(400, 410, 422, DATABASE),
     notes={
         400: (
