@@ -714,3 +714,37 @@ async def test_0009_sets_colliding_accounts_aside_and_says_which_kept_the_addres
         assert rollback(empty_database, up_to_0009) == ["0009.unique_email_in_any_unicode_form"]
         assert schema(empty_database) == before
         assert await conn.fetchval("SELECT count(*) FROM users") == 5
+
+
+# --- 0024: the change feed -----------------------------------------------------
+
+
+async def test_0024_keeps_existing_tasks_and_stamps_every_later_write(empty_database, tmp_path):
+    up_to_0023 = migrations_up_to("0023", tmp_path)
+    migrate(empty_database, up_to_0023)
+    async with connected(empty_database) as conn:
+        ann = await make_user(conn)
+        old = await conn.fetchval(
+            "INSERT INTO tasks (user_id, title) VALUES ($1, 'old') RETURNING id", ann
+        )
+        before = schema(empty_database)
+        assert migrate(empty_database, migrations_up_to("0024", up_to_0023)) == [
+            "0024.add_task_change_feed"
+        ]
+        # Written before the feed: '0', below every token's floor.
+        assert await conn.fetchval("SELECT change_xid::text FROM tasks WHERE id = $1", old) == "0"
+        async with conn.transaction():
+            xid = await conn.fetchval("SELECT pg_current_xact_id()::text")
+            new = await conn.fetchval(
+                "INSERT INTO tasks (user_id, title) VALUES ($1, 'new') RETURNING id", ann
+            )
+            # The trigger's stamp, whatever the statement sets.
+            await conn.execute("UPDATE tasks SET change_xid = '1', title = 'x' WHERE id = $1", old)
+        stamps = await conn.fetch("SELECT id, change_xid::text AS xid FROM tasks")
+        assert {row["id"]: row["xid"] for row in stamps} == {old: xid, new: xid}
+
+        assert rollback(empty_database, migrations_up_to("0024", up_to_0023)) == [
+            "0024.add_task_change_feed"
+        ]
+        assert schema(empty_database) == before
+        assert await conn.fetchval("SELECT count(*) FROM tasks") == 2
