@@ -161,6 +161,14 @@ def _caller(request: web.Request) -> uuid.UUID:
     return user_id
 
 
+def _query(request: web.Request, schema: Schema) -> dict[str, Any]:
+    """The query's parameters, each given at most once, loaded by `schema`."""
+    repeated = sorted({k for k in request.query if len(request.query.getall(k)) > 1})
+    if repeated:
+        raise errors.Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
+    return schema.load(dict(request.query))
+
+
 async def _account_exists(request: web.Request, user_id: uuid.UUID) -> None:
     """Nothing found: 401 if the token's account is gone (only empty answers pay)."""
     if await request.app[keys.DB].one("get_user_by_id", id=user_id) is None:
@@ -476,10 +484,7 @@ _LISTING_NOTES = {
 async def list_tasks(request: web.Request) -> web.Response:
     """List the caller's tasks, one keyset page at a time."""
     user_id = _caller(request)
-    repeated = sorted({k for k in request.query if len(request.query.getall(k)) > 1})
-    if repeated:
-        raise errors.Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
-    params = LIST_QUERY.load(dict(request.query))
+    params = _query(request, LIST_QUERY)
     sort, limit = params["sort"], params["limit"]
     q = params.get("q") or None
     tags = params.get("tag")
@@ -572,10 +577,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 async def list_changes(request: web.Request) -> web.Response:
     """List the caller's changes since a sync token: tasks, deletions, reminders."""
     user_id = _caller(request)
-    repeated = sorted({k for k in request.query if len(request.query.getall(k)) > 1})
-    if repeated:
-        raise errors.Unprocessable({k: ["Give this parameter at most once."] for k in repeated})
-    params = CHANGES_QUERY.load(dict(request.query))
+    params = _query(request, CHANGES_QUERY)
     limit = params["limit"]
     tokens = request.app[keys.SYNC_TOKENS]
     since = tokens.read(params["since"], user_id) if "since" in params else START

@@ -44,6 +44,11 @@ class Position:
 START = Position(0, _NIL, None, None, False, None)
 
 
+# Tokens are signed for (LABEL, caller): a new token layout takes a new
+# label, so tokens of the old one are a 400 and their clients sync afresh.
+LABEL = "sync"
+
+
 class SyncTokens:
     def __init__(self, codec: CursorCodec, retention: float) -> None:
         self._codec = codec
@@ -51,7 +56,7 @@ class SyncTokens:
 
     def read(self, token: str, user_id: uuid.UUID) -> Position:
         """The position a token names; 400 if this service did not issue it to this caller."""
-        data = self._codec.verify(token, ("sync", user_id))
+        data = self._codec.verify(token, (LABEL, user_id))
         if data is None:
             raise errors.SyncTokenInvalid()
         after_xid, after_id, run_floor, run_at, deletions, database_id = data
@@ -93,4 +98,4 @@ class SyncTokens:
         after_xid, after_id, run_floor, deletions = position
         at = (run_at - _EPOCH) // _MICROSECOND
         data = [after_xid, after_id, run_floor, at, deletions, snapshot["database_id"]]
-        return self._codec.sign(data, ("sync", user_id))
+        return self._codec.sign(data, (LABEL, user_id))
