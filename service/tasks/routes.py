@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, NoReturn
@@ -319,9 +320,14 @@ async def _update(request: web.Request, schema: Schema) -> web.Response:
     if_match = if_match_versions(request)
     if "repeat" in data or "due_at" in data:
         await _check_repeat(request, data, task_id, user_id)
-    row = await _run_update(request, data, task_id, user_id, if_match)
-    if row is None:  # no such task, If-Match failed, or it completes a repeating task
-        row = await _complete_repeating(request, data, task_id, user_id, if_match)
+    row = await _completing(
+        request,
+        lambda: _run_update(request, data, task_id, user_id, if_match),
+        data,
+        task_id,
+        user_id,
+        if_match,
+    )
     return _task_response(await _written(request, row, task_id, user_id))
 
 
@@ -379,26 +385,33 @@ def _completion(task: Any) -> dict[str, Any] | None:
     return {"completed": False, "due_at": due_at, "remind_at": remind_at, "repeat": rule}
 
 
-async def _complete_repeating(
+async def _completing(
     request: web.Request,
+    write: Callable[[], Awaitable[Any]],
     data: dict[str, Any],
     task_id: uuid.UUID,
     user_id: uuid.UUID,
     if_match: list[int] | None,
 ) -> Any:
-    """The write of `data` changed nothing: if it completes an open repeating
-    task, write the next occurrence on the version read; else None (_written)."""
+    """Run `write`, the change as sent. It writes nothing when the task is
+    missing, If-Match fails, or it would complete an open repeating task:
+    then read the task, and for the last write its next occurrence on the
+    version read. Other writes may change the task in between (complete it,
+    drop its rule): then `write` runs again. None: 404 or 412 (_written)."""
     db = request.app[keys.DB]
     for _ in range(3):
+        row = await write()
+        if row is not None:
+            return row
         row = await db.val("get_task", id=task_id, user_id=user_id)
         if row is None or (if_match is not None and row["version"] not in if_match):
             return None
         task = {**dict(row), **data}
         if row["completed"] or not task.get("completed") or task["repeat"] is None:
-            return None
-        write = {**data, **(_completion(task) or {})}
+            continue  # not, or no longer, completing an open repeating task
+        next_time = {**data, **(_completion(task) or {})}
         updated = await _run_update(
-            request, write, task_id, user_id, [row["version"]], repeat_checked=True
+            request, next_time, task_id, user_id, [row["version"]], repeat_checked=True
         )
         if updated is not None:
             return updated
@@ -414,11 +427,21 @@ async def complete_task(request: web.Request) -> web.Response:
     if has_body(request):
         completed = COMPLETE.load(await read_json(request))["completed"]
     if_match = if_match_versions(request)
-    row = await request.app[keys.DB].val(
-        "set_task_completed", id=task_id, user_id=user_id, if_match=if_match, completed=completed
+    db = request.app[keys.DB]
+    row = await _completing(
+        request,
+        lambda: db.val(
+            "set_task_completed",
+            id=task_id,
+            user_id=user_id,
+            if_match=if_match,
+            completed=completed,
+        ),
+        {"completed": True},  # what refuses it: completing an open repeating task
+        task_id,
+        user_id,
+        if_match,
     )
-    if row is None:  # no such task, If-Match failed, or it completes a repeating task
-        row = await _complete_repeating(request, {"completed": True}, task_id, user_id, if_match)
     return _task_response(await _written(request, row, task_id, user_id))
 
 

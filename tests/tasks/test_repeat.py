@@ -4,6 +4,7 @@ database."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as calendar
 from datetime import UTC, datetime
 
@@ -218,3 +219,42 @@ def test_a_search_leaves_dateutil_as_it_found_it():
         repeat.check_occurs("FREQ=DAILY;INTERVAL=7;BYDAY=SU", datetime(2027, 3, 1, tzinfo=UTC))
     assert dateutil.rrule.datetime is calendar
     assert dateutil.rrule.datetime.MAXYEAR == 9999
+
+
+@pytest.mark.parametrize("how", ["set", "toggle", "patch"])
+async def test_a_completion_racing_edits_of_the_rule_never_answers_412(client, ann, how):
+    # No If-Match, so never a 412: when another write drops or restores the
+    # rule between the completion's statements, the completion runs again on
+    # what it finds (a 409 only after three such losses, as documented).
+    resp = await client.post(
+        TASKS,
+        json={"title": "r", "due_at": MONDAY, "repeat": "FREQ=DAILY"},
+        headers=bearer(ann.token),
+    )
+    url = f"{TASKS}/{(await resp.json())['id']}"
+    complete = {
+        "set": ("PATCH", f"{url}/complete", {"completed": True}),
+        "toggle": ("PATCH", f"{url}/complete", None),
+        "patch": ("PATCH", url, {"completed": True}),
+    }[how]
+    answers: list[int] = []
+
+    async def completer():
+        for _ in range(150):
+            method, path, body = complete
+            answers.append(
+                (await client.request(method, path, json=body, headers=bearer(ann.token))).status
+            )
+
+    async def flipper():
+        for n in range(150):
+            body = (
+                {"repeat": None}
+                if n % 2
+                else {"repeat": "FREQ=DAILY", "due_at": MONDAY, "completed": False}
+            )
+            assert (await client.patch(url, json=body, headers=bearer(ann.token))).status == 200
+
+    await asyncio.gather(completer(), flipper())
+    assert set(answers) <= {200, 409}, sorted(set(answers))
+    assert answers.count(200) > len(answers) // 2
