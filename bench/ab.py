@@ -10,8 +10,8 @@ so a slow minute of a shared machine hits both. Then it all runs again with
 the two swapped between the slots (database, start order), since two
 identical services measured this way differ by ~5% by slot alone. Each
 ratio is the geometric mean of the two orientations' medians, for req/s and
-for the service process's CPU time a request and for all of PostgreSQL's
-(from /proc). Prints a table.
+for the service process's CPU time a request, for all of PostgreSQL's
+(from /proc), and for the two together. Prints a table.
 """
 
 from __future__ import annotations
@@ -122,7 +122,9 @@ def orientation(trees: dict[str, str], args: argparse.Namespace) -> dict:
             services[label] = (pid, url)
             scripts[label] = load.scripts(url, ba_token())
             analyze(database_url)
-            results[label] = {s: {"rps": [], "cpu_us": [], "pg_us": []} for s in scripts[label]}
+            results[label] = {
+                s: {"rps": [], "cpu_us": [], "pg_us": [], "both_us": []} for s in scripts[label]
+            }
         scenarios = [s for s in scripts[label] if not args.only or s in args.only]
         for turn in range(args.rounds):
             order = list(trees) if turn % 2 == 0 else list(reversed(trees))
@@ -138,6 +140,7 @@ def orientation(trees: dict[str, str], args: argparse.Namespace) -> dict:
                     results[label][scenario]["rps"].append(out["rps"])
                     results[label][scenario]["cpu_us"].append(cpu / out["requests"] * 1e6)
                     results[label][scenario]["pg_us"].append(pg / out["requests"] * 1e6)
+                    results[label][scenario]["both_us"].append((cpu + pg) / out["requests"] * 1e6)
             print(f"round {turn + 1} of {args.rounds} done", file=sys.stderr, flush=True)
     return results
 
@@ -155,14 +158,14 @@ def main() -> None:
     second = orientation(dict(reversed(trees.items())), args)
     print(
         "| scenario | before req/s | after req/s | after/before req/s "
-        "| service CPU a request | PostgreSQL CPU a request |"
+        "| service CPU a request | PostgreSQL CPU a request | service + PostgreSQL |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for scenario in first["after"]:
         if not first["after"][scenario]["rps"]:
             continue
         row = {}
-        for metric in ("rps", "cpu_us", "pg_us"):
+        for metric in ("rps", "cpu_us", "pg_us", "both_us"):
             ratios = [
                 statistics.median(run["after"][scenario][metric])
                 / statistics.median(run["before"][scenario][metric])
@@ -175,7 +178,8 @@ def main() -> None:
         }
         print(
             f"| {scenario} | {rps['before']:.0f} | {rps['after']:.0f} | "
-            f"{row['rps'] * 100:.1f}% | {row['cpu_us'] * 100:.1f}% | {row['pg_us'] * 100:.1f}% |"
+            f"{row['rps'] * 100:.1f}% | {row['cpu_us'] * 100:.1f}% | {row['pg_us'] * 100:.1f}% "
+            f"| {row['both_us'] * 100:.1f}% |"
         )
 
 
