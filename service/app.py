@@ -17,6 +17,7 @@ from service.auth.routes import routes as auth_routes
 from service.auth.tokens import TokenService, auth_middleware
 from service.db import Database, load_queries, migration_ids
 from service.docs import routes as docs
+from service.events import routes as events
 from service.health.routes import routes as health_routes
 from service.internals import (
     answer_malformed_http_with_problems,
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_get("/metrics", metrics.handler(db), allow_head=False)
     app.add_routes(auth_routes)
     tasks.setup(app)
+    events.setup(app)
     docs.setup(app)
     return app
 

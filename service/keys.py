@@ -16,6 +16,7 @@ MIGRATIONS: web.AppKey[tuple[str, ...]] = web.AppKey("migrations")
 TOKENS: web.AppKey[Any] = web.AppKey("tokens")  # service.auth.tokens.TokenService
 CURSORS: web.AppKey[Any] = web.AppKey("task_cursors")  # service.tasks.cursor.CursorCodec
 SYNC_TOKENS: web.AppKey[Any] = web.AppKey("sync_tokens")  # service.tasks.sync.SyncTokens
+EVENTS: web.AppKey[Any] = web.AppKey("events")  # service.events.hub.Hub
 # The OpenAPI document, serialised once at startup.
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi_json")
 PASSWORDS: web.AppKey[Any] = web.AppKey("passwords")  # service.auth.passwords.PasswordHasher

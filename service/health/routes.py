@@ -27,6 +27,15 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = _ok()
     database = _ok()
+    events = fields.String(
+        required=True,
+        validate=validate.OneOf(["listen", "poll"]),
+        metadata={
+            "description": "How this process hears of changes for its event streams: "
+            "`listen` (LISTEN on a direct connection) or `poll` (reading the change "
+            "feed every 0.5 s)."
+        },
+    )
 
 
 @routes.get("/health", allow_head=False)
@@ -58,4 +67,5 @@ async def ready(request: web.Request) -> web.Response:
         raise DatabaseUnavailable(
             f"The schema is {len(missing)} migration(s) behind; run `todo-api migrate`."
         )
-    return json_response({"status": "ok", "database": "ok"})
+    events = request.app[keys.EVENTS].source
+    return json_response({"status": "ok", "database": "ok", "events": events})

@@ -25,7 +25,7 @@ from service.tasks.conditional import etag, if_match_versions, none_match
 from service.tasks.cursor import CursorCodec
 from service.tasks.idempotency import HEADER as IDEMPOTENCY_KEY
 from service.tasks.idempotency import idempotent
-from service.tasks.sync import START, SyncTokens
+from service.tasks.sync import START, SyncTokens, read_page
 
 CREATE = schemas.TaskCreateSchema()
 REPLACE = schemas.TaskReplaceSchema()
@@ -134,8 +134,9 @@ def setup(app: web.Application) -> None:
     app[keys.SYNC_TOKENS] = SyncTokens(app[keys.CURSORS], settings.changes_retention)
     app.router.add_get("/api/tasks/summary", task_summary, allow_head=False)
     app.router.add_get("/api/tags", list_tags, allow_head=False)
-    # {id} is never "summary" or "changes": PUT /api/tasks/summary is a 405, not a 404.
-    task = "/{id:(?!(?:summary|changes)$)[^{}/]+}"
+    # {id} is never "summary", "changes" or "events": PUT /api/tasks/summary
+    # is a 405, not a 404.
+    task = "/{id:(?!(?:summary|changes|events)$)[^{}/]+}"
     for prefix in (mount.prefix for mount in MOUNTS):
         app.router.add_get(prefix + "/changes", list_changes, allow_head=False)
         app.router.add_post(prefix, create_task)
@@ -601,31 +602,15 @@ async def list_changes(request: web.Request) -> web.Response:
     """List the caller's changes since a sync token: tasks, deletions, reminders."""
     user_id = _caller(request)
     params = _query(request, CHANGES_QUERY)
-    limit = params["limit"]
     tokens = request.app[keys.SYNC_TOKENS]
     since = tokens.read(params["since"], user_id) if "since" in params else START
-    rows = await request.app[keys.DB].many(
-        "list_changes",
-        user_id=user_id,
-        after_xid=since.after_xid,
-        after_id=since.after_id,
-        limit=limit + 1,
-        deletions=since.deletions,
-    )
-    snapshot = rows[0]
-    if not snapshot["account_exists"]:
-        raise errors.AccountGone()
-    tokens.check(since, snapshot)
-    changes = [row for row in rows if row["change_xid"] is not None]
-    more = len(changes) > limit
-    changes = changes[:limit]
-    last = changes[-1] if changes else None
-    token = tokens.next(since, snapshot, last, more, user_id)
+    page = await read_page(request.app, user_id, since, params["limit"])
+    changes = page.changes
     tasks = ",".join(row["rendered"] for row in changes if not row["deleted"])
     deleted = ",".join(row["rendered"] for row in changes if row["deleted"])
     body = (
         f'{{"tasks":[{tasks}],"deleted":[{deleted}],"reminders":[],'
-        f'"more":{"true" if more else "false"},"next":"{token}"}}'
+        f'"more":{"true" if page.more else "false"},"next":"{page.next}"}}'
     )
     return web.Response(body=body.encode(), headers=PER_USER, content_type="application/json")
 

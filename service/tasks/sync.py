@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service import errors
+from aiohttp import web
+
+from service import errors, keys
 from service.tasks.cursor import CursorCodec
 
 _NIL = uuid.UUID(int=0)
@@ -99,3 +101,38 @@ class SyncTokens:
         at = (run_at - _EPOCH) // _MICROSECOND
         data = [after_xid, after_id, run_floor, at, deletions, snapshot["database_id"]]
         return self._codec.sign(data, (LABEL, user_id))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answer of the feed: its rows (change_xid, id, deleted, rendered:
+    the task's or the tombstone's JSON) in change order, and the token after them."""
+
+    changes: list[Any]
+    more: bool
+    next: str
+
+
+async def read_page(app: web.Application, user_id: uuid.UUID, since: Position, limit: int) -> Page:
+    """The caller's changes after `since`, at most `limit` (0: none, only the
+    token for what follows); 401 if the account is gone, 410 if this
+    database cannot serve the token."""
+    db = app[keys.DB]
+    tokens = app[keys.SYNC_TOKENS]
+    rows = await db.many(
+        "list_changes",
+        user_id=user_id,
+        after_xid=since.after_xid,
+        after_id=since.after_id,
+        limit=limit + 1 if limit else 0,
+        deletions=since.deletions,
+    )
+    snapshot = rows[0]
+    if not snapshot["account_exists"]:
+        raise errors.AccountGone()
+    tokens.check(since, snapshot)
+    changes = [row for row in rows if row["change_xid"] is not None]
+    more = len(changes) > limit
+    changes = changes[:limit]
+    last = changes[-1] if changes else None
+    return Page(changes, more, tokens.next(since, snapshot, last, more, user_id))

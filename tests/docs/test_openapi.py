@@ -109,7 +109,7 @@ async def test_both_kinds_of_bearer_token_are_described(spec):
         for parameter in op.get("parameters", [])
         if parameter["name"] == "user_id"
     ]
-    assert len(user_ids) == 8  # every operation under /api/{user_id}/tasks
+    assert len(user_ids) == 9  # every operation under /api/{user_id}/tasks
     for parameter in user_ids:
         assert "format" not in parameter["schema"]
         assert "Better Auth" in parameter["description"]

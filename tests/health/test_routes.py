@@ -30,7 +30,7 @@ async def test_health_uses_app_name(aiohttp_client, migrated_database):
 async def test_ready_when_the_schema_is_current(client):
     resp = await client.get("/ready")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ok", "database": "ok"}
+    assert await resp.json() == {"status": "ok", "database": "ok", "events": "poll"}
 
 
 async def test_with_the_database_down_health_is_ok_and_ready_is_503(

@@ -1,0 +1,134 @@
+"""GET /api/tasks/events in one process: what a stream sends, resuming
+with Last-Event-ID, the per-account and per-process limits, the heartbeat
+and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.app import create_app
+from tests.conftest import make_settings
+from tests.helpers import TASKS, bearer, problem, user_token
+
+EVENTS = "/api/tasks/events"
+CHANGES = "/api/tasks/changes"
+WAIT = 10  # seconds an expected event may take: never reached when it works
+
+
+@pytest.fixture
+async def ann(client):
+    return await user_token(client)
+
+
+async def next_event(resp) -> dict:
+    """The next event (comments skipped): its fields, data joined."""
+    event: dict = {}
+    async with asyncio.timeout(WAIT):
+        while True:
+            line = (await resp.content.readline()).decode()
+            if line == "":
+                raise EOFError("the stream ended")
+            line = line.rstrip("\r\n")
+            if not line:
+                if event:
+                    return event
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(": ")
+            event[name] = event[name] + "\n" + value if name in event else value
+
+
+async def open_stream(client, token: str, **headers: str):
+    resp = await client.get(EVENTS, headers={**bearer(token), **headers})
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"].startswith("text/event-stream")
+    return resp
+
+
+async def test_a_change_made_elsewhere_arrives_as_an_event(client, ann):
+    stream = await open_stream(client, ann.token)
+    made = await client.post(TASKS, json={"title": "hello"}, headers=bearer(ann.token))
+    task = await made.json()
+    event = await next_event(stream)
+    assert event["event"] == "task"
+    one = await client.get(f"{TASKS}/{task['id']}", headers=bearer(ann.token))
+    assert event["data"] == await one.text()
+    # Its id is a sync token: the feed takes over from it.
+    feed = await client.get(CHANGES, params={"since": event["id"]}, headers=bearer(ann.token))
+    assert feed.status == 200
+
+    assert (await client.delete(f"{TASKS}/{task['id']}", headers=bearer(ann.token))).status == 204
+    gone = await next_event(stream)
+    assert gone["event"] == "deleted"
+    assert task["id"] in gone["data"]
+    stream.close()
+
+
+async def test_another_accounts_changes_never_arrive(client, ann):
+    bob = await user_token(client, "bob@example.com")
+    stream = await open_stream(client, ann.token)
+    await client.post(TASKS, json={"title": "bob's"}, headers=bearer(bob.token))
+    await client.post(TASKS, json={"title": "ann's"}, headers=bearer(ann.token))
+    event = await next_event(stream)
+    assert '"ann\'s"' in event["data"]
+    stream.close()
+
+
+async def test_last_event_id_resumes_with_nothing_missed(client, ann):
+    stream = await open_stream(client, ann.token)
+    await client.post(TASKS, json={"title": "one"}, headers=bearer(ann.token))
+    first = await next_event(stream)
+    stream.close()
+    # Made while no stream is open.
+    await client.post(TASKS, json={"title": "two"}, headers=bearer(ann.token))
+    await client.post(TASKS, json={"title": "three"}, headers=bearer(ann.token))
+    again = await open_stream(client, ann.token, **{"Last-Event-ID": first["id"]})
+    titles = []
+    while "three" not in titles:
+        event = await next_event(again)
+        titles.append(event["data"].split('"title":"')[1].split('"')[0])
+    assert "two" in titles
+    again.close()
+
+
+async def test_a_forged_last_event_id_is_a_400(client, ann):
+    resp = await client.get(EVENTS, headers={**bearer(ann.token), "Last-Event-ID": "forged"})
+    assert (await problem(resp, 400))["type"].endswith("/sync-token-invalid")
+
+
+async def test_one_stream_too_many_closes_the_accounts_oldest(aiohttp_client, migrated_database):
+    settings = make_settings(
+        DATABASE_URL=migrated_database, EVENTS_PER_USER="2", EVENTS_PER_PROCESS="3"
+    )
+    client = await aiohttp_client(create_app(settings))
+    ann = await user_token(client)
+    bob = await user_token(client, "bob@example.com")
+    oldest = await open_stream(client, ann.token)
+    second = await open_stream(client, ann.token)
+    third = await open_stream(client, ann.token)
+    with pytest.raises(EOFError):
+        await next_event(oldest)
+    # Three open in the process: a fourth is a 503 with Retry-After.
+    await open_stream(client, bob.token)
+    full = await client.get(EVENTS, headers=bearer(bob.token))
+    body = await problem(full, 503)
+    assert full.headers["Retry-After"]
+    assert body["type"].endswith("/busy")
+    for resp in (second, third):
+        resp.close()
+
+
+async def test_an_idle_stream_gets_a_comment_every_heartbeat(aiohttp_client, migrated_database):
+    settings = make_settings(DATABASE_URL=migrated_database, EVENTS_HEARTBEAT="100ms")
+    client = await aiohttp_client(create_app(settings))
+    ann = await user_token(client)
+    stream = await open_stream(client, ann.token)
+    async with asyncio.timeout(WAIT):
+        comments = 0
+        while comments < 3:
+            if (await stream.content.readline()).startswith(b":"):
+                comments += 1
+    stream.close()
