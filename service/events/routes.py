@@ -19,6 +19,9 @@ from service.tasks.routes import MOUNTS, _caller
 from service.tasks.sync import START, Position, SyncTokens, read_page
 
 PAGE = 100
+# A reader that takes no more events for this long is dropped, not buffered
+# for (the kernel also aborts a connection whose data goes unacknowledged).
+SEND_TIMEOUT = 10
 # Milliseconds a client waits before reconnecting after a shutdown ends its stream.
 RECONNECT_MS = 1000
 
@@ -78,7 +81,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         settings = request.app[keys.SETTINGS]
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         async with sse_response(
-            request, headers=headers, ping_interval=settings.events_heartbeat
+            request,
+            headers=headers,
+            ping_interval=settings.events_heartbeat,
+            send_timeout=SEND_TIMEOUT,
         ) as resp:
             await _follow(request, resp, stream, tokens, since, user_id)
             if stream.closing == "shutdown":
