@@ -31,6 +31,7 @@ class Stream:
         self.user_id = user_id
         self.wake = asyncio.Event()
         self.closing: str | None = None
+        self.why: str | None = None  # what ended it, for the client
 
     def close(self, why: str) -> None:
         self.closing = why

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from service import errors, keys
+from service.auth.tokens import bearer_token
 from service.docs.operation import DATABASE, Answer, operation
 from service.events.hub import Hub, Stream, hub_ctx
 from service.tasks.routes import MOUNTS, _caller
@@ -24,6 +25,10 @@ PAGE = 100
 SEND_TIMEOUT = 10
 # Milliseconds a client waits before reconnecting after a shutdown ends its stream.
 RECONNECT_MS = 1000
+# How often a stream asks whether its token still holds (signed out, password
+# changed, account deleted, expired): the stream ends within this and the
+# token service's own window. Streams sharing a token share the look.
+REVALIDATE_SECONDS = 1.0
 
 
 def setup(app: web.Application) -> None:
@@ -87,7 +92,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             send_timeout=SEND_TIMEOUT,
         ) as resp:
             await _follow(request, resp, stream, tokens, since, user_id)
-            if stream.closing == "shutdown":
+            if stream.closing == "ended":
+                await resp.send(stream.why or "", event="end")
+            elif stream.closing == "shutdown":
                 await resp.send("", event="reconnect", retry=RECONNECT_MS)
     finally:
         hub.release(stream)
@@ -102,7 +109,8 @@ async def _follow(
     since: Position,
     user_id: uuid.UUID,
 ) -> None:
-    """Send each change after `since` until the stream closes or the client goes."""
+    """Send each change after `since` until the stream closes, the client
+    goes, or the token stops holding."""
     sent: dict[uuid.UUID, int] = {}  # task id -> the change_xid sent, for repeats
     gone = asyncio.ensure_future(resp.wait())  # the client went, or the pings failed
     try:
@@ -120,8 +128,23 @@ async def _follow(
             # What a later read can return again is at or past the floor.
             sent = {k: v for k, v in sent.items() if v >= since.after_xid}
             woken = asyncio.ensure_future(stream.wake.wait())
-            await asyncio.wait((woken, gone), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (woken, gone), timeout=REVALIDATE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
             woken.cancel()
             stream.wake.clear()
+            await _still_holds(request, stream)
     finally:
         gone.cancel()
+
+
+async def _still_holds(request: web.Request, stream: Stream) -> None:
+    """Close the stream ("ended") once its token is refused."""
+    tokens = request.app[keys.TOKENS]
+    token = bearer_token(request)
+    try:
+        if tokens.cached(token) is None:
+            await tokens.authenticate(token)
+    except errors.Unauthorized as exc:
+        stream.why = exc.detail
+        stream.close("ended")

@@ -5,16 +5,18 @@ and shutdown."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import jwt
 import pytest
 
 from service.app import create_app
-from tests.conftest import make_settings
-from tests.helpers import TASKS, bearer, problem, user_token
+from tests.conftest import TEST_SECRET, make_settings
+from tests.helpers import PASSWORD, TASKS, bearer, problem, user_token
 
 EVENTS = "/api/tasks/events"
 CHANGES = "/api/tasks/changes"
-WAIT = 10  # seconds an expected event may take: never reached when it works
+WAIT = 15  # seconds an expected event may take: never reached when it works
 
 
 @pytest.fixture
@@ -132,3 +134,52 @@ async def test_an_idle_stream_gets_a_comment_every_heartbeat(aiohttp_client, mig
             if (await stream.content.readline()).startswith(b":"):
                 comments += 1
     stream.close()
+
+
+async def _ends(stream) -> dict:
+    """The stream's last event: it must end after it."""
+    event = await next_event(stream)
+    assert event["event"] == "end"
+    async with asyncio.timeout(WAIT):
+        assert await stream.content.read() == b""
+    return event
+
+
+async def test_signing_out_ends_the_stream(client, ann):
+    stream = await open_stream(client, ann.token)
+    other = await user_token(client, "bob@example.com")
+    bobs = await open_stream(client, other.token)
+    assert (await client.post("/api/auth/signout", headers=bearer(ann.token))).status == 204
+    event = await _ends(stream)
+    assert "signed out" in event["data"]
+    # Another account's stream goes on.
+    await client.post(TASKS, json={"title": "still here"}, headers=bearer(other.token))
+    assert (await next_event(bobs))["event"] == "task"
+    bobs.close()
+
+
+async def test_a_password_change_or_the_accounts_deletion_ends_its_streams(client, ann):
+    stream = await open_stream(client, ann.token)
+    body = {"current_password": PASSWORD, "new_password": "another correct horse"}
+    changed = await client.put("/api/auth/password", json=body, headers=bearer(ann.token))
+    assert changed.status == 200
+    await _ends(stream)
+    fresh = (await changed.json())["access_token"]
+    second = await open_stream(client, fresh)
+    gone = await client.delete(
+        "/api/auth/me", json={"password": "another correct horse"}, headers=bearer(fresh)
+    )
+    assert gone.status == 204
+    await _ends(second)
+
+
+async def test_a_stream_ends_when_its_token_expires(client, ann):
+    # The same session's token, reissued to expire in a second (the tests
+    # know the signing secret); the stream ends once it is refused, past
+    # the leeway every token gets.
+    claims = jwt.decode(ann.token, options={"verify_signature": False})
+    claims["exp"] = int(time.time()) + 1
+    short = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
+    stream = await open_stream(client, short)
+    event = await _ends(stream)
+    assert event["data"]
