@@ -83,11 +83,17 @@ def main() -> int:
 ENDING = (("changePassword", "deleteMe"), ("signout",))
 
 
+# An event stream never ends by itself, so a fuzz case would wait out its
+# timeout; tests/events/ covers it (its 400 for a forged Last-Event-ID too).
+STREAMS = ("streamEvents", "streamEventsByUser")
+
+
 def fuzz(base: str, env: dict[str, str], seed: int, examples: int) -> int:
     """Sign up a user, then run schemathesis against `base`; its exit status."""
     session = signup(base, "fuzz@example.com")
     st_env = {**env, "TODO_FUZZ_USER_ID": session["user"]["id"]}
-    excluded = [arg for group in ENDING for op in group for arg in ("--exclude-operation-id", op)]
+    left_out = [op for group in ENDING for op in group] + list(STREAMS)
+    excluded = [arg for op in left_out for arg in ("--exclude-operation-id", op)]
     code = schemathesis(base, session["access_token"], st_env, seed, examples, excluded)
     for n, group in enumerate(ENDING):
         if code != 0:
