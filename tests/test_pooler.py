@@ -13,6 +13,7 @@ import pytest
 from service.app import create_app
 from service.migrations import migrate, rollback
 from tests.conftest import MIGRATIONS_DIR, make_settings
+from tests.events.test_events import next_event
 from tests.helpers import ATTACK_Q, bearer, problem, seed_attack, signup
 
 COUNT = len([p for p in MIGRATIONS_DIR.glob("*.sql") if not p.name.endswith(".rollback.sql")])
@@ -233,3 +234,19 @@ async def test_a_sync_through_the_pooler_returns_changes_and_deletions(
     body = await later.json()
     assert [t["title"] for t in body["tasks"]] == ["x"]
     assert [gone["id"] for gone in body["deleted"]] == [made[1]]
+
+
+async def test_an_event_stream_through_the_pooler_hears_a_change(
+    aiohttp_client, migrated_pooled_url
+):
+    # Without a direct connection the streams are woken by polling the
+    # change feed, which a transaction pooler carries like any query.
+    client = await pooled_client(aiohttp_client, migrated_pooled_url)
+    token = (await signup(client))["access_token"]
+    stream = await client.get("/api/tasks/events", headers=bearer(token))
+    assert stream.status == 200
+    await client.post("/api/tasks", json={"title": "pooled"}, headers=bearer(token))
+    event = await next_event(stream)
+    assert event["event"] == "task"
+    assert '"title":"pooled"' in event["data"]
+    stream.close()
