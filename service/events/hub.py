@@ -92,11 +92,17 @@ class Hub:
             # The first poll since streams opened: each re-reads once, which
             # covers whatever changed between its first read and now.
             changed = users
-            row = await self._db.one("changed_accounts", user_ids=[], seen_xmax=0, seen_running=[])
+            row = await self._db.one(
+                "changed_accounts", user_ids=[], seen_xmax=0, seen_floor=0, seen_running=[]
+            )
         else:
             xmax, running = self._seen
             row = await self._db.one(
-                "changed_accounts", user_ids=users, seen_xmax=xmax, seen_running=running
+                "changed_accounts",
+                user_ids=users,
+                seen_xmax=xmax,
+                seen_floor=min(running, default=xmax),
+                seen_running=running,
             )
             changed = row["changed"]
         self._seen = (row["snapshot_xmax"], list(row["snapshot_running"]))

@@ -481,3 +481,24 @@ def test_a_first_sync_page_costs_about_a_plain_page(big_database, big_user):
     assert rows == 101
     # Twice the rows of a plain listing's page (51), read the same way.
     assert cost <= 3 * plain_page(big_database, big_user, "-created_at"), cost
+
+
+def test_the_event_poll_reads_the_change_indexes(big_database, big_user):
+    # One statement a poll for every open stream's account: each is looked
+    # up in the change indexes from the previous poll's snapshot on.
+    poll = load_queries(DEFAULT_SQL_DIR / "queries")["changed_accounts"]
+    with psycopg.connect(big_database, autocommit=True) as conn:
+        xmax = int(conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        users = [row[0] for row in conn.execute("SELECT id FROM users LIMIT 200").fetchall()]
+        users.append(big_user)
+        conn.execute(sql.SQL("PREPARE poll AS {}").format(sql.SQL(poll.sql.rstrip(";\n "))))
+        execute = sql.SQL(
+            "EXPLAIN (FORMAT JSON) EXECUTE poll({}::uuid[], {}::xid8, {}::xid8, {}::xid8[])"
+        )
+        args = (sql.Literal([str(u) for u in users]), sql.Literal(str(xmax)))
+        running = (sql.Literal(str(xmax - 5)), sql.Literal([str(xmax - 5)]))
+        (doc,) = conn.execute(execute.format(*args, *running)).fetchone()
+    nodes = list(plan_nodes(doc[0]["Plan"]))
+    assert not seq_scans(nodes), nodes
+    read = {n["Index Name"] for n in nodes if "Index Name" in n}
+    assert read == {"tasks_user_id_change_xid_idx", "task_tombstones_user_id_change_xid_idx"}
