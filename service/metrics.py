@@ -102,6 +102,17 @@ RATE_LIMIT_FALLBACKS = Counter(
     "todo_rate_limit_storage_fallbacks_total",
     "Times a process found the rate-limit storage unreachable and began counting in memory.",
 )
+# Live events: service/events.
+EVENT_STREAMS = Gauge(
+    "todo_event_streams",
+    "Event streams open (GET /api/tasks/events), summed over workers.",
+    multiprocess_mode="livesum",
+)
+EVENTS_SENT = Counter(
+    "todo_events_sent_total",
+    "Events sent on event streams, by event (task, deleted).",
+    ["event"],
+)
 
 UNMATCHED = "unmatched"  # 404s and friends: no route template, no cardinality blow-up
 

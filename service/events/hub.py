@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from service import errors, keys
+from service import errors, keys, metrics
 
 if TYPE_CHECKING:
     from service.db import Database
@@ -64,6 +64,7 @@ class Hub:
         stream = Stream(user_id)
         self._streams.setdefault(user_id, []).append(stream)
         self._count += 1
+        metrics.EVENT_STREAMS.inc()
         return stream
 
     def release(self, stream: Stream) -> None:
@@ -72,6 +73,7 @@ class Hub:
         if stream in streams:
             streams.remove(stream)
             self._count -= 1
+            metrics.EVENT_STREAMS.dec()
             if not streams:
                 del self._streams[stream.user_id]
         if stream.closing is None:

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from service import errors, keys
+from service import errors, keys, metrics
 from service.auth.tokens import bearer_token
 from service.docs.operation import DATABASE, Answer, operation
 from service.events.hub import Hub, Stream, hub_ctx
@@ -121,6 +121,7 @@ async def _follow(
                 event = "deleted" if row["deleted"] else "task"
                 last = n == len(fresh) - 1
                 await resp.send(row["rendered"], event=event, id=page.next if last else None)
+                metrics.EVENTS_SENT.labels(event).inc()
                 sent[row["id"]] = row["change_xid"]
             since = tokens.read(page.next, user_id)
             if page.more:

@@ -13,6 +13,7 @@ import pytest
 from service.app import create_app
 from tests.conftest import TEST_SECRET, make_settings
 from tests.helpers import PASSWORD, TASKS, bearer, problem, user_token
+from tests.test_metrics import metric_samples
 
 EVENTS = "/api/tasks/events"
 CHANGES = "/api/tasks/changes"
@@ -183,3 +184,19 @@ async def test_a_stream_ends_when_its_token_expires(client, ann):
     stream = await open_stream(client, short)
     event = await _ends(stream)
     assert event["data"]
+
+
+async def test_open_streams_and_events_sent_are_counted(client, ann):
+    def sample(text: str, name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return metric_samples(text).get(key, 0.0)
+
+    before = await (await client.get("/metrics")).text()
+    stream = await open_stream(client, ann.token)
+    await client.post(TASKS, json={"title": "counted"}, headers=bearer(ann.token))
+    await next_event(stream)
+    during = await (await client.get("/metrics")).text()
+    assert sample(during, "todo_event_streams") == sample(before, "todo_event_streams") + 1
+    sent = sample(during, "todo_events_sent_total", event="task")
+    assert sent == sample(before, "todo_events_sent_total", event="task") + 1
+    stream.close()
