@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 
 import pytest
 import yaml
 
 from service.jsonio import MAX_BODY_BYTES
+from service.settings import Settings
 from tests.conftest import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -40,6 +42,13 @@ def test_the_example_ingress_bounds_what_the_service_cannot():
     notes = ingress["metadata"]["annotations"]
     assert int(notes["nginx.ingress.kubernetes.io/limit-connections"]) > 0
     assert notes["nginx.ingress.kubernetes.io/proxy-body-size"] == f"{MAX_BODY_BYTES // 1024}k"
+    # Event streams: a heartbeat arrives before the proxy gives up reading,
+    # and nothing sits in a buffer.
+    heartbeat = next(f for f in fields(Settings) if f.name == "events_heartbeat").metadata["read"][
+        1
+    ]
+    assert int(notes["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > heartbeat
+    assert notes["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == load("service.yaml")["metadata"]["name"]
     assert backend["port"]["number"] == load("service.yaml")["spec"]["ports"][0]["port"]
