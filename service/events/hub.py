@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+REPLACED = (
+    "This account opened more event streams than EVENTS_PER_USER allows; this, "
+    "its oldest, is closed. Close this EventSource rather than let it reconnect."
+)
 
 
 class Stream:
@@ -58,7 +62,10 @@ class Hub:
         503 past EVENTS_PER_PROCESS."""
         streams = self._streams.get(user_id, [])
         if len(streams) >= self._per_user:
-            self.release(streams[0])
+            oldest = streams[0]
+            oldest.why = REPLACED
+            oldest.close("ended")
+            self.release(oldest)
         if self._count >= self._per_process:
             raise errors.ServiceBusy("This process serves as many event streams as it may.")
         stream = Stream(user_id)
@@ -77,7 +84,7 @@ class Hub:
             if not streams:
                 del self._streams[stream.user_id]
         if stream.closing is None:
-            stream.close("replaced")
+            stream.close("released")
 
     def close_all(self, why: str) -> None:
         for streams in list(self._streams.values()):

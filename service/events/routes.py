@@ -46,7 +46,12 @@ def setup(app: web.Application) -> None:
         "deleted, a comment line at least every EVENTS_HEARTBEAT. The last event of "
         "each batch has an `id`, a sync token: send it back as `Last-Event-ID` (the "
         "browser does) to resume with nothing missed, or pass it to "
-        "GET /api/tasks/changes as since. Events may repeat (apply by id)."
+        "GET /api/tasks/changes as since. Events may repeat (apply by id). The "
+        "stream ends with `event: end` (data: why) after sign-out, a password "
+        "change, the account's deletion, the token's expiry, or when the account "
+        "opens more than EVENTS_PER_USER streams (this one was the oldest): close "
+        "the EventSource then rather than let it reconnect. At shutdown it ends "
+        "with `event: reconnect` and a `retry:`: reconnect, to another replica."
     ),
     mounts=MOUNTS,
     parameters=(
